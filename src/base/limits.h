@@ -1,0 +1,121 @@
+/*
+ * limits.h - every bound of ringkv, with the reason for its number.
+ *
+ * *_DEFAULT is what a node uses unless configured; *_MAX is the largest
+ * value the configuration accepts. A breach of a limit is ERR_LIMIT and an
+ * error reply to the client: nothing is silently truncated. Limits are
+ * checked where data enters, before anything is allocated for it.
+ */
+#ifndef RINGKV_BASE_LIMITS_H
+#define RINGKV_BASE_LIMITS_H
+
+#include <stdint.h>
+
+#define KIB ((uint64_t)1024)
+#define MIB (1024 * KIB)
+#define GIB (1024 * MIB)
+
+/* ---- Client input ---------------------------------------------------- */
+
+/* Largest value (and RESP bulk string): Redis's proto-max-bulk-len default
+ * is 512 MiB; we allow raising it to 1 GiB, the largest value the brief
+ * promises, and no further so that a value length always fits 32 bits. */
+#define VALUE_BYTES_DEFAULT (512 * MIB)
+#define VALUE_BYTES_MAX GIB
+
+/* Largest key. Redis allows 512 MiB keys, but a key is copied into indexes,
+ * hints and Merkle leaves; 64 KiB is far above any sane key and keeps those
+ * bounded. Raising it past 16 MiB is refused for the same reason. */
+#define KEY_BYTES_DEFAULT (64 * KIB)
+#define KEY_BYTES_MAX (16 * MIB)
+
+/* Arguments per command. MSET of a million keys is a legitimate request;
+ * argv costs 16 bytes an argument, so 1 Mi args is 16 MiB of index. */
+#define ARGS_DEFAULT (1024 * 1024)
+#define ARGS_MAX (64 * 1024 * 1024)
+
+/* Inline (telnet-style) command line: Redis's PROTO_INLINE_MAX_SIZE. */
+#define INLINE_BYTES_DEFAULT (64 * KIB)
+#define INLINE_BYTES_MAX (16 * MIB)
+
+/* Length of a RESP header line ("*<n>\r\n", "$<n>\r\n"): 20 digits and the
+ * sign fit in far less; anything longer is malformed. */
+#define RESP_HEADER_BYTES_MAX 64
+
+/* Unparsed bytes held per client. Must exceed the largest bulk plus its
+ * framing; Redis's client-query-buffer-limit default is 1 GiB. */
+#define QUERY_BYTES_DEFAULT GIB
+#define QUERY_BYTES_MAX (2 * GIB)
+
+/* Bulk bytes allocated ahead of their arrival: an announced length is
+ * trusted only this far, then the buffer grows with the bytes that come. */
+#define BULK_PREALLOC_BYTES_MAX (1 * MIB)
+
+/* ---- Clients, buffers, loop ------------------------------------------ */
+
+/* Concurrent client connections: Redis's maxclients default. Each costs a
+ * descriptor and a few KiB while idle. */
+#define CLIENTS_DEFAULT 10000
+#define CLIENTS_MAX 1000000
+
+/* Reply bytes pending for one client past which the server stops reading
+ * and executing that client's commands until the client reads (so a client
+ * that pipelines without reading holds at most this plus one reply). */
+#define OUTPUT_SOFT_BYTES (1 * MIB)
+
+/* Hard cap on one client's pending reply bytes: above it the client is
+ * disconnected. It must fit one reply of the largest value. */
+#define OUTPUT_BYTES_DEFAULT (2 * GIB)
+#define OUTPUT_BYTES_MAX (64 * GIB)
+
+/* A client whose pending output makes no progress for this long is
+ * disconnected: it is not reading, and its memory is held for nothing. */
+#define OUTPUT_STALL_MS_DEFAULT 60000
+
+/* Bytes read from a socket in one call: Redis's PROTO_IOBUF_LEN. Larger
+ * reads are used while a big bulk is arriving. */
+#define READ_CHUNK_BYTES (16 * KIB)
+#define READ_BULK_CHUNK_BYTES (1 * MIB)
+
+/* Commands executed for one client before the loop serves the others. */
+#define COMMANDS_PER_TURN 1024
+
+/* Buffers above this are given back after the client goes idle. */
+#define IDLE_BUFFER_KEEP_BYTES (64 * KIB)
+
+/* Commands queued in one MULTI: each holds a copy of its arguments. */
+#define MULTI_COMMANDS_MAX (1024 * 1024)
+
+/* Keys one client may WATCH at once. */
+#define WATCH_KEYS_MAX (64 * 1024)
+
+/* Event loop threads. */
+#define THREADS_MAX 256
+
+/* CLIENT SETNAME length. */
+#define CLIENT_NAME_BYTES_MAX 256
+
+/* Password length for requirepass/AUTH. */
+#define PASSWORD_BYTES_MAX 512
+
+/* Glob patterns nest '*' at most this deep before matching gives up
+ * (an adversarial pattern must not cost exponential time). */
+#define GLOB_STARS_MAX 32
+
+/* ---- Keyspace -------------------------------------------------------- */
+
+/* Lock stripes (and hash-table shards) of the keyspace. A power of two;
+ * enough that threads rarely meet on one stripe. */
+#define KEYSPACE_STRIPES 256
+
+/* Buckets moved per rehash step: the pause a resize adds to one request
+ * is bounded by this, not by the key count. */
+#define REHASH_BUCKETS_PER_STEP 64
+
+/* Active expiry: keys sampled per stripe per round, and the share of one
+ * loop thread it may use (Redis: 20 keys, 25%). */
+#define EXPIRE_SAMPLE_KEYS 20
+#define EXPIRE_CPU_PERCENT 25
+#define EXPIRE_HZ 10
+
+#endif
