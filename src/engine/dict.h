@@ -44,7 +44,11 @@ struct dict {
 	uint64_t used[2];   /* nodes in each table */
 	int64_t rehash_idx; /* next bucket of table[0] to move, or -1 */
 	unsigned pause_rehash; /* >0 while a safe iteration is running */
+	uint64_t clear_idx;    /* next bucket of table[0] dict_clear empties */
 };
+
+/* Smallest bucket array: a table never shrinks below it. */
+#define DICT_BUCKETS_MIN 4
 
 void dict_init(struct dict *d);
 /* Frees the bucket arrays; the nodes are the caller's (see dict_clear). */
@@ -84,10 +88,15 @@ bool dict_rehash(struct dict *d, uint64_t bucket_count);
 
 /* Unlinks every node and calls fn on each (which may free it); the table
  * is empty afterwards. Bounded per call to max_nodes; returns true when
- * nodes remain, so a huge flush can be done in slices. */
+ * nodes remain, so a huge flush can be done in slices. fn must not add or
+ * remove nodes. */
 bool dict_clear(struct dict *d, dict_visit_fn *fn, void *ctx, uint64_t max_nodes);
 
 /* Heap bytes used by the bucket arrays (for memory accounting). */
 uint64_t dict_bucket_bytes(const struct dict *d);
+
+/* Asserts every invariant of the table; O(buckets + nodes), for tests and
+ * debug builds. */
+void dict_check_invariants(const struct dict *d);
 
 #endif

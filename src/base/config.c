@@ -1,0 +1,376 @@
+/*
+ * config.c - the settings table and its parsers; see config.h.
+ */
+#include "base/config.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+
+static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warning", NULL};
+static const char *const engine_names[] = {"memory", NULL};
+
+#define INT(n, f, d, lo, hi, h) {n, CFG_T_INT, f, d, lo, hi, NULL, NULL, h}
+#define BYTES(n, f, d, lo, hi, h) {n, CFG_T_BYTES, f, d, lo, hi, NULL, NULL, h}
+#define BOOL(n, f, d, h) {n, CFG_T_BOOL, f, d, 0, 1, NULL, NULL, h}
+#define STR(n, f, d, h) {n, CFG_T_STRING, f, 0, 0, 0, d, NULL, h}
+#define ENUM(n, f, d, names, h) {n, CFG_T_ENUM, f, d, 0, 0, NULL, names, h}
+
+const struct cfg_def cfg_defs[CFG_COUNT] = {
+	[CFG_PORT] = INT("port", 0, 6380, 0, 65535, "TCP port for clients"),
+	[CFG_BIND] = STR("bind", 0, "127.0.0.1", "address to listen on"),
+	[CFG_DIR] = STR("dir", 0, ".", "data directory"),
+	[CFG_THREADS] = INT("threads", 0, 0, 1, THREADS_MAX, "event-loop threads (default: cores)"),
+	[CFG_LOGFILE] = STR("logfile", 0, "", "log file (empty: stderr)"),
+	[CFG_LOGLEVEL] = ENUM("loglevel", CFG_F_RUNTIME, 2, loglevel_names,
+			      "debug, verbose, notice or warning"),
+	[CFG_REQUIREPASS] = STR("requirepass", CFG_F_RUNTIME | CFG_F_SECRET, "",
+				"password for AUTH (empty: none)"),
+	[CFG_PROTECTED_MODE] = BOOL("protected-mode", CFG_F_RUNTIME, 1,
+				    "refuse non-loopback clients while no password is set"),
+	[CFG_MAXCLIENTS] = INT("maxclients", CFG_F_RUNTIME, CLIENTS_DEFAULT, 1, CLIENTS_MAX,
+			       "most concurrent clients"),
+	[CFG_TIMEOUT] = INT("timeout", CFG_F_RUNTIME, 0, 0, INT32_MAX,
+			    "close clients idle this many seconds (0: never)"),
+	[CFG_HZ] = INT("hz", CFG_F_RUNTIME, EXPIRE_HZ, 1, 500, "background task frequency"),
+	[CFG_PROTO_MAX_BULK_LEN] = BYTES("proto-max-bulk-len", CFG_F_RUNTIME, VALUE_BYTES_DEFAULT,
+					 1024, VALUE_BYTES_MAX, "largest value / bulk string"),
+	[CFG_CLIENT_QUERY_BUFFER_LIMIT] = BYTES("client-query-buffer-limit", CFG_F_RUNTIME,
+						QUERY_BYTES_DEFAULT, 1024 * 1024 / 64, QUERY_BYTES_MAX,
+						"unparsed bytes held per client"),
+	[CFG_KEY_MAX_BYTES] = BYTES("key-max-bytes", CFG_F_RUNTIME, KEY_BYTES_DEFAULT, 1,
+				    KEY_BYTES_MAX, "largest key"),
+	[CFG_MAX_ARGS] = INT("max-args-per-command", CFG_F_RUNTIME, ARGS_DEFAULT, 3, ARGS_MAX,
+			     "most arguments in one command"),
+	[CFG_INLINE_MAX_BYTES] = BYTES("inline-max-bytes", CFG_F_RUNTIME, INLINE_BYTES_DEFAULT, 64,
+				       INLINE_BYTES_MAX, "longest inline command line"),
+	[CFG_CLIENT_OUTPUT_MAX_BYTES] = BYTES("client-output-max-bytes", CFG_F_RUNTIME,
+					      OUTPUT_BYTES_DEFAULT, 1024 * 1024, OUTPUT_BYTES_MAX,
+					      "pending reply bytes before a client is dropped"),
+	[CFG_CLIENT_OUTPUT_STALL_MS] = INT("client-output-stall-ms", CFG_F_RUNTIME,
+					   OUTPUT_STALL_MS_DEFAULT, 100, INT32_MAX,
+					   "drop a client whose replies do not drain for this long"),
+	[CFG_ACTIVE_EXPIRE] = BOOL("active-expire", CFG_F_RUNTIME, 1, "background expiry cycle"),
+	[CFG_ENGINE] = ENUM("engine", 0, 0, engine_names, "storage engine"),
+	[CFG_TCP_BACKLOG] = INT("tcp-backlog", 0, 511, 1, 65535, "listen() backlog"),
+	[CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
+	[CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
+};
+
+static void lock(struct config *c)
+{
+	while (atomic_flag_test_and_set_explicit(&c->lock, memory_order_acquire))
+		;
+}
+
+static void unlock(struct config *c)
+{
+	atomic_flag_clear_explicit(&c->lock, memory_order_release);
+}
+
+int config_init(struct config *c, int cpu_count)
+{
+	memset(c, 0, sizeof(*c));
+	atomic_flag_clear(&c->lock);
+	for (int i = 0; i < CFG_COUNT; i++) {
+		const struct cfg_def *d = &cfg_defs[i];
+		if (d->type == CFG_T_STRING) {
+			c->str[i] = strdup(d->str_def);
+			if (!c->str[i]) {
+				config_deinit(c);
+				return ERR_NOMEM;
+			}
+		} else {
+			atomic_init(&c->num[i], d->def);
+		}
+	}
+	int64_t threads = cpu_count < 1 ? 1 : cpu_count > THREADS_MAX ? THREADS_MAX : cpu_count;
+	atomic_init(&c->num[CFG_THREADS], threads);
+	return 0;
+}
+
+void config_deinit(struct config *c)
+{
+	for (int i = 0; i < CFG_COUNT; i++) {
+		free(c->str[i]);
+		c->str[i] = NULL;
+	}
+}
+
+size_t config_get_str(struct config *c, enum cfg_id id, char *dst, size_t cap)
+{
+	lock(c);
+	const char *s = c->str[id] ? c->str[id] : "";
+	size_t n = strlen(s);
+	if (cap) {
+		size_t m = n < cap - 1 ? n : cap - 1;
+		memcpy(dst, s, m);
+		dst[m] = '\0';
+	}
+	unlock(c);
+	return n;
+}
+
+int config_find(const char *name, size_t len)
+{
+	for (int i = 0; i < CFG_COUNT; i++)
+		if (strlen(cfg_defs[i].name) == len && strncasecmp(cfg_defs[i].name, name, len) == 0)
+			return i;
+	return -1;
+}
+
+bool config_parse_bytes(const char *s, size_t len, int64_t *out)
+{
+	size_t i = 0;
+	uint64_t v = 0;
+	if (len == 0)
+		return false;
+	for (; i < len && isdigit((unsigned char)s[i]); i++) {
+		if (v > (uint64_t)INT64_MAX / 10)
+			return false;
+		v = v * 10 + (uint64_t)(s[i] - '0');
+	}
+	if (i == 0)
+		return false;
+	uint64_t mul = 1;
+	size_t rest = len - i;
+	const char *u = s + i;
+	if (rest == 0)
+		mul = 1;
+	else if (rest == 1 && (*u == 'k' || *u == 'K'))
+		mul = 1000;
+	else if (rest == 2 && strncasecmp(u, "kb", 2) == 0)
+		mul = 1024;
+	else if (rest == 1 && (*u == 'm' || *u == 'M'))
+		mul = 1000 * 1000;
+	else if (rest == 2 && strncasecmp(u, "mb", 2) == 0)
+		mul = 1024 * 1024;
+	else if (rest == 1 && (*u == 'g' || *u == 'G'))
+		mul = 1000ull * 1000 * 1000;
+	else if (rest == 2 && strncasecmp(u, "gb", 2) == 0)
+		mul = 1024ull * 1024 * 1024;
+	else
+		return false;
+	if (v > (uint64_t)INT64_MAX / mul)
+		return false;
+	*out = (int64_t)(v * mul);
+	return true;
+}
+
+static bool parse_int(const char *s, size_t len, int64_t *out)
+{
+	char tmp[32];
+	if (len == 0 || len >= sizeof(tmp))
+		return false;
+	memcpy(tmp, s, len);
+	tmp[len] = '\0';
+	char *end;
+	long long v = strtoll(tmp, &end, 10);
+	if (*end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static bool parse_bool(const char *s, size_t len, int64_t *out)
+{
+	if ((len == 3 && strncasecmp(s, "yes", 3) == 0) || (len == 2 && strncasecmp(s, "on", 2) == 0)) {
+		*out = 1;
+		return true;
+	}
+	if ((len == 2 && strncasecmp(s, "no", 2) == 0) || (len == 3 && strncasecmp(s, "off", 3) == 0)) {
+		*out = 0;
+		return true;
+	}
+	return false;
+}
+
+static bool parse_enum(const struct cfg_def *d, const char *s, size_t len, int64_t *out)
+{
+	for (int64_t i = 0; d->enum_names[i]; i++)
+		if (strlen(d->enum_names[i]) == len && strncasecmp(d->enum_names[i], s, len) == 0) {
+			*out = i;
+			return true;
+		}
+	return false;
+}
+
+static int set_string(struct config *c, int id, const char *value, size_t len)
+{
+	char *copy = malloc(len + 1);
+	if (!copy)
+		return ERR_NOMEM;
+	memcpy(copy, value, len);
+	copy[len] = '\0';
+	lock(c);
+	char *old = c->str[id];
+	c->str[id] = copy;
+	unlock(c);
+	free(old);
+	return 0;
+}
+
+static bool parse_number(const struct cfg_def *d, const char *value, size_t len, int64_t *v,
+			 const char **why)
+{
+	bool ok = false;
+	*why = "argument couldn't be parsed into an integer";
+	if (d->type == CFG_T_INT)
+		ok = parse_int(value, len, v);
+	else if (d->type == CFG_T_BYTES)
+		ok = config_parse_bytes(value, len, v);
+	else if (d->type == CFG_T_BOOL) {
+		ok = parse_bool(value, len, v);
+		*why = "argument must be 'yes' or 'no'";
+	} else if (d->type == CFG_T_ENUM) {
+		ok = parse_enum(d, value, len, v);
+		*why = "argument(s) must be one of the following values";
+	}
+	if (ok && (d->type == CFG_T_INT || d->type == CFG_T_BYTES) && (*v < d->min || *v > d->max)) {
+		*why = "argument must be between the minimum and maximum";
+		ok = false;
+	}
+	return ok;
+}
+
+int config_set(struct config *c, int id, const char *value, size_t len, bool startup, char *err,
+	       size_t errcap)
+{
+	const struct cfg_def *d = &cfg_defs[id];
+	if (d->flags & CFG_F_READONLY) {
+		snprintf(err, errcap, "can't set immutable config");
+		return ERR_INVALID;
+	}
+	if (!startup && !(d->flags & CFG_F_RUNTIME)) {
+		snprintf(err, errcap, "can't set immutable config");
+		return ERR_INVALID;
+	}
+	if (d->type == CFG_T_STRING)
+		return set_string(c, id, value, len);
+	int64_t v;
+	const char *why;
+	if (!parse_number(d, value, len, &v, &why)) {
+		if (d->type == CFG_T_INT || d->type == CFG_T_BYTES)
+			snprintf(err, errcap, "%s (%lld to %lld)", why, (long long)d->min,
+				 (long long)d->max);
+		else
+			snprintf(err, errcap, "%s", why);
+		return ERR_INVALID;
+	}
+	atomic_store_explicit(&c->num[id], v, memory_order_relaxed);
+	return 0;
+}
+
+size_t config_format(struct config *c, int id, char *dst, size_t cap)
+{
+	const struct cfg_def *d = &cfg_defs[id];
+	int64_t v = config_get(c, (enum cfg_id)id);
+	switch (d->type) {
+	case CFG_T_STRING:
+		return config_get_str(c, (enum cfg_id)id, dst, cap);
+	case CFG_T_BOOL:
+		return (size_t)snprintf(dst, cap, "%s", v ? "yes" : "no");
+	case CFG_T_ENUM:
+		return (size_t)snprintf(dst, cap, "%s", d->enum_names[v]);
+	default:
+		return (size_t)snprintf(dst, cap, "%lld", (long long)v);
+	}
+}
+
+/* Strips blanks around a value and one pair of matching quotes. */
+static void trim_value(const char **s, size_t *len)
+{
+	while (*len && isspace((unsigned char)**s)) {
+		(*s)++;
+		(*len)--;
+	}
+	while (*len && isspace((unsigned char)(*s)[*len - 1]))
+		(*len)--;
+	if (*len >= 2 && ((**s == '"' && (*s)[*len - 1] == '"') || (**s == '\'' && (*s)[*len - 1] == '\''))) {
+		(*s)++;
+		*len -= 2;
+	}
+}
+
+static int apply_line(struct config *c, const char *line, size_t len, char *err, size_t errcap)
+{
+	const char *name = line;
+	size_t nlen = 0;
+	while (nlen < len && !isspace((unsigned char)name[nlen]))
+		nlen++;
+	const char *value = name + nlen;
+	size_t vlen = len - nlen;
+	trim_value(&value, &vlen);
+	int id = config_find(name, nlen);
+	if (id < 0) {
+		snprintf(err, errcap, "unknown setting '%.*s'", (int)(nlen < 64 ? nlen : 64), name);
+		return ERR_INVALID;
+	}
+	char why[160];
+	int rc = config_set(c, id, value, vlen, true, why, sizeof(why));
+	if (rc != 0)
+		snprintf(err, errcap, "'%s': %s", cfg_defs[id].name, why);
+	return rc;
+}
+
+int config_load_file(struct config *c, const char *path, char *err, size_t errcap)
+{
+	FILE *f = fopen(path, "r");
+	if (!f) {
+		snprintf(err, errcap, "cannot open config file '%s'", path);
+		return ERR_IO;
+	}
+	char line[4096];
+	int lineno = 0, rc = 0;
+	while (fgets(line, sizeof(line), f)) {
+		lineno++;
+		size_t len = strlen(line);
+		const char *p = line;
+		trim_value(&p, &len); /* only blanks matter here; quotes stay for the value */
+		if (len == 0 || *p == '#')
+			continue;
+		char why[200];
+		rc = apply_line(c, p, len, why, sizeof(why));
+		if (rc != 0) {
+			snprintf(err, errcap, "%s:%d: %s", path, lineno, why);
+			break;
+		}
+	}
+	fclose(f);
+	return rc;
+}
+
+int config_load_args(struct config *c, int argc, char **argv, char *err, size_t errcap)
+{
+	for (int i = 1; i < argc; i++) {
+		const char *a = argv[i];
+		if (strncmp(a, "--", 2) != 0 || i + 1 >= argc) {
+			snprintf(err, errcap, "expected '--name value', got '%s'", a);
+			return ERR_INVALID;
+		}
+		const char *name = a + 2;
+		const char *value = argv[++i];
+		if (strcmp(name, "config") == 0) {
+			int rc = config_load_file(c, value, err, errcap);
+			if (rc != 0)
+				return rc;
+			continue;
+		}
+		int id = config_find(name, strlen(name));
+		if (id < 0) {
+			snprintf(err, errcap, "unknown option '--%s'", name);
+			return ERR_INVALID;
+		}
+		char why[160];
+		int rc = config_set(c, id, value, strlen(value), true, why, sizeof(why));
+		if (rc != 0) {
+			snprintf(err, errcap, "--%s %s: %s", name, value, why);
+			return rc;
+		}
+	}
+	return 0;
+}

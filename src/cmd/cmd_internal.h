@@ -1,0 +1,45 @@
+/*
+ * cmd_internal.h - shared by the files of the cmd module: the handlers of
+ * the command table and the MULTI helpers.
+ */
+#ifndef RINGKV_CMD_CMD_INTERNAL_H
+#define RINGKV_CMD_CMD_INTERNAL_H
+
+#include "cmd/cmd.h"
+
+/* dispatch.c */
+void cmd_call(struct client *c);
+
+/* cmd_tx.c */
+void multi_queue(struct client *c);
+void multi_flag_error(struct client *c);
+void multi_discard(struct client *c);
+
+/* cmd_util.c: expiry option parsing shared by SET, GETEX, CAS. */
+enum expire_opt_kind { EXP_NONE = 0, EXP_EX, EXP_PX, EXP_EXAT, EXP_PXAT, EXP_KEEPTTL, EXP_PERSIST };
+
+/* Converts an expiry option value to an absolute ms time. Replies
+ * "ERR invalid expire time in '<cmd>' command" (or the integer error) and
+ * returns false when the value is not a positive integer or overflows. */
+bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes arg,
+		      int64_t *abs_ms);
+
+/* Copies a key into a reply as a bulk string. */
+void reply_key(struct client *c, struct bytes key);
+
+#define HANDLERS(X)                                                                            \
+	X(ping) X(echo) X(hello) X(auth) X(select) X(quit) X(reset) X(client)                   \
+	X(get) X(set) X(setnx) X(setex) X(psetex) X(getset) X(getdel) X(getex) X(mget) X(mset)  \
+	X(msetnx) X(incr) X(incrby) X(decr) X(decrby) X(incrbyfloat) X(append) X(strlen)         \
+	X(getrange) X(setrange) X(cas) X(getttl)                                                 \
+	X(del) X(unlink) X(exists) X(type) X(rename) X(renamenx) X(copy) X(expire) X(pexpire)   \
+	X(expireat) X(pexpireat) X(ttl) X(pttl) X(expiretime) X(pexpiretime) X(persist) X(keys) \
+	X(scan) X(randomkey) X(dbsize) X(flushdb) X(flushall)                                    \
+	X(multi) X(exec) X(discard) X(watch) X(unwatch)                                          \
+	X(info) X(config) X(command) X(time) X(shutdown)
+
+#define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
+HANDLERS(DECLARE_HANDLER)
+#undef DECLARE_HANDLER
+
+#endif

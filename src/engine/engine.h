@@ -1,0 +1,97 @@
+/*
+ * engine.h - the storage engine interface of one node.
+ *
+ * The keyspace (src/keyspace/) implements the data model and the command
+ * semantics over an engine; an engine stores entries: a binary key, a
+ * binary value and metadata (absolute expiry time, version). Two engines
+ * implement this interface: the in-memory engine (engine_mem.c, for cache
+ * use and the default until the durable LSM engine lands) and, later, the
+ * LSM engine.
+ *
+ * Concurrency contract. The keyspace splits keys into KEYSPACE_STRIPES lock
+ * stripes by the high bits of the key hash and holds a stripe's lock around
+ * every call that names that stripe. An engine may rely on that: calls for
+ * one stripe never overlap, calls for different stripes may run on
+ * different threads at once. The memory engine therefore keeps one table
+ * per stripe and takes no locks of its own.
+ *
+ * Views. A value or key view returned by an engine stays valid until the
+ * next mutating call on the same stripe (the caller still holds the lock).
+ *
+ * Expiry is data, not policy: the engine stores expire_ms and can sample
+ * entries that have one; deciding that an entry is expired (passive expiry)
+ * and deleting it is the keyspace's job.
+ */
+#ifndef RINGKV_ENGINE_ENGINE_H
+#define RINGKV_ENGINE_ENGINE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/bytes.h"
+
+/* A key with its hash computed once (base/hash.h) and its stripe. */
+struct ekey {
+	struct bytes key;
+	uint64_t hash;
+	unsigned stripe;
+};
+
+struct entry_meta {
+	int64_t expire_ms; /* absolute wall-clock ms, or 0 for no expiry */
+	uint64_t version;  /* sequence number of the last write */
+};
+
+typedef void engine_visit_fn(void *ctx, struct bytes key, const struct entry_meta *meta);
+
+struct engine;
+
+struct engine_ops {
+	const char *name;
+	void (*destroy)(struct engine *e);
+	/* Looks a key up. 0 with *val and *meta set, or ERR_NOT_FOUND. */
+	int (*get)(struct engine *e, const struct ekey *k, struct bytes *val, struct entry_meta *meta);
+	/* Creates or replaces the entry and returns room for a value of len
+	 * bytes in *val_out. The first keep_bytes bytes of the old value (at
+	 * most its length) are preserved; the rest is uninitialised and the
+	 * caller fills it before releasing the stripe. ERR_NOMEM on failure,
+	 * in which case the old entry is unchanged. */
+	int (*put)(struct engine *e, const struct ekey *k, size_t len, size_t keep_bytes,
+		   const struct entry_meta *meta, uint8_t **val_out);
+	/* Changes the metadata of an existing entry; ERR_NOT_FOUND if none. */
+	int (*set_meta)(struct engine *e, const struct ekey *k, const struct entry_meta *meta);
+	/* Deletes an entry; ERR_NOT_FOUND if none. */
+	int (*del)(struct engine *e, const struct ekey *k);
+	/* Entries in the stripe, and those with an expiry time. */
+	uint64_t (*count)(struct engine *e, unsigned stripe);
+	uint64_t (*volatile_count)(struct engine *e, unsigned stripe);
+	/* One step of a stripe scan; returns the next cursor, 0 when done.
+	 * Entries present for the whole scan are visited at least once. */
+	uint64_t (*scan)(struct engine *e, unsigned stripe, uint64_t cursor,
+			 engine_visit_fn *fn, void *ctx);
+	/* A random entry of the stripe (rnd: caller's random bits), or
+	 * ERR_NOT_FOUND when the stripe is empty. */
+	int (*random)(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,
+		      struct entry_meta *meta);
+	/* A random entry among those with an expiry time, for active expiry. */
+	int (*random_volatile)(struct engine *e, unsigned stripe, uint64_t rnd,
+			       struct bytes *key, struct entry_meta *meta);
+	/* Deletes up to max_entries entries of the stripe; true while more
+	 * remain (a flush of a huge stripe is done in slices). */
+	bool (*clear)(struct engine *e, unsigned stripe, uint64_t max_entries);
+	/* Background upkeep of a stripe (incremental rehash); true while work
+	 * remains. */
+	bool (*maintain)(struct engine *e, unsigned stripe);
+	/* Bytes of memory the stripe's data uses (for INFO). */
+	uint64_t (*memory_bytes)(struct engine *e, unsigned stripe);
+};
+
+struct engine {
+	const struct engine_ops *ops;
+};
+
+/* Creates the in-memory engine for stripe_count stripes; NULL on ENOMEM. */
+struct engine *engine_mem_create(unsigned stripe_count);
+
+#endif

@@ -1,0 +1,157 @@
+/*
+ * env_posix.c - env.h on Linux.
+ */
+#include "env/env.h"
+
+#include <stdio.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/resource.h>
+#include <time.h>
+#include <errno.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+
+int64_t env_wall_ms(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int64_t env_wall_us(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000;
+}
+
+uint64_t env_mono_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t env_random_seed(void)
+{
+	uint64_t v = 0;
+	if (getrandom(&v, sizeof(v), 0) != (ssize_t)sizeof(v))
+		v = env_mono_ns() ^ ((uint64_t)getpid() << 32);
+	return v;
+}
+
+void env_cpu_usage_us(int64_t *user_us, int64_t *sys_us)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	*user_us = (int64_t)ru.ru_utime.tv_sec * 1000000 + ru.ru_utime.tv_usec;
+	*sys_us = (int64_t)ru.ru_stime.tv_sec * 1000000 + ru.ru_stime.tv_usec;
+}
+
+int64_t env_pid(void)
+{
+	return (int64_t)getpid();
+}
+
+int env_cpu_count(void)
+{
+	long n = sysconf(_SC_NPROCESSORS_ONLN);
+	return n > 0 ? (int)n : 1;
+}
+
+uint64_t env_rss_peak_bytes(void)
+{
+	struct rusage ru;
+	getrusage(RUSAGE_SELF, &ru);
+	return (uint64_t)ru.ru_maxrss * 1024;
+}
+
+uint64_t env_rss_bytes(void)
+{
+	FILE *f = fopen("/proc/self/statm", "r");
+	if (!f)
+		return 0;
+	unsigned long size = 0, resident = 0;
+	int n = fscanf(f, "%lu %lu", &size, &resident);
+	fclose(f);
+	if (n != 2)
+		return 0;
+	return (uint64_t)resident * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+void env_mutex_init(struct env_mutex *mu)
+{
+	int rc = pthread_mutex_init(&mu->m, NULL);
+	ASSERT(rc == 0);
+}
+
+void env_mutex_deinit(struct env_mutex *mu)
+{
+	pthread_mutex_destroy(&mu->m);
+}
+
+int env_thread_start(struct env_thread *t, const char *name, env_thread_fn *fn, void *arg)
+{
+	int rc = pthread_create(&t->t, NULL, fn, arg);
+	if (rc != 0)
+		return ERR_NOMEM;
+	char short_name[16];
+	snprintf(short_name, sizeof(short_name), "%s", name);
+	pthread_setname_np(t->t, short_name);
+	return 0;
+}
+
+void env_thread_join(struct env_thread *t)
+{
+	pthread_join(t->t, NULL);
+}
+
+static uint64_t splitmix64(uint64_t *x)
+{
+	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+	return z ^ (z >> 31);
+}
+
+void env_rng_seed(struct env_rng *r, uint64_t seed)
+{
+	for (int i = 0; i < 4; i++)
+		r->s[i] = splitmix64(&seed);
+}
+
+static inline uint64_t rotl(uint64_t x, int k)
+{
+	return (x << k) | (x >> (64 - k));
+}
+
+uint64_t env_rng_next(struct env_rng *r)
+{
+	uint64_t *s = r->s;
+	uint64_t result = rotl(s[1] * 5, 7) * 9;
+	uint64_t t = s[1] << 17;
+	s[2] ^= s[0];
+	s[3] ^= s[1];
+	s[1] ^= s[2];
+	s[0] ^= s[3];
+	s[2] ^= t;
+	s[3] = rotl(s[3], 45);
+	return result;
+}
+
+int env_dir_enter(const char *path, char *err, size_t errcap)
+{
+	if (mkdir(path, 0755) != 0 && errno != EEXIST) {
+		snprintf(err, errcap, "cannot create directory '%s': %s", path, strerror(errno));
+		return ERR_IO;
+	}
+	if (chdir(path) != 0) {
+		snprintf(err, errcap, "cannot enter directory '%s': %s", path, strerror(errno));
+		return ERR_IO;
+	}
+	return 0;
+}

@@ -1,0 +1,163 @@
+/*
+ * keyspace.h - the data model of one node over a storage engine: string
+ * entries with an expiry time and a version, passive and active expiry,
+ * lock striping, WATCH support and keyspace statistics.
+ *
+ * Locking. Keys are spread over KEYSPACE_STRIPES stripes by the high byte of
+ * their hash; each stripe has its own mutex. There is no global lock: a
+ * command locks the stripes of its keys (in ascending stripe order, via a
+ * lockset, so multi-key commands and EXEC cannot deadlock) and calls the
+ * ks_* functions, which all expect the key's stripe to be held unless
+ * their comment says otherwise. Holding the stripes of all of a command's
+ * keys for its whole execution is what makes MSET, MSETNX, RENAME, CAS and
+ * MULTI/EXEC atomic to other clients.
+ *
+ * Expiry. An entry whose expire_ms <= now is logically gone: every lookup
+ * (ks_get) checks it and deletes it (passive expiry), so an expired key is
+ * never returned. ks_active_expire() samples entries that have an expiry,
+ * deletes the expired ones, and keeps sampling a stripe while more than
+ * 10% of its sample was expired, within a time budget (Redis's adaptive
+ * active expire cycle).
+ *
+ * Versions. Each write stamps the entry with the stripe's next sequence
+ * number (the single-node form of the version in DESIGN.md).
+ *
+ * WATCH. A client registers struct ks_watcher records for keys; any write,
+ * delete or expiry of a watched key sets the watcher's dirty flag (an
+ * atomic, since the writer may be another thread). The common case, a
+ * stripe nobody watches, costs one compare.
+ */
+#ifndef RINGKV_KEYSPACE_KEYSPACE_H
+#define RINGKV_KEYSPACE_KEYSPACE_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/bytes.h"
+#include "base/limits.h"
+#include "engine/engine.h"
+
+#define KS_STRIPE_SHIFT 56
+_Static_assert((1u << (64 - KS_STRIPE_SHIFT)) == KEYSPACE_STRIPES,
+	       "stripe count matches the hash bits used to pick a stripe");
+
+struct keyspace;
+
+/* A set of stripes to lock together, always in ascending order. */
+struct ks_lockset {
+	uint64_t bits[KEYSPACE_STRIPES / 64];
+	bool all;
+};
+
+/* One client's watch state: dirty turns true when a watched key changes. */
+struct ks_watcher {
+	atomic_bool dirty;
+	uint64_t stripes[KEYSPACE_STRIPES / 64]; /* stripes with a record of ours */
+	uint32_t key_count;
+};
+
+/* Takes the engine. NULL on ENOMEM (the engine is then still the caller's). */
+struct keyspace *ks_create(struct engine *engine);
+void ks_destroy(struct keyspace *ks);
+
+/* Hashes a key once and picks its stripe. */
+void ks_key_init(struct ekey *k, struct bytes key);
+
+void ks_lock(struct keyspace *ks, unsigned stripe);
+void ks_unlock(struct keyspace *ks, unsigned stripe);
+
+static inline void ks_lockset_clear(struct ks_lockset *ls)
+{
+	for (unsigned i = 0; i < KEYSPACE_STRIPES / 64; i++)
+		ls->bits[i] = 0;
+	ls->all = false;
+}
+
+static inline void ks_lockset_add(struct ks_lockset *ls, unsigned stripe)
+{
+	ls->bits[stripe / 64] |= (uint64_t)1 << (stripe % 64);
+}
+
+void ks_lock_set(struct keyspace *ks, const struct ks_lockset *ls);
+void ks_unlock_set(struct keyspace *ks, const struct ks_lockset *ls);
+
+/* ---- Entry operations; the key's stripe must be held. ---------------- */
+
+/* 0 with the value (valid while the stripe is held) and metadata, or
+ * ERR_NOT_FOUND (also for an expired entry, which is deleted here). */
+int ks_get(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
+	   struct entry_meta *meta);
+
+/* Writes a value of len bytes, returning the room to fill; keep_bytes of the
+ * old value are preserved (see engine_ops.put). expire_ms 0 = no expiry. */
+int ks_put(struct keyspace *ks, const struct ekey *k, size_t len, size_t keep_bytes,
+	   int64_t expire_ms, uint8_t **val_out);
+
+/* ks_put of the given bytes. */
+int ks_set(struct keyspace *ks, const struct ekey *k, struct bytes val, int64_t expire_ms);
+
+/* Changes the expiry of an existing, live entry; ERR_NOT_FOUND if none. */
+int ks_set_expire(struct keyspace *ks, const struct ekey *k, int64_t now_ms, int64_t expire_ms);
+
+/* Deletes a live entry: 0, or ERR_NOT_FOUND if absent or expired. */
+int ks_del(struct keyspace *ks, const struct ekey *k, int64_t now_ms);
+
+/* ---- Whole-keyspace operations; these lock stripes themselves, except
+ * those in held (the stripes an EXEC already holds; NULL for none). ---- */
+
+/* Live entries (expired-but-not-yet-collected ones included, as Redis's
+ * DBSIZE), and those with an expiry time. */
+uint64_t ks_count(struct keyspace *ks, const struct ks_lockset *held);
+uint64_t ks_volatile_count(struct keyspace *ks);
+
+/* Deletes every entry, a slice at a time so other clients are served in
+ * between. Watched keys that existed are touched. */
+void ks_flush(struct keyspace *ks, const struct ks_lockset *held);
+
+/* One SCAN step: visits live entries of the next stripe portion and returns
+ * the next cursor (0 when the scan is complete). The cursor combines the
+ * stripe (low bits) with that stripe's table cursor. fn runs with the
+ * stripe held and must not call back into the keyspace. */
+uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cursor, int64_t now_ms, engine_visit_fn *fn,
+		 void *ctx);
+
+/* Copies a random live key into dst (cap bytes); returns its length, or
+ * -1 when the keyspace is empty (or only expired keys were found), or
+ * ERR_LIMIT if it does not fit. */
+int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64_t rnd, int64_t now_ms, uint8_t *dst, size_t cap);
+
+/* Active expiry over stripes first, first+step, ... within budget_us.
+ * Returns the number of keys it expired. */
+uint64_t ks_active_expire(struct keyspace *ks, unsigned first, unsigned step, int64_t now_ms,
+			  uint64_t budget_us, uint64_t rnd_seed);
+
+/* Background upkeep (incremental rehash) of the same stripes. */
+void ks_maintain(struct keyspace *ks, unsigned first, unsigned step);
+
+/* Statistics summed over stripes (read without locks; approximate). */
+struct ks_stats {
+	uint64_t keys;
+	uint64_t volatile_keys;
+	uint64_t expired_keys;
+	uint64_t memory_bytes;
+	int64_t avg_ttl_ms;
+};
+void ks_stats(struct keyspace *ks, int64_t now_ms, struct ks_stats *out);
+void ks_reset_stats(struct keyspace *ks);
+
+/* ---- WATCH ------------------------------------------------------------ */
+
+void ks_watcher_init(struct ks_watcher *w);
+/* Watches a key (its stripe held). ERR_LIMIT past WATCH_KEYS_MAX,
+ * ERR_NOMEM. Watching the same key twice is a no-op. */
+int ks_watch(struct keyspace *ks, const struct ekey *k, struct ks_watcher *w);
+/* Drops every watch of w (locks the stripes itself) and clears dirty. */
+void ks_unwatch_all(struct keyspace *ks, struct ks_watcher *w);
+/* Collects expired watched keys (their stripes held, e.g. by EXEC), so that
+ * a watched key that expired since WATCH marks the watcher dirty. */
+void ks_watch_expire_check(struct keyspace *ks, struct ks_watcher *w, int64_t now_ms);
+/* Adds the stripes w watches to a lockset. */
+void ks_watch_lockset(const struct ks_watcher *w, struct ks_lockset *ls);
+
+#endif

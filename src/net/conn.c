@@ -1,0 +1,306 @@
+/*
+ * conn.c - one client connection: read bytes, parse and execute the
+ * commands they hold, write the replies.
+ *
+ * Flow control. Replies accumulate in the client's output buffer and are
+ * written once per batch of input (one write for a whole pipeline). When
+ * more than OUTPUT_SOFT_BYTES are waiting because the client does not read,
+ * the connection stops executing its input and stops reading the socket
+ * (backpressure) until the output drains; so a client that pipelines
+ * without reading holds at most the soft limit plus one reply. A client
+ * whose output makes no progress for client-output-stall-ms, or whose
+ * pending output passes client-output-max-bytes, is disconnected.
+ *
+ * Input. The query buffer grows with the bytes that actually arrive, up to
+ * client-query-buffer-limit; the parser never makes it allocate for an
+ * announced length. A protocol error is answered with "-ERR Protocol
+ * error: ..." and the connection is closed after that reply.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <unistd.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/limits.h"
+#include "net/net_internal.h"
+
+static void parser_limits(struct node *n, struct resp_limits *l)
+{
+	l->args_max = (size_t)config_get(n->cfg, CFG_MAX_ARGS);
+	l->bulk_bytes_max = (size_t)config_get(n->cfg, CFG_PROTO_MAX_BULK_LEN);
+	l->inline_bytes_max = (size_t)config_get(n->cfg, CFG_INLINE_MAX_BYTES);
+}
+
+struct conn *conn_create(struct loop *lp, int fd, const char *addr, const char *laddr)
+{
+	struct conn *cn = calloc(1, sizeof(*cn));
+	if (!cn)
+		return NULL;
+	struct net *net = lp->net;
+	cn->fd = fd;
+	cn->loop = lp;
+	uint64_t id = atomic_fetch_add(&net->next_client_id, 1);
+	client_init(&cn->client, net->node, lp->thr, id);
+	snprintf(cn->client.addr, sizeof(cn->client.addr), "%s", addr);
+	snprintf(cn->client.laddr, sizeof(cn->client.laddr), "%s", laddr);
+	buf_init(&cn->in);
+	struct resp_limits limits;
+	parser_limits(net->node, &limits);
+	resp_parser_init(&cn->parser, &limits);
+	cn->last_io_ms = lp->thr->now_ms;
+	cn->reading = true;
+	atomic_init(&cn->kill, false);
+	return cn;
+}
+
+static size_t out_pending(const struct conn *cn)
+{
+	return cn->client.out.buf.len - cn->out_sent;
+}
+
+/* Writes as much pending output as the socket takes. Returns 0, or
+ * ERR_IO when the connection is broken. */
+static int write_out(struct conn *cn)
+{
+	struct buf *b = &cn->client.out.buf;
+	struct net *net = cn->loop->net;
+	while (cn->out_sent < b->len) {
+		ssize_t n = write(cn->fd, b->data + cn->out_sent, b->len - cn->out_sent);
+		if (n > 0) {
+			cn->out_sent += (size_t)n;
+			cn->last_io_ms = cn->loop->thr->now_ms;
+			cn->out_since_ms = cn->last_io_ms;
+			atomic_fetch_add_explicit(&net->net_output_bytes, (uint64_t)n,
+						  memory_order_relaxed);
+			continue;
+		}
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+			break;
+		return ERR_IO;
+	}
+	if (cn->out_sent == b->len) {
+		b->len = 0;
+		cn->out_sent = 0;
+	} else if (cn->out_sent > b->len / 2) {
+		buf_consume(b, cn->out_sent);
+		cn->out_sent = 0;
+	}
+	return 0;
+}
+
+/* Writes output and sets the socket's interest to match. Returns false if
+ * the connection was closed. */
+static bool flush(struct conn *cn)
+{
+	if (out_pending(cn) > 0 && write_out(cn) != 0) {
+		conn_close(cn);
+		return false;
+	}
+	if (out_pending(cn) == 0) {
+		if (cn->close_after_flush) {
+			conn_close(cn);
+			return false;
+		}
+		if (cn->client.out.buf.cap > IDLE_BUFFER_KEEP_BYTES)
+			buf_shrink(&cn->client.out.buf, IDLE_BUFFER_KEEP_BYTES);
+	}
+	bool want_write = out_pending(cn) > 0;
+	bool reading = !cn->paused && !cn->close_after_flush;
+	if (want_write != cn->want_write || reading != cn->reading) {
+		if (want_write && !cn->want_write)
+			cn->out_since_ms = cn->loop->thr->now_ms;
+		cn->want_write = want_write;
+		cn->reading = reading;
+		loop_update_events(cn->loop, cn);
+	}
+	return true;
+}
+
+static void reply_protocol_error(struct conn *cn)
+{
+	resp_w_errorf(&cn->client.out, "ERR %s", cn->parser.errmsg);
+	cn->close_after_flush = true;
+}
+
+/* Executes one parsed command. */
+static void execute(struct conn *cn)
+{
+	struct client *c = &cn->client;
+	c->argv = cn->parser.argv;
+	c->argc = cn->parser.argc;
+	cmd_dispatch(c);
+	if (c->flags & CLIENT_CLOSE_AFTER_REPLY)
+		cn->close_after_flush = true;
+}
+
+/* True when execution must stop for now because the client is not reading
+ * its replies. Tries a write first. */
+static bool output_over_soft_limit(struct conn *cn)
+{
+	if (out_pending(cn) < OUTPUT_SOFT_BYTES)
+		return false;
+	if (write_out(cn) != 0) {
+		cn->close_after_flush = true;
+		return true;
+	}
+	return out_pending(cn) >= OUTPUT_SOFT_BYTES;
+}
+
+/* Parses and executes the buffered input, a bounded number of commands.
+ * Returns false if the connection was closed. */
+static bool process_input(struct conn *cn)
+{
+	struct client *c = &cn->client;
+	size_t pos = 0;
+	unsigned executed = 0;
+	cn->paused = false;
+	c->thr->now_ms = env_wall_ms();
+	while (pos < cn->in.len && !cn->close_after_flush) {
+		if (executed == COMMANDS_PER_TURN) {
+			loop_add_pending(cn->loop, cn);
+			break;
+		}
+		size_t used = 0;
+		int rc = resp_parse(&cn->parser, cn->in.data + pos, cn->in.len - pos, &used);
+		if (rc == RESP_MORE)
+			break;
+		if (rc == ERR_PROTO) {
+			reply_protocol_error(cn);
+			break;
+		}
+		if (rc != RESP_DONE) {
+			conn_close(cn); /* out of memory for this client's arguments */
+			return false;
+		}
+		if (cn->parser.argc > 0) {
+			execute(cn);
+			executed++;
+		}
+		pos += used;
+		resp_parser_reset(&cn->parser);
+		if (c->out.err) {
+			conn_close(cn); /* output over client-output-max-bytes */
+			return false;
+		}
+		if (output_over_soft_limit(cn)) {
+			cn->paused = true;
+			break;
+		}
+	}
+	buf_consume(&cn->in, pos);
+	if (cn->in.len == 0 && cn->in.cap > IDLE_BUFFER_KEEP_BYTES)
+		buf_shrink(&cn->in, IDLE_BUFFER_KEEP_BYTES);
+	return flush(cn);
+}
+
+/* Bytes to ask read() for: more while a large bulk is arriving. */
+static size_t read_size(struct conn *cn)
+{
+	size_t wanted = resp_parser_bytes_wanted(&cn->parser, cn->in.len);
+	if (wanted <= READ_CHUNK_BYTES)
+		return READ_CHUNK_BYTES;
+	return wanted < READ_BULK_CHUNK_BYTES ? wanted : READ_BULK_CHUNK_BYTES;
+}
+
+void conn_on_readable(struct conn *cn)
+{
+	struct node *node = cn->loop->net->node;
+	size_t want = read_size(cn);
+	size_t cap = (size_t)config_get(node->cfg, CFG_CLIENT_QUERY_BUFFER_LIMIT);
+	int rc = buf_reserve(&cn->in, want, cap);
+	if (rc == ERR_LIMIT && cn->in.len < cap)
+		rc = buf_reserve(&cn->in, cap - cn->in.len, cap);
+	if (rc != 0) {
+		LOG_W(node->log, "Closing client id=%llu addr=%s: %s",
+		      (unsigned long long)cn->client.id, cn->client.addr,
+		      rc == ERR_LIMIT ? "it reached the max query buffer length"
+				      : "out of memory for its query buffer");
+		conn_close(cn);
+		return;
+	}
+	ssize_t n = read(cn->fd, cn->in.data + cn->in.len, cn->in.cap - cn->in.len);
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+		return;
+	if (n <= 0) {
+		conn_close(cn);
+		return;
+	}
+	cn->in.len += (size_t)n;
+	cn->last_io_ms = cn->loop->thr->now_ms;
+	atomic_fetch_add_explicit(&cn->loop->net->net_input_bytes, (uint64_t)n, memory_order_relaxed);
+	/* Limits may have changed at run time (CONFIG SET). */
+	parser_limits(node, &cn->parser.limits);
+	process_input(cn);
+}
+
+void conn_on_writable(struct conn *cn)
+{
+	cn->loop->thr->now_ms = env_wall_ms();
+	if (write_out(cn) != 0) {
+		conn_close(cn);
+		return;
+	}
+	if (cn->paused && out_pending(cn) < OUTPUT_SOFT_BYTES) {
+		process_input(cn); /* resume the input held back */
+		return;
+	}
+	flush(cn);
+}
+
+void conn_resume(struct conn *cn)
+{
+	if (!cn->closed && !cn->paused)
+		process_input(cn);
+}
+
+void conn_close(struct conn *cn)
+{
+	if (cn->closed)
+		return;
+	cn->closed = true;
+	struct loop *lp = cn->loop;
+	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, cn->fd, NULL);
+	close(cn->fd);
+	cn->fd = -1;
+	registry_remove(lp->net, cn);
+	/* Unlinking from the loop's list and freeing happen in the loop
+	 * (loop_reap), so a conn pointer held by the current event stays
+	 * valid until the end of the turn. */
+}
+
+bool conn_cron(struct conn *cn, int64_t now_ms)
+{
+	struct node *node = cn->loop->net->node;
+	if (atomic_load_explicit(&cn->kill, memory_order_acquire)) {
+		conn_close(cn);
+		return true;
+	}
+	int64_t timeout_s = config_get(node->cfg, CFG_TIMEOUT);
+	if (timeout_s > 0 && out_pending(cn) == 0 && now_ms - cn->last_io_ms > timeout_s * 1000) {
+		conn_close(cn);
+		return true;
+	}
+	int64_t stall_ms = config_get(node->cfg, CFG_CLIENT_OUTPUT_STALL_MS);
+	if (out_pending(cn) > 0 && now_ms - cn->out_since_ms > stall_ms) {
+		LOG_N(node->log, "Closing client id=%llu addr=%s: its output made no progress for %lld ms",
+		      (unsigned long long)cn->client.id, cn->client.addr, (long long)stall_ms);
+		conn_close(cn);
+		return true;
+	}
+	return false;
+}
+
+bool conn_flush_for_shutdown(struct conn *cn)
+{
+	if (cn->closed)
+		return true;
+	if (out_pending(cn) > 0 && write_out(cn) != 0)
+		return true;
+	return out_pending(cn) == 0;
+}

@@ -1,0 +1,618 @@
+/*
+ * net.c - event loops, listeners, the client registry and the hooks that
+ * commands use; see net.h for the threading model.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "net/net_internal.h"
+
+#define EVENTS_PER_WAIT 256
+#define ACCEPTS_PER_EVENT 64
+
+/* epoll user data: a listener index (tagged) or a conn pointer. */
+#define TAG_LISTEN 1u
+#define TAG_WAKE 3u
+
+static const char DENIED_MSG[] =
+	"-DENIED ringkv is running in protected mode because protected mode is enabled and no "
+	"password is set for the default user. In this mode connections are only accepted from "
+	"the loopback interface. If you want to connect from external computers to ringkv you may "
+	"adopt one of the following solutions: 1) Set a password with 'requirepass' (or CONFIG SET "
+	"requirepass from a loopback client), 2) Disable protected mode with 'protected-mode no' if "
+	"you are sure the server is not reachable from untrusted networks.\r\n";
+static const char MAXCLIENTS_MSG[] = "-ERR max number of clients reached\r\n";
+
+/* ---- Registry -------------------------------------------------------------- */
+
+void registry_add(struct net *net, struct conn *cn)
+{
+	env_mutex_lock(&net->reg_mu);
+	cn->reg_prev = NULL;
+	cn->reg_next = net->registry;
+	if (net->registry)
+		net->registry->reg_prev = cn;
+	net->registry = cn;
+	env_mutex_unlock(&net->reg_mu);
+}
+
+void registry_remove(struct net *net, struct conn *cn)
+{
+	env_mutex_lock(&net->reg_mu);
+	if (cn->reg_prev)
+		cn->reg_prev->reg_next = cn->reg_next;
+	else
+		net->registry = cn->reg_next;
+	if (cn->reg_next)
+		cn->reg_next->reg_prev = cn->reg_prev;
+	cn->reg_prev = cn->reg_next = NULL;
+	env_mutex_unlock(&net->reg_mu);
+	atomic_fetch_sub(&net->connected, 1);
+}
+
+static struct net *net_of(struct node *n)
+{
+	return n->net;
+}
+
+static int format_client(struct buf *dst, struct conn *cn, int64_t now_ms)
+{
+	struct client *c = &cn->client;
+	char line[1024];
+	int n = snprintf(line, sizeof(line),
+			 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
+			 "sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=%zu argv-mem=0 "
+			 "multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s "
+			 "cmd=%s user=default redir=-1 resp=%d\n",
+			 (unsigned long long)c->id, c->addr, c->laddr, cn->fd, c->name,
+			 (long long)((now_ms - c->ctime_ms) / 1000),
+			 (long long)((now_ms - c->last_cmd_ms) / 1000),
+			 (c->flags & CLIENT_MULTI) ? "x" : "N",
+			 (c->flags & CLIENT_MULTI) ? (long long)c->queue_len : -1LL, cn->in.len,
+			 cn->in.cap - cn->in.len, cn->in.cap, c->out.buf.len,
+			 cn->in.cap + c->out.buf.cap, cn->want_write ? "rw" : "r", c->last_cmd_name,
+			 c->out.proto);
+	if (n < 0)
+		return 0;
+	size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
+	if (buf_reserve(dst, len, SIZE_MAX) != 0)
+		return ERR_NOMEM;
+	buf_put(dst, line, len);
+	return 0;
+}
+
+static bool id_listed(uint64_t id, const uint64_t *ids, size_t count)
+{
+	for (size_t i = 0; i < count; i++)
+		if (ids[i] == id)
+			return true;
+	return false;
+}
+
+static int hook_client_list(struct node *n, struct buf *dst, const uint64_t *ids, size_t id_count)
+{
+	struct net *net = net_of(n);
+	int64_t now = env_wall_ms();
+	int rc = 0;
+	env_mutex_lock(&net->reg_mu);
+	/* The registry is newest first; CLIENT LIST shows oldest first. */
+	struct conn *last = net->registry;
+	while (last && last->reg_next)
+		last = last->reg_next;
+	for (struct conn *cn = last; cn && rc == 0; cn = cn->reg_prev)
+		if (id_count == 0 || id_listed(cn->client.id, ids, id_count))
+			rc = format_client(dst, cn, now);
+	env_mutex_unlock(&net->reg_mu);
+	return rc;
+}
+
+static uint64_t hook_client_kill(struct node *n, struct client *self, uint64_t id, const char *addr,
+				 const char *laddr, bool skip_self)
+{
+	struct net *net = net_of(n);
+	uint64_t killed = 0;
+	env_mutex_lock(&net->reg_mu);
+	for (struct conn *cn = net->registry; cn; cn = cn->reg_next) {
+		struct client *c = &cn->client;
+		if ((id && c->id != id) || (addr && strcmp(c->addr, addr) != 0) ||
+		    (laddr && strcmp(c->laddr, laddr) != 0) || (skip_self && c == self))
+			continue;
+		atomic_store_explicit(&cn->kill, true, memory_order_release);
+		uint64_t one = 1;
+		ssize_t w = write(cn->loop->wakefd, &one, sizeof(one));
+		(void)w;
+		killed++;
+	}
+	env_mutex_unlock(&net->reg_mu);
+	return killed;
+}
+
+static void hook_client_set_name(struct node *n, struct client *c, struct bytes name)
+{
+	struct net *net = net_of(n);
+	size_t len = name.len < CLIENT_NAME_BYTES_MAX ? name.len : CLIENT_NAME_BYTES_MAX;
+	env_mutex_lock(&net->reg_mu);
+	memcpy(c->name, name.ptr, len);
+	c->name[len] = '\0';
+	env_mutex_unlock(&net->reg_mu);
+}
+
+static uint64_t hook_client_count(struct node *n)
+{
+	return atomic_load(&net_of(n)->connected);
+}
+
+static void hook_shutdown(struct node *n)
+{
+	net_request_shutdown(net_of(n));
+}
+
+static void hook_info_stats(struct node *n, struct buf *dst)
+{
+	struct net *net = net_of(n);
+	char text[512];
+	int len = snprintf(text, sizeof(text),
+			   "total_connections_received:%llu\r\nrejected_connections:%llu\r\n"
+			   "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n",
+			   (unsigned long long)atomic_load(&net->total_connections),
+			   (unsigned long long)atomic_load(&net->rejected_connections),
+			   (unsigned long long)atomic_load(&net->net_input_bytes),
+			   (unsigned long long)atomic_load(&net->net_output_bytes));
+	if (len > 0 && buf_reserve(dst, (size_t)len, SIZE_MAX) == 0)
+		buf_put(dst, text, (size_t)len);
+}
+
+const struct node_hooks net_node_hooks = {
+	.client_list = hook_client_list,
+	.client_kill = hook_client_kill,
+	.client_set_name = hook_client_set_name,
+	.client_count = hook_client_count,
+	.shutdown = hook_shutdown,
+	.info_stats = hook_info_stats,
+};
+
+/* ---- Listeners --------------------------------------------------------------- */
+
+static int listen_on(const char *addr, int port, int backlog, char *err, size_t errcap)
+{
+	struct sockaddr_storage ss;
+	socklen_t len;
+	memset(&ss, 0, sizeof(ss));
+	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
+	const char *host = addr[0] == '*' ? "0.0.0.0" : addr;
+	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
+		v4->sin_family = AF_INET;
+		v4->sin_port = htons((uint16_t)port);
+		len = sizeof(*v4);
+	} else if (inet_pton(AF_INET6, host[0] == '-' ? host + 1 : host, &v6->sin6_addr) == 1) {
+		v6->sin6_family = AF_INET6;
+		v6->sin6_port = htons((uint16_t)port);
+		len = sizeof(*v6);
+	} else {
+		snprintf(err, errcap, "bind address '%s' is not an IPv4 or IPv6 address", addr);
+		return ERR_INVALID;
+	}
+	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		snprintf(err, errcap, "socket: %s", strerror(errno));
+		return ERR_IO;
+	}
+	int one = 1;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
+	if (ss.ss_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
+		snprintf(err, errcap, "could not listen on %s:%d: %s", addr, port, strerror(errno));
+		close(fd);
+		return ERR_IO;
+	}
+	return fd;
+}
+
+/* Splits the bind setting into addresses. */
+static unsigned split_bind(char *s, char *addrs[BIND_ADDRS_MAX])
+{
+	unsigned n = 0;
+	for (char *save = NULL, *tok = strtok_r(s, " ", &save); tok && n < BIND_ADDRS_MAX;
+	     tok = strtok_r(NULL, " ", &save))
+		addrs[n++] = tok;
+	return n;
+}
+
+static int loop_listen(struct loop *lp, char *err, size_t errcap)
+{
+	struct config *cfg = lp->net->node->cfg;
+	char bind_s[512];
+	config_get_str(cfg, CFG_BIND, bind_s, sizeof(bind_s));
+	char *addrs[BIND_ADDRS_MAX];
+	unsigned n = split_bind(bind_s, addrs);
+	if (n == 0) {
+		snprintf(err, errcap, "no bind address");
+		return ERR_INVALID;
+	}
+	int port = (int)config_get(cfg, CFG_PORT);
+	int backlog = (int)config_get(cfg, CFG_TCP_BACKLOG);
+	for (unsigned i = 0; i < n; i++) {
+		int fd = listen_on(addrs[i], port, backlog, err, errcap);
+		if (fd < 0)
+			return fd;
+		lp->listen_fds[lp->listen_count++] = fd;
+		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)i << 2) | TAG_LISTEN};
+		epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
+	}
+	return 0;
+}
+
+/* ---- Loop ------------------------------------------------------------------- */
+
+void loop_update_events(struct loop *lp, struct conn *cn)
+{
+	if (cn->closed)
+		return;
+	struct epoll_event ev = {.events = (cn->reading ? EPOLLIN : 0u) | (cn->want_write ? EPOLLOUT : 0u),
+				 .data.ptr = cn};
+	epoll_ctl(lp->epfd, EPOLL_CTL_MOD, cn->fd, &ev);
+}
+
+void loop_add_pending(struct loop *lp, struct conn *cn)
+{
+	if (cn->pending)
+		return;
+	cn->pending = true;
+	cn->pending_next = lp->pending;
+	lp->pending = cn;
+}
+
+static void format_addr(const struct sockaddr_storage *ss, char *dst, size_t cap)
+{
+	char ip[INET6_ADDRSTRLEN] = "?";
+	int port = 0;
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+		port = ntohs(a->sin_port);
+		snprintf(dst, cap, "%s:%d", ip, port);
+	} else if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+		port = ntohs(a->sin6_port);
+		snprintf(dst, cap, "[%s]:%d", ip, port);
+	} else {
+		snprintf(dst, cap, "?:0");
+	}
+}
+
+/* Redis's rule: only 127.0.0.1 and ::1 count as local for protected mode. */
+static bool is_loopback_peer(const struct sockaddr_storage *ss)
+{
+	if (ss->ss_family == AF_INET) {
+		const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+		return ntohl(a->sin_addr.s_addr) == INADDR_LOOPBACK;
+	}
+	if (ss->ss_family == AF_INET6) {
+		const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+		return IN6_IS_ADDR_LOOPBACK(&a->sin6_addr);
+	}
+	return false;
+}
+
+static void refuse(struct net *net, int fd, const char *msg, size_t len)
+{
+	ssize_t w = write(fd, msg, len);
+	(void)w;
+	close(fd);
+	atomic_fetch_add(&net->rejected_connections, 1);
+}
+
+static void accept_one(struct loop *lp, int fd, const struct sockaddr_storage *peer)
+{
+	struct net *net = lp->net;
+	struct node *node = net->node;
+	atomic_fetch_add(&net->total_connections, 1);
+	if (config_get(node->cfg, CFG_PROTECTED_MODE) && !atomic_load(&node->requirepass_set) &&
+	    !is_loopback_peer(peer)) {
+		refuse(net, fd, DENIED_MSG, sizeof(DENIED_MSG) - 1);
+		return;
+	}
+	uint64_t now_connected = atomic_fetch_add(&net->connected, 1) + 1;
+	if (now_connected > (uint64_t)config_get(node->cfg, CFG_MAXCLIENTS)) {
+		atomic_fetch_sub(&net->connected, 1);
+		refuse(net, fd, MAXCLIENTS_MSG, sizeof(MAXCLIENTS_MSG) - 1);
+		return;
+	}
+	int one = 1;
+	setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+	char addr[64], laddr[64];
+	struct sockaddr_storage local;
+	socklen_t llen = sizeof(local);
+	format_addr(peer, addr, sizeof(addr));
+	if (getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
+		format_addr(&local, laddr, sizeof(laddr));
+	else
+		snprintf(laddr, sizeof(laddr), "?:0");
+	struct conn *cn = conn_create(lp, fd, addr, laddr);
+	if (!cn) {
+		atomic_fetch_sub(&net->connected, 1);
+		close(fd);
+		return;
+	}
+	registry_add(net, cn);
+	cn->loop_next = lp->conns;
+	if (lp->conns)
+		lp->conns->loop_prev = cn;
+	lp->conns = cn;
+	struct epoll_event ev = {.events = EPOLLIN, .data.ptr = cn};
+	epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
+}
+
+static void on_accept(struct loop *lp, int lfd)
+{
+	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
+		struct sockaddr_storage peer;
+		socklen_t plen = sizeof(peer);
+		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+				LOG_W(lp->net->node->log, "accept: %s", strerror(errno));
+			return;
+		}
+		accept_one(lp, fd, &peer);
+	}
+}
+
+/* Frees the connections closed during this turn. */
+static void loop_reap(struct loop *lp)
+{
+	struct conn *cn = lp->conns;
+	while (cn) {
+		struct conn *next = cn->loop_next;
+		if (cn->closed && !cn->pending) {
+			if (cn->loop_prev)
+				cn->loop_prev->loop_next = cn->loop_next;
+			else
+				lp->conns = cn->loop_next;
+			if (cn->loop_next)
+				cn->loop_next->loop_prev = cn->loop_prev;
+			client_deinit(&cn->client);
+			resp_parser_deinit(&cn->parser);
+			buf_deinit(&cn->in);
+			free(cn);
+		}
+		cn = next;
+	}
+}
+
+static void run_pending(struct loop *lp)
+{
+	struct conn *list = lp->pending;
+	lp->pending = NULL;
+	while (list) {
+		struct conn *cn = list;
+		list = cn->pending_next;
+		cn->pending = false;
+		conn_resume(cn);
+	}
+}
+
+static void loop_cron(struct loop *lp, int64_t now_ms)
+{
+	struct net *net = lp->net;
+	struct node *node = net->node;
+	int64_t hz = config_get(node->cfg, CFG_HZ);
+	int64_t period_ms = 1000 / (hz > 0 ? hz : 10);
+	if (now_ms < lp->next_cron_ms)
+		return;
+	lp->next_cron_ms = now_ms + period_ms;
+	lp->thr->now_ms = now_ms;
+	if (config_get(node->cfg, CFG_ACTIVE_EXPIRE)) {
+		uint64_t budget_us = (uint64_t)period_ms * 1000 * EXPIRE_CPU_PERCENT / 100;
+		ks_active_expire(node->ks, lp->index, net->loop_count, now_ms, budget_us,
+				 env_rng_next(&lp->thr->rng));
+	}
+	ks_maintain(node->ks, lp->index, net->loop_count);
+	if (lp->index == 0)
+		cmd_node_cron(node, now_ms);
+	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
+		if (!cn->closed)
+			conn_cron(cn, now_ms);
+}
+
+static void drain_wakefd(struct loop *lp)
+{
+	uint64_t v;
+	ssize_t r = read(lp->wakefd, &v, sizeof(v));
+	(void)r;
+	/* A wake-up means: shutdown, or a CLIENT KILL for one of ours. */
+	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
+		if (!cn->closed && atomic_load_explicit(&cn->kill, memory_order_acquire))
+			conn_close(cn);
+}
+
+static void handle_event(struct loop *lp, struct epoll_event *ev)
+{
+	uint64_t tag = ev->data.u64 & 3u;
+	if (tag == TAG_WAKE) {
+		drain_wakefd(lp);
+		return;
+	}
+	if (tag == TAG_LISTEN) {
+		if (!lp->stopping)
+			on_accept(lp, lp->listen_fds[ev->data.u64 >> 2]);
+		return;
+	}
+	struct conn *cn = ev->data.ptr;
+	if (cn->closed)
+		return;
+	if (ev->events & (EPOLLOUT | EPOLLERR | EPOLLHUP))
+		conn_on_writable(cn);
+	if (!cn->closed && (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && cn->reading)
+		conn_on_readable(cn);
+}
+
+static void begin_stop(struct loop *lp, int64_t now_ms)
+{
+	lp->stopping = true;
+	lp->stop_deadline_ms = now_ms + SHUTDOWN_FLUSH_MS;
+	for (unsigned i = 0; i < lp->listen_count; i++) {
+		epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->listen_fds[i], NULL);
+		close(lp->listen_fds[i]);
+	}
+	lp->listen_count = 0;
+}
+
+/* While stopping: true once every reply is flushed or the deadline passed. */
+static bool stop_done(struct loop *lp, int64_t now_ms)
+{
+	bool all_flushed = true;
+	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
+		if (!conn_flush_for_shutdown(cn))
+			all_flushed = false;
+	return all_flushed || now_ms >= lp->stop_deadline_ms;
+}
+
+static void *loop_main(void *arg)
+{
+	struct loop *lp = arg;
+	struct net *net = lp->net;
+	struct epoll_event events[EVENTS_PER_WAIT];
+	for (;;) {
+		int64_t now = env_wall_ms();
+		if (!lp->stopping && atomic_load(&net->shutdown))
+			begin_stop(lp, now);
+		if (lp->stopping && stop_done(lp, now))
+			break;
+		int timeout = lp->pending ? 0 : (int)(lp->next_cron_ms > now ? lp->next_cron_ms - now : 0);
+		if (lp->stopping)
+			timeout = 10;
+		int n = epoll_wait(lp->epfd, events, EVENTS_PER_WAIT, timeout);
+		lp->thr->now_ms = env_wall_ms();
+		for (int i = 0; i < n; i++)
+			if (!lp->stopping || (events[i].data.u64 & 3u) == TAG_WAKE ||
+			    (events[i].events & EPOLLOUT))
+				handle_event(lp, &events[i]);
+		if (!lp->stopping)
+			run_pending(lp);
+		loop_cron(lp, lp->thr->now_ms);
+		loop_reap(lp);
+	}
+	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
+		conn_close(cn);
+	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
+		cn->pending = false;
+	loop_reap(lp);
+	return NULL;
+}
+
+/* ---- Life cycle --------------------------------------------------------------- */
+
+static int loop_init(struct loop *lp, struct net *net, unsigned index, char *err, size_t errcap)
+{
+	lp->net = net;
+	lp->index = index;
+	lp->thr = &net->node->threads[index];
+	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
+	lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (lp->epfd < 0 || lp->wakefd < 0) {
+		snprintf(err, errcap, "epoll/eventfd: %s", strerror(errno));
+		return ERR_IO;
+	}
+	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
+	epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &ev);
+	return loop_listen(lp, err, errcap);
+}
+
+static void loop_deinit(struct loop *lp)
+{
+	for (unsigned i = 0; i < lp->listen_count; i++)
+		close(lp->listen_fds[i]);
+	if (lp->wakefd >= 0)
+		close(lp->wakefd);
+	if (lp->epfd >= 0)
+		close(lp->epfd);
+}
+
+int net_create(struct net **out, struct node *n, char *err, size_t errcap)
+{
+	struct net *net = calloc(1, sizeof(*net));
+	if (!net) {
+		snprintf(err, errcap, "out of memory");
+		return ERR_NOMEM;
+	}
+	net->node = n;
+	net->loop_count = n->thread_count;
+	atomic_init(&net->next_client_id, 1);
+	env_mutex_init(&net->reg_mu);
+	net->loops = calloc(net->loop_count, sizeof(*net->loops));
+	if (!net->loops) {
+		free(net);
+		snprintf(err, errcap, "out of memory");
+		return ERR_NOMEM;
+	}
+	for (unsigned i = 0; i < net->loop_count; i++)
+		net->loops[i].epfd = net->loops[i].wakefd = -1;
+	n->net = net;
+	for (unsigned i = 0; i < net->loop_count; i++) {
+		int rc = loop_init(&net->loops[i], net, i, err, errcap);
+		if (rc != 0) {
+			net_destroy(net);
+			return rc;
+		}
+	}
+	*out = net;
+	return 0;
+}
+
+int net_run(struct net *net)
+{
+	unsigned started = 0;
+	int rc = 0;
+	for (; started < net->loop_count; started++) {
+		char name[16];
+		snprintf(name, sizeof(name), "ringkv-io-%u", started % 1000u);
+		rc = env_thread_start(&net->loops[started].thread, name, loop_main, &net->loops[started]);
+		if (rc != 0) {
+			net_request_shutdown(net);
+			break;
+		}
+	}
+	for (unsigned i = 0; i < started; i++)
+		env_thread_join(&net->loops[i].thread);
+	return rc;
+}
+
+void net_request_shutdown(struct net *net)
+{
+	atomic_store(&net->shutdown, true);
+	uint64_t one = 1;
+	for (unsigned i = 0; i < net->loop_count; i++) {
+		if (net->loops[i].wakefd >= 0) {
+			ssize_t w = write(net->loops[i].wakefd, &one, sizeof(one));
+			(void)w;
+		}
+	}
+}
+
+void net_destroy(struct net *net)
+{
+	if (!net)
+		return;
+	for (unsigned i = 0; i < net->loop_count; i++)
+		loop_deinit(&net->loops[i]);
+	env_mutex_deinit(&net->reg_mu);
+	free(net->loops);
+	free(net);
+}

@@ -1,0 +1,96 @@
+/*
+ * net_internal.h - shared by net.c (loops, listeners, registry) and conn.c
+ * (one connection's input, execution and output).
+ */
+#ifndef RINGKV_NET_NET_INTERNAL_H
+#define RINGKV_NET_NET_INTERNAL_H
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "cmd/cmd.h"
+#include "env/env.h"
+#include "net/net.h"
+#include "proto/resp.h"
+
+#define BIND_ADDRS_MAX 8
+#define SHUTDOWN_FLUSH_MS 5000
+
+struct loop;
+
+struct conn {
+	int fd;
+	struct loop *loop;
+	struct client client;
+	struct buf in;
+	struct resp_parser parser;
+	size_t out_sent;        /* bytes of client.out.buf already written */
+	int64_t last_io_ms;     /* last read or write progress */
+	int64_t out_since_ms;   /* when output last started to wait, for the stall check */
+	bool want_write;        /* EPOLLOUT registered */
+	bool reading;           /* EPOLLIN registered */
+	bool paused;            /* output over the soft limit: not executing input */
+	bool pending;           /* on the loop's resume list */
+	bool close_after_flush; /* QUIT, protocol error, SHUTDOWN */
+	bool closed;
+	atomic_bool kill;       /* CLIENT KILL from any thread */
+	/* Registry links (under net->reg_mu). */
+	struct conn *reg_prev, *reg_next;
+	/* The loop's list of its connections. */
+	struct conn *loop_prev, *loop_next;
+	struct conn *pending_next;
+};
+
+struct loop {
+	struct net *net;
+	unsigned index;
+	int epfd;
+	int wakefd;
+	int listen_fds[BIND_ADDRS_MAX];
+	unsigned listen_count;
+	struct env_thread thread;
+	struct cmd_thread *thr;
+	struct conn *conns;        /* all connections of this loop */
+	struct conn *pending;      /* connections with input left to execute */
+	int64_t next_cron_ms;
+	bool stopping;
+	int64_t stop_deadline_ms;
+};
+
+struct net {
+	struct node *node;
+	struct loop *loops;
+	unsigned loop_count;
+	atomic_bool shutdown;
+	atomic_uint_fast64_t next_client_id;
+	atomic_uint_fast64_t connected;
+	atomic_uint_fast64_t total_connections;
+	atomic_uint_fast64_t rejected_connections;
+	atomic_uint_fast64_t net_input_bytes;
+	atomic_uint_fast64_t net_output_bytes;
+	struct env_mutex reg_mu;
+	struct conn *registry;
+};
+
+/* conn.c */
+struct conn *conn_create(struct loop *lp, int fd, const char *addr, const char *laddr);
+void conn_on_readable(struct conn *cn);
+void conn_on_writable(struct conn *cn);
+/* Runs buffered input left over from an earlier turn. */
+void conn_resume(struct conn *cn);
+/* Closes and frees. */
+void conn_close(struct conn *cn);
+/* Cron checks: idle timeout, output stall, kill flag. Returns true if closed. */
+bool conn_cron(struct conn *cn, int64_t now_ms);
+/* During shutdown: tries to flush; true when nothing is left to send. */
+bool conn_flush_for_shutdown(struct conn *cn);
+
+/* net.c */
+void loop_update_events(struct loop *lp, struct conn *cn);
+void loop_add_pending(struct loop *lp, struct conn *cn);
+void registry_add(struct net *net, struct conn *cn);
+void registry_remove(struct net *net, struct conn *cn);
+
+#endif

@@ -1,0 +1,175 @@
+/*
+ * main.c - ringkv-server: parse the configuration, wire one node together
+ * (engine, keyspace, command threads, network) and run it until a signal
+ * or SHUTDOWN asks it to stop.
+ *
+ * Process-wide state lives here and only here: the signal handlers need to
+ * find the running node's network layer.
+ */
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/config.h"
+#include "base/err.h"
+#include "cmd/cmd.h"
+#include "engine/engine.h"
+#include "env/env.h"
+#include "env/log.h"
+#include "keyspace/keyspace.h"
+#include "net/net.h"
+
+#define RINGKV_VERSION "0.1.0"
+
+/* The one mutable global: the signal handler's way to the running node. */
+static struct net *volatile signal_net;
+
+static void on_stop_signal(int sig)
+{
+	(void)sig;
+	if (signal_net)
+		net_request_shutdown(signal_net);
+}
+
+static void install_signals(void)
+{
+	struct sigaction sa;
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_stop_signal;
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+}
+
+static void usage(void)
+{
+	printf("Usage: ringkv-server [CONFIG_FILE] [--name value ...]\n"
+	       "       ringkv-server --help | --version\n\n"
+	       "Every setting can be given as --name value; --config FILE reads a file of\n"
+	       "'name value' lines. Settings:\n");
+	for (int i = 0; i < CFG_COUNT; i++)
+		printf("  --%-28s %s\n", cfg_defs[i].name, cfg_defs[i].help);
+}
+
+/* Loads settings: an optional leading config file, then --name value. */
+static int load_config(struct config *cfg, int argc, char **argv)
+{
+	char err[512];
+	int first = 1;
+	if (argc > 1 && strncmp(argv[1], "--", 2) != 0) {
+		if (config_load_file(cfg, argv[1], err, sizeof(err)) != 0) {
+			fprintf(stderr, "ringkv-server: %s\n", err);
+			return ERR_INVALID;
+		}
+		argv[1] = argv[0];
+		first = 2;
+	}
+	if (config_load_args(cfg, argc - first + 1, argv + first - 1, err, sizeof(err)) != 0) {
+		fprintf(stderr, "ringkv-server: %s (see --help)\n", err);
+		return ERR_INVALID;
+	}
+	return 0;
+}
+
+static int node_init(struct node *n, struct config *cfg, struct log *log)
+{
+	memset(n, 0, sizeof(*n));
+	n->cfg = cfg;
+	n->log = log;
+	n->hooks = &net_node_hooks;
+	n->start_ms = env_wall_ms();
+	n->run_id_hi = env_random_seed();
+	n->run_id_lo = env_random_seed();
+	n->thread_count = (unsigned)config_get(cfg, CFG_THREADS);
+	atomic_store(&n->requirepass_set, config_get_str(cfg, CFG_REQUIREPASS, NULL, 0) > 0);
+	struct engine *engine = engine_mem_create(KEYSPACE_STRIPES);
+	if (!engine)
+		return ERR_NOMEM;
+	n->ks = ks_create(engine);
+	if (!n->ks) {
+		engine->ops->destroy(engine);
+		return ERR_NOMEM;
+	}
+	n->threads = calloc(n->thread_count, sizeof(*n->threads));
+	if (!n->threads)
+		return ERR_NOMEM;
+	for (unsigned i = 0; i < n->thread_count; i++)
+		if (cmd_thread_init(&n->threads[i], i) != 0)
+			return ERR_NOMEM;
+	return cmd_node_init(n);
+}
+
+static void node_deinit(struct node *n)
+{
+	cmd_node_deinit(n);
+	for (unsigned i = 0; n->threads && i < n->thread_count; i++)
+		cmd_thread_deinit(&n->threads[i]);
+	free(n->threads);
+	ks_destroy(n->ks);
+}
+
+static int run(struct config *cfg, struct log *log)
+{
+	char dir[4096], err[512];
+	config_get_str(cfg, CFG_DIR, dir, sizeof(dir));
+	if (env_dir_enter(dir, err, sizeof(err)) != 0) {
+		LOG_W(log, "%s", err);
+		return 1;
+	}
+	struct node node;
+	if (node_init(&node, cfg, log) != 0) {
+		LOG_W(log, "out of memory while starting");
+		node_deinit(&node);
+		return 1;
+	}
+	struct net *net;
+	if (net_create(&net, &node, err, sizeof(err)) != 0) {
+		LOG_W(log, "%s", err);
+		node_deinit(&node);
+		return 1;
+	}
+	signal_net = net;
+	char bind_s[256];
+	config_get_str(cfg, CFG_BIND, bind_s, sizeof(bind_s));
+	LOG_N(log, "ringkv %s ready to accept connections on %s port %lld (threads %u, engine memory, dir %s)",
+	      RINGKV_VERSION, bind_s, (long long)config_get(cfg, CFG_PORT), node.thread_count, dir);
+	int rc = net_run(net);
+	signal_net = NULL;
+	net_destroy(net);
+	node_deinit(&node);
+	LOG_N(log, "ringkv is now ready to exit, bye bye...");
+	return rc == 0 ? 0 : 1;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc > 1 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+		usage();
+		return 0;
+	}
+	if (argc > 1 && (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "-v") == 0)) {
+		printf("ringkv-server %s\n", RINGKV_VERSION);
+		return 0;
+	}
+	struct config cfg;
+	if (config_init(&cfg, env_cpu_count()) != 0) {
+		fprintf(stderr, "ringkv-server: out of memory\n");
+		return 1;
+	}
+	if (load_config(&cfg, argc, argv) != 0) {
+		config_deinit(&cfg);
+		return 1;
+	}
+	char logfile[1024];
+	config_get_str(&cfg, CFG_LOGFILE, logfile, sizeof(logfile));
+	struct log log;
+	if (log_open(&log, logfile, (enum log_level)config_get(&cfg, CFG_LOGLEVEL)) != 0)
+		fprintf(stderr, "ringkv-server: cannot open log file '%s', logging to stderr\n", logfile);
+	install_signals();
+	int rc = run(&cfg, &log);
+	log_close(&log);
+	config_deinit(&cfg);
+	return rc;
+}
