@@ -165,6 +165,9 @@ elif [[ $PIN != 0 ]]; then
   die "PIN must be 0 or 1 (got '$PIN')"
 fi
 
+SETSID=()
+command -v setsid >/dev/null && SETSID=(setsid)
+
 # ---- state and cleanup ----------------------------------------------------
 
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/ringkv-vs-redis.XXXXXX")
@@ -307,7 +310,11 @@ start_server() {  # start_server NAME: fresh port and dir; waits for PONG
     DIR[$name]=$(mktemp -d "$WORK/$name.XXXX")
     LOG[$name]=${DIR[$name]}/server.log
     server_cmd "$name" "${PORT[$name]}" "${DIR[$name]}"
-    "${SERVER_PIN[@]}" "${SERVER_CMD[@]}" >"${LOG[$name]}" 2>&1 </dev/null &
+    # setsid: a terminal's Ctrl-C reaches only this script, whose trap then
+    # stops the servers; otherwise a server could die first and the run would
+    # end with a misleading "server exited". (Our async children are never
+    # group leaders, so setsid does not fork: $! is the server itself.)
+    "${SETSID[@]}" "${SERVER_PIN[@]}" "${SERVER_CMD[@]}" >"${LOG[$name]}" 2>&1 </dev/null &
     PID[$name]=$!
     deadline=$(( SECONDS + START_TIMEOUT ))
     while (( SECONDS < deadline )); do
@@ -344,7 +351,7 @@ check_alive() {
 server_version() {  # from INFO server, else "unknown"
   local info v
   info=$(cli "$1" info server 2>/dev/null | tr -d '\r' || true)
-  v=$(printf '%s\n' "$info" | awk -F: '$1=="ringkv_version"{print $2; exit}')
+  v=$(printf '%s\n' "$info" | awk -F: '$1=="ringkv_version"{print "ringkv_version " $2; exit}')
   [[ -n $v ]] || v=$(printf '%s\n' "$info" | awk -F: '$1=="redis_version"{print "redis_version " $2; exit}')
   printf '%s' "${v:-unknown}"
 }
@@ -562,7 +569,7 @@ git_rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown
 bin_time=$(date -r "$RINGKV_PATH" '+%Y-%m-%d %H:%M:%S' 2>/dev/null || echo unknown)
 HEADER=$WORK/header.md
 {
-  printf '# ringkv vs redis: %s%s\n\n' "$STAMP" "${SUFFIX:+ ($SUFFIX)}"
+  printf '# ringkv vs redis: %s%s\n\n' "$STAMP" "${SUFFIX:+ (${SUFFIX#-})}"
   [[ $QUICK == 1 ]] && printf '**QUICK=1 smoke run: the counts are tiny and the numbers mean nothing.**\n\n'
   [[ $RINGKV_FLAVOR == redis ]] && printf '**Self-test: the "ringkv" columns are a second redis-server (%s).**\n\n' "$RINGKV_PATH"
   printf -- '- Machine: nproc %s, CPU %s, kernel %s, memory %s\n' "$NPROC" "${cpu_model:-unknown}" \
@@ -578,7 +585,11 @@ HEADER=$WORK/header.md
   fi
   printf -- '- Rows: %s clients, %s keys (-r), requests %s at pipeline 1 and %s otherwise; %s round(s) per row, median shown; ringkv and redis run in turns, who goes first alternates per round\n' \
     "$CLIENTS" "$KEYSPACE" "$REQUESTS_P1" "$REQUESTS" "$ROUNDS"
-  printf -- '- Fill (%s) before each value size, on fresh servers; GET rows therefore hit:\n' "$FILL"
+  if [[ $FILL == pipe ]]; then
+    printf -- '- Fill before each value size, on fresh servers: every key written once (redis-cli --pipe), so every GET hits:\n'
+  else
+    printf -- '- Fill before each value size, on fresh servers: redis-benchmark -t set -n %s (random keys), so about 95%% of GETs hit:\n' $(( 3 * KEYSPACE ))
+  fi
   for l in "${FILL_NOTES[@]}"; do printf '  - %s\n' "$l"; done
   printf -- '- Wall time: %s s\n' "$ELAPSED"
   printf '\nServers (started afresh for each value size):\n\n```\n'

@@ -87,6 +87,8 @@ struct node_hooks {
 	uint64_t (*client_count)(struct node *n);
 	/* Asks the node to shut down cleanly after this command. */
 	void (*shutdown)(struct node *n);
+	/* Zeroes the network counters (CONFIG RESETSTAT). */
+	void (*reset_stats)(struct node *n);
 	/* Appends network statistics lines for INFO stats. */
 	void (*info_stats)(struct node *n, struct buf *dst);
 };

@@ -158,7 +158,7 @@ void cmd_hello(struct client *c)
 		c->authenticated = true;
 	if (!c->authenticated) {
 		resp_w_error(&c->out, "NOAUTH HELLO must be called with the client already "
-				      "authenticated, otherwise the HELLO <proto> AUTH <user> <pass> "
+				      "authenticated, otherwise the HELLO AUTH <user> <pass> "
 				      "option can be used to authenticate the client and select the "
 				      "RESP protocol version at the same time");
 		return;
@@ -336,9 +336,16 @@ static void client_subcommand_error(struct client *c, const char *sub_name)
 	resp_w_errorf(&c->out, "ERR wrong number of arguments for 'client|%s' command", sub_name);
 }
 
+static const struct subcmd client_subs[] = {
+	{"id", 2},    {"getname", 2}, {"setname", 3}, {"setinfo", 4},
+	{"list", -2}, {"info", 2},    {"kill", -3},   {"help", 2},
+};
+
 void cmd_client(struct client *c)
 {
 	struct bytes sub = c->argv[1];
+	if (!subcmd_check(c, "client", client_subs, ARRAY_LEN(client_subs)))
+		return;
 	if (bytes_eq_nocase(sub, "id")) {
 		if (c->argc != 2)
 			{

@@ -24,6 +24,17 @@ enum expire_opt_kind { EXP_NONE = 0, EXP_EX, EXP_PX, EXP_EXAT, EXP_PXAT, EXP_KEE
 bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes arg,
 		      int64_t *abs_ms);
 
+/* A subcommand of CONFIG, CLIENT or COMMAND, with its Redis arity (the
+ * whole argv, negative = at least). */
+struct subcmd {
+	const char *name;
+	int arity;
+};
+
+/* Checks argv[1] against the subcommands of parent (lower case); replies
+ * Redis's unknown-subcommand or arity error and returns false if it fails. */
+bool subcmd_check(struct client *c, const char *parent, const struct subcmd *subs, size_t n);
+
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 

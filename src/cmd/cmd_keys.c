@@ -12,6 +12,7 @@
  * lookups: EXISTS, TYPE, TTL and friends, COPY's source); lookups made to
  * write (DEL, RENAME, EXPIRE, PERSIST) are not counted.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -163,8 +164,9 @@ void cmd_renamenx(struct client *c)
 }
 
 /* Parses COPY's [DB n] [REPLACE]. Only database 0 exists: another index
- * that is a valid int gets Redis's out-of-range error, anything that is
- * not an int the integer error (Redis's getIntFromObjectOrReply). */
+ * that is a valid int gets Redis's "DB index is out of range"; a number
+ * outside int or a non-number gets the errors of Redis's
+ * getIntFromObjectOrReply. */
 static bool parse_copy_opts(struct client *c, bool *replace)
 {
 	*replace = false;
@@ -177,7 +179,8 @@ static bool parse_copy_opts(struct client *c, bool *replace)
 			if (!arg_i64(c, c->argv[++i], &db))
 				return false;
 			if (db < INT32_MIN || db > INT32_MAX) {
-				reply_not_integer(c);
+				resp_w_error(&c->out, "ERR value is out of range, value must between "
+						      "-2147483648 and 2147483647");
 				return false;
 			}
 			if (db != 0) {

@@ -95,7 +95,7 @@ static void info_clients(struct client *c, struct buf *b)
 static void info_memory(struct client *c, struct buf *b, const struct ks_stats *st)
 {
 	uint64_t rss = env_rss_bytes();
-	uint64_t used = st->memory_bytes;
+	uint64_t used = env_allocated_bytes();
 	char h1[32], h2[32], h3[32];
 	human_bytes(h1, sizeof(h1), used);
 	human_bytes(h2, sizeof(h2), rss);
@@ -111,7 +111,7 @@ static void info_memory(struct client *c, struct buf *b, const struct ks_stats *
 	infof(b, "maxmemory:0");
 	infof(b, "maxmemory_policy:noeviction");
 	infof(b, "mem_fragmentation_ratio:%.2f", used ? (double)rss / (double)used : 0.0);
-	infof(b, "mem_allocator:%s", "libc-or-jemalloc");
+	infof(b, "mem_allocator:%s", env_allocator_name());
 }
 
 static void info_persistence(struct buf *b)
@@ -352,12 +352,19 @@ static void config_resetstat(struct client *c)
 		}
 	}
 	ks_reset_stats(n->ks);
+	n->hooks->reset_stats(n);
 	resp_w_ok(&c->out);
 }
+
+static const struct subcmd config_subs[] = {
+	{"get", -3}, {"set", -4}, {"resetstat", 2}, {"rewrite", 2}, {"help", 2},
+};
 
 void cmd_config(struct client *c)
 {
 	struct bytes sub = c->argv[1];
+	if (!subcmd_check(c, "config", config_subs, ARRAY_LEN(config_subs)))
+		return;
 	if (bytes_eq_nocase(sub, "get")) {
 		if (c->argc < 3) {
 			resp_w_error(&c->out, "ERR wrong number of arguments for 'config|get' command");
@@ -481,8 +488,31 @@ static void command_getkeys(struct client *c)
 		reply_key(c, c->argv[2 + i]);
 }
 
+static const struct subcmd command_subs[] = {
+	{"count", 2}, {"info", -2}, {"docs", -2}, {"list", -2}, {"getkeys", -3}, {"help", 2},
+};
+
+static void command_help(struct client *c)
+{
+	static const char *const lines[] = {
+		"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		"(no subcommand)", "    Return details about all commands.",
+		"COUNT", "    Return the total number of commands.",
+		"DOCS [<command-name> ...]", "    Return documentation details about commands.",
+		"GETKEYS <full-command>", "    Return the keys from a full command.",
+		"INFO [<command-name> ...]", "    Return details about the given commands.",
+		"LIST", "    Return a list of all commands.",
+		"HELP", "    Print this help.",
+	};
+	resp_w_array(&c->out, ARRAY_LEN(lines));
+	for (size_t i = 0; i < ARRAY_LEN(lines); i++)
+		resp_w_simple(&c->out, lines[i]);
+}
+
 void cmd_command(struct client *c)
 {
+	if (c->argc > 1 && !subcmd_check(c, "command", command_subs, ARRAY_LEN(command_subs)))
+		return;
 	if (c->argc == 1) {
 		resp_w_array(&c->out, cmd_table_len);
 		for (size_t i = 0; i < cmd_table_len; i++)
@@ -490,7 +520,7 @@ void cmd_command(struct client *c)
 		return;
 	}
 	struct bytes sub = c->argv[1];
-	if (bytes_eq_nocase(sub, "count") && c->argc == 2) {
+	if (bytes_eq_nocase(sub, "count")) {
 		resp_w_int(&c->out, (int64_t)cmd_table_len);
 	} else if (bytes_eq_nocase(sub, "info")) {
 		if (c->argc == 2) {
@@ -509,12 +539,14 @@ void cmd_command(struct client *c)
 		}
 	} else if (bytes_eq_nocase(sub, "docs")) {
 		command_docs(c);
-	} else if (bytes_eq_nocase(sub, "list") && c->argc == 2) {
+	} else if (bytes_eq_nocase(sub, "list")) {
 		resp_w_array(&c->out, cmd_table_len);
 		for (size_t i = 0; i < cmd_table_len; i++)
 			resp_w_bulk_cstr(&c->out, cmd_table[i].name);
 	} else if (bytes_eq_nocase(sub, "getkeys")) {
 		command_getkeys(c);
+	} else if (bytes_eq_nocase(sub, "help")) {
+		command_help(c);
 	} else {
 		resp_w_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try COMMAND HELP.",
 			      (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);

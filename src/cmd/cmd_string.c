@@ -94,23 +94,23 @@ static enum expire_opt_kind expire_kind_of(struct bytes a)
 
 /* Parses one expiry option of argv[*i] into *kind and *arg, with Redis's rules
  * (parseExtendedStringArgumentsOrReply): EX/PX/EXAT/PXAT need a following
- * argument and no other expiry option before them; the valueless option
- * `flag` (KEEPTTL for SET and CAS, PERSIST for GETEX) may repeat but not
- * follow another option. Returns false (nothing replied) when argv[*i] is
- * not an acceptable expiry option here. */
+ * argument; each option may repeat (the last value wins) but not mix with
+ * another one. The valueless option `flag` is KEEPTTL for SET and CAS,
+ * PERSIST for GETEX. Returns false (nothing replied) when argv[*i] is not
+ * an acceptable expiry option here. */
 static bool parse_expire_opt(struct client *c, size_t *i, enum expire_opt_kind flag,
 			     enum expire_opt_kind *kind, struct bytes *arg)
 {
 	enum expire_opt_kind k = expire_kind_of(c->argv[*i]);
 	if (k == EXP_NONE)
 		return false;
+	if (*kind != EXP_NONE && *kind != k)
+		return false;
 	if (k == EXP_KEEPTTL || k == EXP_PERSIST) {
-		if (k != flag || (*kind != EXP_NONE && *kind != k))
-			return false;
 		*kind = k;
-		return true;
+		return k == flag;
 	}
-	if (*kind != EXP_NONE || *i + 1 >= c->argc)
+	if (*i + 1 >= c->argc)
 		return false;
 	*kind = k;
 	*arg = c->argv[++*i];

@@ -1,6 +1,7 @@
 /*
  * cmd_util.c - argument parsing helpers shared by the command handlers.
  */
+#include <ctype.h>
 #include <string.h>
 
 #include "base/strconv.h"
@@ -46,4 +47,27 @@ bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes 
 void reply_key(struct client *c, struct bytes key)
 {
 	resp_w_bulk(&c->out, key.ptr, key.len);
+}
+
+bool subcmd_check(struct client *c, const char *parent, const struct subcmd *subs, size_t n)
+{
+	struct bytes sub = c->argv[1];
+	for (size_t i = 0; i < n; i++) {
+		if (!bytes_eq_nocase(sub, subs[i].name))
+			continue;
+		int a = subs[i].arity;
+		bool ok = a > 0 ? c->argc == (size_t)a : c->argc >= (size_t)-a;
+		if (!ok)
+			resp_w_errorf(&c->out, "ERR wrong number of arguments for '%s|%s' command",
+				      parent, subs[i].name);
+		return ok;
+	}
+	char upper[16];
+	size_t len = strlen(parent) < sizeof(upper) - 1 ? strlen(parent) : sizeof(upper) - 1;
+	for (size_t i = 0; i < len; i++)
+		upper[i] = (char)toupper((unsigned char)parent[i]);
+	upper[len] = '\0';
+	resp_w_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try %s HELP.",
+		      (int)(sub.len < 128 ? sub.len : 128), (const char *)sub.ptr, upper);
+	return false;
 }

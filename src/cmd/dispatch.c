@@ -162,8 +162,11 @@ static bool collect_keys(struct client *c)
 	} else {
 		c->keys = c->keys_inline;
 	}
+	bool writes = (d->flags & CMD_WRITE) != 0;
 	for (size_t i = (size_t)d->first_key; i <= last; i += step) {
-		if (!check_key_len(c, c->argv[i]))
+		/* Only a write can create a key, so only writes are refused for
+		 * an overlong key; a read of one simply finds nothing. */
+		if (writes && !check_key_len(c, c->argv[i]))
 			return false;
 		ks_key_init(&c->keys[c->key_count++], c->argv[i]);
 	}
@@ -229,6 +232,22 @@ static void count_rejected(struct client *c, const struct cmd_def *d)
 	}
 }
 
+/* Rejects the command with an error. Inside MULTI the transaction is
+ * flagged; a rejected EXEC aborts it, quoting the reason (as Redis 7). */
+static void reject(struct client *c, const struct cmd_def *d, const char *err)
+{
+	count_rejected(c, d);
+	if (d && d->fn == cmd_exec && (c->flags & CLIENT_MULTI)) {
+		const char *reason = strncmp(err, "ERR ", 4) == 0 ? err + 4 : err;
+		resp_w_errorf(&c->out, "EXECABORT Transaction discarded because of: %s", reason);
+		multi_discard(c);
+		ks_unwatch_all(c->node->ks, &c->watch);
+		return;
+	}
+	resp_w_error(&c->out, err);
+	multi_flag_error(c);
+}
+
 void cmd_dispatch(struct client *c)
 {
 	struct cmd_thread *t = c->thr;
@@ -245,15 +264,13 @@ void cmd_dispatch(struct client *c)
 	}
 	c->cmd = d;
 	if (UNLIKELY(!arity_ok(d, c->argc))) {
-		count_rejected(c, d);
-		reply_wrong_arity(c);
-		multi_flag_error(c);
+		char err[128];
+		snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command", d->name);
+		reject(c, d, err);
 		return;
 	}
 	if (UNLIKELY(!c->authenticated && !(d->flags & CMD_NOAUTH))) {
-		count_rejected(c, d);
-		resp_w_error(&c->out, "NOAUTH Authentication required.");
-		multi_flag_error(c);
+		reject(c, d, "NOAUTH Authentication required.");
 		return;
 	}
 	if (UNLIKELY(c->flags & CLIENT_MULTI) && !(d->flags & CMD_NOMULTI)) {

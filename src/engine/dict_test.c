@@ -262,43 +262,38 @@ static uint64_t step_window_nodes(const struct dict *d)
 	return nodes;
 }
 
-struct step_stats {
-	uint64_t ops;       /* operations that ran during a rehash */
-	uint64_t max_nodes; /* most nodes one of them moved */
+/* The rehash state before one operation, to measure what it moved. */
+struct rehash_snap {
+	int64_t idx;
+	uint64_t size0;
+	uint64_t used0;
+	uint64_t window; /* what one step must move: step_window_nodes() */
 };
 
-/* Inserts (or, with item NULL, looks up key 0) and checks that the
- * operation moved exactly the next step's window of a running rehash. */
-static void op_checked(struct dict *d, struct item *it, struct step_stats *st)
+static struct rehash_snap snap_take(const struct dict *d)
 {
-	if (d->rehash_idx < 0) {
-		dict_insert(d, &it->node);
-		return;
-	}
-	uint64_t window = step_window_nodes(d);
-	int64_t idx = d->rehash_idx;
-	uint64_t used0 = d->used[0];
-	uint64_t size0 = d->size[0];
-	dict_insert(d, &it->node);
-	if (d->rehash_idx >= 0) {
-		assert_int_equal(d->size[0], size0);
-		assert_true(d->rehash_idx > idx);
-		assert_true(d->rehash_idx - idx <= REHASH_BUCKETS_PER_STEP);
-	}
-	/* Moved out of table[0]: the window, all of it, nothing beyond. When
-	 * the step finished the rehash, all of table[0] had to be in it. */
-	bool same_rehash = d->rehash_idx >= 0 && d->size[0] == size0;
-	uint64_t moved = same_rehash ? used0 - d->used[0] : used0;
-	assert_int_equal(moved, window);
-	st->ops++;
-	if (moved > st->max_nodes)
-		st->max_nodes = moved;
+	struct rehash_snap s = {d->rehash_idx, d->size[0], d->used[0], step_window_nodes(d)};
+	return s;
 }
 
-/* A 4 Mi-node table grows to 8 Mi buckets: no insert during the rehash
- * moves more than REHASH_BUCKETS_PER_STEP buckets, and the rehash ends
- * after size / REHASH_BUCKETS_PER_STEP inserts. Then dict_rehash moves at
- * most what it is asked to, and lookups during a rehash do one step. */
+/* Asserts the operation since the snapshot advanced the rehash by at most
+ * one step of buckets, and returns how many nodes left table[0] (all that
+ * were left, if the step finished the rehash). */
+static uint64_t snap_nodes_moved(const struct dict *d, const struct rehash_snap *s)
+{
+	bool same_rehash = d->rehash_idx >= 0 && d->size[0] == s->size0;
+	if (!same_rehash)
+		return s->used0;
+	assert_true(d->rehash_idx > s->idx);
+	assert_true(d->rehash_idx - s->idx <= REHASH_BUCKETS_PER_STEP);
+	return s->used0 - d->used[0];
+}
+
+/* A 4 Mi-node table grows to 8 Mi buckets: every insert during the rehash
+ * moves exactly the next REHASH_BUCKETS_PER_STEP buckets' nodes (so none
+ * pauses for longer than that), and the rehash ends after size /
+ * REHASH_BUCKETS_PER_STEP inserts. Then it shrinks: lookups and removes
+ * do one step each, and dict_rehash moves at most what it is asked to. */
 static void test_dict_rehash_moves_at_most_one_step_per_operation(void **state)
 {
 	const uint32_t size = 1u << 22;
@@ -307,34 +302,52 @@ static void test_dict_rehash_moves_at_most_one_step_per_operation(void **state)
 	assert_non_null(items);
 	struct dict d;
 	dict_init(&d);
-	struct step_stats st = {0, 0};
+	uint64_t ops = 0, max_moved = 0;
 	for (uint32_t i = 0; i < n; i++) {
 		item_set(&items[i], i, hash_of(i));
-		op_checked(&d, &items[i], &st);
+		bool rehashing = d.rehash_idx >= 0;
+		struct rehash_snap s = rehashing ? snap_take(&d) : (struct rehash_snap){0, 0, 0, 0};
+		dict_insert(&d, &items[i].node);
 		if (i == size)
 			assert_int_equal(d.size[1], 2 * (uint64_t)size);
+		if (!rehashing)
+			continue;
+		uint64_t moved = snap_nodes_moved(&d, &s);
+		assert_int_equal(moved, s.window);
+		max_moved = moved > max_moved ? moved : max_moved;
+		ops++;
 	}
 	assert_true(d.rehash_idx < 0);
 	assert_int_equal(d.size[0], 2 * (uint64_t)size);
 	/* Each rehash ended within size / step inserts of its start (the small
 	 * tables' rehashes take one insert each). */
-	assert_true(st.ops <= 2 * (uint64_t)size / REHASH_BUCKETS_PER_STEP + 64);
+	assert_true(ops <= 2 * (uint64_t)size / REHASH_BUCKETS_PER_STEP + 64);
 	print_message("rehash: %llu inserts during rehashes, at most %llu nodes moved by one\n",
-		      (unsigned long long)st.ops, (unsigned long long)st.max_nodes);
+		      (unsigned long long)ops, (unsigned long long)max_moved);
 	dict_check_invariants(&d);
 
-	/* Shrink by removing down to below 1/8, then drive it with dict_rehash. */
-	uint64_t target = 2 * (uint64_t)size / 8 - 1;
-	for (uint32_t i = n; dict_count(&d) > target; i--)
+	/* Remove down to below 1/8: the remove that crosses starts a shrink. */
+	uint32_t left = 2 * size / 8 - 1;
+	for (uint32_t i = n; dict_count(&d) > left; i--)
 		dict_remove(&d, &items[i - 1].node);
 	assert_true(d.rehash_idx == 0);
+	for (uint32_t k = 0; k < 2000; k++) {
+		struct rehash_snap s = snap_take(&d);
+		assert_ptr_equal(find_item(&d, &items[k * 131]), &items[k * 131]);
+		assert_int_equal(snap_nodes_moved(&d, &s), s.window);
+		s = snap_take(&d);
+		dict_remove(&d, &items[--left].node);
+		uint64_t moved = snap_nodes_moved(&d, &s);
+		assert_true(moved == s.window || moved == s.window + 1); /* +1: the removed node */
+	}
 	while (d.rehash_idx >= 0) {
 		int64_t idx = d.rehash_idx;
 		dict_rehash(&d, 1000);
 		assert_true(d.rehash_idx < 0 || d.rehash_idx - idx <= 1000);
 	}
+	assert_int_equal(d.size[0], 1u << 21);
 	dict_check_invariants(&d);
-	for (uint32_t i = 0; i < target; i += 997)
+	for (uint32_t i = 0; i < left; i += 997)
 		assert_ptr_equal(find_item(&d, &items[i]), &items[i]);
 	dict_deinit(&d);
 	free(items);
@@ -344,7 +357,7 @@ static void test_dict_rehash_moves_at_most_one_step_per_operation(void **state)
  * the grow threshold; afterwards dict_rehash picks the work up. */
 static void test_dict_pause_holds_the_layout(void **state)
 {
-	enum { N = 300 };
+	enum { N = 600 };
 	static struct item items[N];
 	struct dict d;
 	dict_init(&d);
@@ -355,7 +368,7 @@ static void test_dict_pause_holds_the_layout(void **state)
 	settle(&d);
 	uint64_t size = d.size[0];
 	d.pause_rehash = 1;
-	for (uint32_t i = 100; i < N; i++) {
+	for (uint32_t i = 100; i < 300; i++) {
 		item_set(&items[i], i, hash_of(i));
 		dict_insert(&d, &items[i].node);
 		assert_ptr_equal(find_item(&d, &items[i / 2]), &items[i / 2]);
@@ -365,7 +378,27 @@ static void test_dict_pause_holds_the_layout(void **state)
 	assert_false(dict_rehash(&d, 100));
 	d.pause_rehash = 0;
 	settle(&d);
-	assert_true(d.size[0] > N);
+	assert_int_equal(d.size[0], 512);
+	/* Paused in mid-rehash: no operation and no dict_rehash moves a bucket. */
+	for (uint32_t i = 300; i <= 512; i++) {
+		item_set(&items[i], i, hash_of(i));
+		dict_insert(&d, &items[i].node);
+	}
+	assert_true(d.rehash_idx == 0);
+	d.pause_rehash = 1;
+	assert_true(dict_rehash(&d, 100));
+	for (uint32_t i = 513; i < N; i++) {
+		item_set(&items[i], i, hash_of(i));
+		dict_insert(&d, &items[i].node);
+		assert_ptr_equal(find_item(&d, &items[i - 300]), &items[i - 300]);
+		dict_remove(&d, &items[i - 400].node);
+		assert_non_null(dict_random(&d, i));
+	}
+	assert_true(d.rehash_idx == 0);
+	d.pause_rehash = 0;
+	assert_true(dict_rehash(&d, 100));
+	assert_true(d.rehash_idx == 100);
+	settle(&d);
 	dict_check_invariants(&d);
 	dict_deinit(&d);
 }

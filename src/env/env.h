@@ -46,6 +46,14 @@ int env_cpu_count(void);
 /* Peak resident set size in bytes (from getrusage). */
 uint64_t env_rss_peak_bytes(void);
 
+/* Bytes the allocator has handed out and not taken back: jemalloc's
+ * stats.allocated when the server is linked with jemalloc, else glibc's
+ * mallinfo2 in-use bytes. */
+uint64_t env_allocated_bytes(void);
+
+/* Name of the allocator in use, for INFO. */
+const char *env_allocator_name(void);
+
 /* Current resident set size in bytes (from /proc/self/statm), 0 if unknown. */
 uint64_t env_rss_bytes(void);
 

@@ -3,6 +3,7 @@
  */
 #include "env/env.h"
 
+#include <malloc.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/random.h>
@@ -154,4 +155,28 @@ int env_dir_enter(const char *path, char *err, size_t errcap)
 		return ERR_IO;
 	}
 	return 0;
+}
+
+/* jemalloc's control interface, present only when the binary links it. */
+extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
+	__attribute__((weak));
+
+uint64_t env_allocated_bytes(void)
+{
+	if (mallctl) {
+		uint64_t epoch = 1;
+		size_t sz = sizeof(epoch);
+		mallctl("epoch", &epoch, &sz, &epoch, sz); /* refresh the statistics */
+		size_t allocated = 0;
+		sz = sizeof(allocated);
+		if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0)
+			return allocated;
+	}
+	struct mallinfo2 mi = mallinfo2();
+	return mi.uordblks + mi.hblkhd;
+}
+
+const char *env_allocator_name(void)
+{
+	return mallctl ? "jemalloc" : "libc";
 }

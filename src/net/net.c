@@ -174,7 +174,17 @@ static void hook_info_stats(struct node *n, struct buf *dst)
 		buf_put(dst, text, (size_t)len);
 }
 
+static void hook_reset_stats(struct node *n)
+{
+	struct net *net = net_of(n);
+	atomic_store(&net->total_connections, 0);
+	atomic_store(&net->rejected_connections, 0);
+	atomic_store(&net->net_input_bytes, 0);
+	atomic_store(&net->net_output_bytes, 0);
+}
+
 const struct node_hooks net_node_hooks = {
+	.reset_stats = hook_reset_stats,
 	.client_list = hook_client_list,
 	.client_kill = hook_client_kill,
 	.client_set_name = hook_client_set_name,

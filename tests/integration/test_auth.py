@@ -5,7 +5,7 @@ import pytest
 import redis
 
 from servers import module_server
-from util import arity_error, assert_error
+from util import arity_error, assert_error, scaled
 
 NOAUTH = "NOAUTH Authentication required."
 WRONGPASS = "WRONGPASS invalid username-password pair or user is disabled."
@@ -91,7 +91,7 @@ def test_hello_with_wrong_auth_is_wrongpass(a):
 def test_quit_and_reset_are_allowed_before_auth(a, auth_server, connect):
     assert a.call("RESET") == "RESET"
     assert a.call("QUIT") == "OK"
-    assert a.is_closed_by_peer(5)
+    assert a.is_closed_by_peer(scaled(5))
 
 
 def test_reset_deauthenticates(a):

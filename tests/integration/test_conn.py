@@ -5,7 +5,7 @@ test_auth.py."""
 import pytest
 
 from resp_client import RespError
-from util import NOT_INTEGER, SYNTAX, assert_error, assert_error_prefix, wait_until
+from util import NOT_INTEGER, SYNTAX, assert_error, assert_error_prefix, scaled, wait_until
 
 NAME_ERROR = "ERR Client names cannot contain spaces, newlines or special characters."
 HELLO_KEYS = {b"server", b"version", b"proto", b"id", b"mode", b"role", b"modules"}
@@ -157,7 +157,7 @@ def test_select_other_db_is_error_in_ringkv(c, db):
 def test_quit_replies_ok_and_closes(server, connect):
     conn = connect(server)
     assert conn.call("QUIT") == "OK"
-    assert conn.is_closed_by_peer(5)
+    assert conn.is_closed_by_peer(scaled(5))
 
 
 def test_commands_pipelined_after_quit_are_not_run(server, connect):
@@ -165,7 +165,7 @@ def test_commands_pipelined_after_quit_are_not_run(server, connect):
     conn.send_many([("SET", "c:q1", "1"), ("QUIT",), ("SET", "c:q2", "2")])
     assert conn.read_reply() == "OK"
     assert conn.read_reply() == "OK"
-    assert conn.is_closed_by_peer(5)
+    assert conn.is_closed_by_peer(scaled(5))
     check = connect(server)
     assert check.call("MGET", "c:q1", "c:q2") == [b"1", None]
     check.call("DEL", "c:q1")
@@ -240,7 +240,7 @@ def test_client_kill_by_id_closes_that_connection(c, server, connect):
     victim = connect(server)
     vid = victim.call("CLIENT", "ID")
     assert c.call("CLIENT", "KILL", "ID", str(vid)) == 1
-    assert victim.is_closed_by_peer(5)
+    assert victim.is_closed_by_peer(scaled(5))
     assert c.call("CLIENT", "KILL", "ID", str(vid)) == 0
     assert c.call("PING") == "PONG"
 
@@ -250,7 +250,7 @@ def test_client_kill_by_addr_closes_that_connection(c, server, connect):
     victim.call("PING")
     addr = "%s:%d" % victim.sock.getsockname()
     assert c.call("CLIENT", "KILL", "ADDR", addr) == 1
-    assert victim.is_closed_by_peer(5)
+    assert victim.is_closed_by_peer(scaled(5))
     assert c.call("CLIENT", "KILL", "ADDR", addr) == 0
 
 
@@ -259,7 +259,7 @@ def test_client_kill_old_form_by_address(c, server, connect):
     victim.call("PING")
     addr = "%s:%d" % victim.sock.getsockname()
     assert c.call("CLIENT", "KILL", addr) == "OK"
-    assert victim.is_closed_by_peer(5)
+    assert victim.is_closed_by_peer(scaled(5))
     assert_error(c.call("CLIENT", "KILL", addr), "ERR No such client")
 
 
@@ -290,7 +290,7 @@ def test_protected_mode_denies_non_loopback_source_without_password(start_server
     outsider.send("PING")
     reply = outsider.read_reply()
     assert isinstance(reply, RespError) and reply.message.startswith("DENIED"), reply
-    assert outsider.is_closed_by_peer(5)
+    assert outsider.is_closed_by_peer(scaled(5))
     assert local.call("PING") == "PONG"
 
 

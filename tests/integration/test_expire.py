@@ -6,7 +6,7 @@ import time
 import pytest
 
 from util import (NOT_INTEGER, assert_error, info_fields, keyspace_line,
-                  wait_until)
+                  scaled, wait_until)
 
 INT64_MAX = 2**63 - 1
 INCOMPATIBLE_NX = "ERR NX and XX, GT or LT options at the same time are not compatible"
@@ -221,10 +221,11 @@ def test_rename_moves_ttl_with_value(c):
 # ---- passive and active expiry ------------------------------------------------
 
 def test_expired_key_is_gone_for_every_read(c):
+    ttl_ms = int(scaled(50))
     for cmd in ("GET", "EXISTS", "TTL", "PTTL", "TYPE", "KEYS", "STRLEN"):
-        c.call("SET", "e:p:" + cmd, "v", "PX", "50")
+        c.call("SET", "e:p:" + cmd, "v", "PX", str(ttl_ms))
     assert c.call("DBSIZE") == 7
-    time.sleep(0.1)
+    time.sleep(2 * ttl_ms / 1000)
     assert c.call("GET", "e:p:GET") is None
     assert c.call("EXISTS", "e:p:EXISTS") == 0
     assert c.call("TTL", "e:p:TTL") == -2

@@ -7,13 +7,13 @@ import time
 import pytest
 
 from resp_client import RespError, encode_command
-from util import assert_error
+from util import assert_error, scaled
 
 
 def assert_protocol_error_and_close(conn, message):
     """The connection gets exactly "-ERR Protocol error: <message>" and is
     then closed by the server."""
-    rest = conn.read_all_until_close(10)
+    rest = conn.read_all_until_close(scaled(10))
     assert rest == b"-ERR Protocol error: " + message.encode() + b"\r\n"
 
 
