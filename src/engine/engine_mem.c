@@ -163,7 +163,13 @@ static bool can_reuse(const struct mem_entry *me, size_t len, size_t keep_bytes)
 
 static struct mem_entry *entry_alloc(const struct ekey *k, size_t cap)
 {
-	struct mem_entry *me = malloc(sizeof(*me) + k->key.len + cap);
+	/* The allocator hands out multiples of 16 bytes anyway: give the slack
+	 * to the value, so a counter growing by a digit stays in place. */
+	size_t total = (sizeof(struct mem_entry) + k->key.len + cap + 15) & ~(size_t)15;
+	cap = total - sizeof(struct mem_entry) - k->key.len;
+	if (cap > UINT32_MAX)
+		cap = UINT32_MAX;
+	struct mem_entry *me = malloc(total);
 	if (!me)
 		return NULL;
 	me->node.next = NULL;
