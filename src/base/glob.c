@@ -62,8 +62,7 @@ static bool in_range(uint8_t lo, uint8_t hi, uint8_t c, bool nocase)
 /* Matches c against the class that opens at p[i] == '['. Returns whether it
  * matched and sets *next to the index after the class. The walk mirrors
  * Redis so that odd classes end where Redis ends them. */
-static bool class_match(const uint8_t *p, size_t m, size_t i, uint8_t c, bool nocase,
-			size_t *next)
+static bool class_match(const uint8_t *p, size_t m, size_t i, uint8_t c, bool nocase, size_t *next)
 {
 	size_t j = i + 1;
 	bool negate = j < m && p[j] == '^';
@@ -100,7 +99,7 @@ static bool class_match(const uint8_t *p, size_t m, size_t i, uint8_t c, bool no
 /* Matches one non-'*' element at p[i] against c; *next is the index of the
  * following element. */
 static inline bool elem_match(const uint8_t *p, size_t m, size_t i, uint8_t c, bool nocase,
-			      size_t *next)
+                              size_t *next)
 {
 	switch (p[i]) {
 	case '?':

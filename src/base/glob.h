@@ -6,6 +6,11 @@
  * a pattern with more than GLOB_STARS_MAX '*' runs, or one that would need
  * more than a fixed amount of backtracking, does not match (rather than
  * taking exponential time on an adversarial pattern).
+ *
+ * Two deliberate differences from Redis's stringmatchlen: a pattern made
+ * only of '*' matches the empty string too (Redis's loop never runs on "",
+ * though KEYS * returns the empty key because it skips matching), and bytes
+ * compare unsigned, so a range such as [\x80-\xff] means what it says.
  */
 #ifndef RINGKV_BASE_GLOB_H
 #define RINGKV_BASE_GLOB_H

@@ -26,8 +26,8 @@ static void check_cases(const struct glob_case *c, size_t n)
 	for (size_t i = 0; i < n; i++) {
 		bool got = glob_match(bytes_cstr(c[i].pattern), bytes_cstr(c[i].s), c[i].nocase);
 		if (got != c[i].match)
-			fprintf(stderr, "pattern '%s' string '%s' nocase %d: got %d\n", c[i].pattern,
-				c[i].s, c[i].nocase, got);
+			fprintf(stderr, "pattern '%s' string '%s' nocase %d: got %d\n",
+			        c[i].pattern, c[i].s, c[i].nocase, got);
 		assert_true(got == c[i].match);
 	}
 }
@@ -38,20 +38,33 @@ static void test_glob_wildcards(void **state)
 {
 	(void)state;
 	static const struct glob_case cases[] = {
-		{"", "", false, true},          {"", "a", false, false},
-		{"*", "", false, true},         {"*", "abc", false, true},
-		{"**", "", false, true},        {"a*", "a", false, true},
-		{"a*", "abc", false, true},     {"a*", "ba", false, false},
-		{"*a", "ba", false, true},      {"*a", "ab", false, false},
-		{"*a", "aba", false, true},     {"h?llo", "hello", false, true},
-		{"h?llo", "hllo", false, false}, {"?", "", false, false},
-		{"*?", "", false, false},       {"*?", "a", false, true},
-		{"h*llo", "hllo", false, true}, {"h*llo", "heeeello", false, true},
-		{"h*llo", "hellox", false, false}, {"a*b*c", "aXXbYYc", false, true},
-		{"a*b*c", "aXXbYY", false, false}, {"**a**", "bba", false, true},
-		{"a**********b", "a-b", false, true}, {"*x*", "abxcd", false, true},
-		{"*x*", "abcd", false, false},  {"user:*:name", "user:42:name", false, true},
-		{"user:*:name", "user:42:names", false, false},
+	    {"", "", false, true},
+	    {"", "a", false, false},
+	    {"*", "", false, true},
+	    {"*", "abc", false, true},
+	    {"**", "", false, true},
+	    {"a*", "a", false, true},
+	    {"a*", "abc", false, true},
+	    {"a*", "ba", false, false},
+	    {"*a", "ba", false, true},
+	    {"*a", "ab", false, false},
+	    {"*a", "aba", false, true},
+	    {"h?llo", "hello", false, true},
+	    {"h?llo", "hllo", false, false},
+	    {"?", "", false, false},
+	    {"*?", "", false, false},
+	    {"*?", "a", false, true},
+	    {"h*llo", "hllo", false, true},
+	    {"h*llo", "heeeello", false, true},
+	    {"h*llo", "hellox", false, false},
+	    {"a*b*c", "aXXbYYc", false, true},
+	    {"a*b*c", "aXXbYY", false, false},
+	    {"**a**", "bba", false, true},
+	    {"a**********b", "a-b", false, true},
+	    {"*x*", "abxcd", false, true},
+	    {"*x*", "abcd", false, false},
+	    {"user:*:name", "user:42:name", false, true},
+	    {"user:*:name", "user:42:names", false, false},
 	};
 	CHECK(cases);
 }
@@ -60,20 +73,32 @@ static void test_glob_classes_follow_redis(void **state)
 {
 	(void)state;
 	static const struct glob_case cases[] = {
-		{"h[ae]llo", "hello", false, true},  {"h[ae]llo", "hallo", false, true},
-		{"h[ae]llo", "hillo", false, false}, {"h[^e]llo", "hallo", false, true},
-		{"h[^e]llo", "hello", false, false}, {"h[a-b]llo", "hbllo", false, true},
-		{"h[a-b]llo", "hcllo", false, false}, {"h[b-a]llo", "hallo", false, true},
-		{"[0-9][0-9]", "42", false, true},   {"[0-9][0-9]", "4x", false, false},
-		{"[\\]]", "]", false, true},         {"[\\]]", "\\", false, false},
-		{"[]", "]", false, false},           {"[]", "", false, false},
-		/* Unclosed classes run to the end of the pattern. */
-		{"[", "[", false, false},            {"[^", "x", false, true},
-		{"[abc", "b", false, true},          {"[abc", "d", false, false},
-		/* "[a-]" is the range ']'..'a', as in Redis. */
-		{"[a-]", "a", false, true},          {"[a-]", "^", false, true},
-		{"[a-]", "b", false, false},         {"[*]", "*", false, true},
-		{"[*]", "x", false, false},          {"[?]", "x", false, false},
+	    {"h[ae]llo", "hello", false, true},
+	    {"h[ae]llo", "hallo", false, true},
+	    {"h[ae]llo", "hillo", false, false},
+	    {"h[^e]llo", "hallo", false, true},
+	    {"h[^e]llo", "hello", false, false},
+	    {"h[a-b]llo", "hbllo", false, true},
+	    {"h[a-b]llo", "hcllo", false, false},
+	    {"h[b-a]llo", "hallo", false, true},
+	    {"[0-9][0-9]", "42", false, true},
+	    {"[0-9][0-9]", "4x", false, false},
+	    {"[\\]]", "]", false, true},
+	    {"[\\]]", "\\", false, false},
+	    {"[]", "]", false, false},
+	    {"[]", "", false, false},
+	    /* Unclosed classes run to the end of the pattern. */
+	    {"[", "[", false, false},
+	    {"[^", "x", false, true},
+	    {"[abc", "b", false, true},
+	    {"[abc", "d", false, false},
+	    /* "[a-]" is the range ']'..'a', as in Redis. */
+	    {"[a-]", "a", false, true},
+	    {"[a-]", "^", false, true},
+	    {"[a-]", "b", false, false},
+	    {"[*]", "*", false, true},
+	    {"[*]", "x", false, false},
+	    {"[?]", "x", false, false},
 	};
 	CHECK(cases);
 }
@@ -82,16 +107,24 @@ static void test_glob_escapes_and_case(void **state)
 {
 	(void)state;
 	static const struct glob_case cases[] = {
-		{"h\\*llo", "h*llo", false, true},   {"h\\*llo", "hello", false, false},
-		{"\\?", "?", false, true},           {"\\?", "x", false, false},
-		{"\\", "\\", false, true},           {"a\\", "a\\", false, true},
-		{"\\[a]", "[a]", false, true},       {"HELLO", "hello", true, true},
-		{"HELLO", "hello", false, false},    {"h*O", "HELLo", true, true},
-		{"[A-Z]", "q", true, true},          {"[A-Z]", "q", false, false},
-		{"[^a]", "A", true, false},          {"[xY]", "y", true, true},
-		{"\\A", "a", true, true},
-		/* Inside a class an escaped byte compares exactly, as in Redis. */
-		{"[\\A]", "a", true, false},         {"[\\A]", "A", true, true},
+	    {"h\\*llo", "h*llo", false, true},
+	    {"h\\*llo", "hello", false, false},
+	    {"\\?", "?", false, true},
+	    {"\\?", "x", false, false},
+	    {"\\", "\\", false, true},
+	    {"a\\", "a\\", false, true},
+	    {"\\[a]", "[a]", false, true},
+	    {"HELLO", "hello", true, true},
+	    {"HELLO", "hello", false, false},
+	    {"h*O", "HELLo", true, true},
+	    {"[A-Z]", "q", true, true},
+	    {"[A-Z]", "q", false, false},
+	    {"[^a]", "A", true, false},
+	    {"[xY]", "y", true, true},
+	    {"\\A", "a", true, true},
+	    /* Inside a class an escaped byte compares exactly, as in Redis. */
+	    {"[\\A]", "a", true, false},
+	    {"[\\A]", "A", true, true},
 	};
 	CHECK(cases);
 }
@@ -206,13 +239,13 @@ static void test_glob_backtracking_is_capped(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_glob_wildcards),
-		cmocka_unit_test(test_glob_classes_follow_redis),
-		cmocka_unit_test(test_glob_escapes_and_case),
-		cmocka_unit_test(test_glob_is_binary_safe),
-		cmocka_unit_test(test_glob_matches_all),
-		cmocka_unit_test(test_glob_many_stars_on_long_string_finish_fast),
-		cmocka_unit_test(test_glob_backtracking_is_capped),
+	    cmocka_unit_test(test_glob_wildcards),
+	    cmocka_unit_test(test_glob_classes_follow_redis),
+	    cmocka_unit_test(test_glob_escapes_and_case),
+	    cmocka_unit_test(test_glob_is_binary_safe),
+	    cmocka_unit_test(test_glob_matches_all),
+	    cmocka_unit_test(test_glob_many_stars_on_long_string_finish_fast),
+	    cmocka_unit_test(test_glob_backtracking_is_capped),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

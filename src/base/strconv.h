@@ -29,9 +29,10 @@ bool strconv_double(struct bytes b, double *out);
 size_t strconv_i64_fmt(char *dst, int64_t v);
 
 /* Writes a long double the way INCRBYFLOAT replies: "%.17Lf" with trailing
- * zeros (and a trailing dot) removed, or exponent form past 1e17 as Redis
- * (ld2string LD_STR_HUMAN). dst has room for 5600 bytes; returns length,
- * or 0 if the value is not finite. */
+ * zeros (and a trailing dot) removed, "-0" printed as "0", never exponent
+ * form (so 1e20 is 21 digits), as Redis's ld2string LD_STR_HUMAN. dst has
+ * room for cap bytes (5600 fit any finite value); returns the length, or 0
+ * if the value is not finite or the untrimmed text does not fit. */
 size_t strconv_ld_fmt(char *dst, size_t cap, long double v);
 
 #endif

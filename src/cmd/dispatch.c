@@ -237,7 +237,7 @@ static void count_rejected(struct client *c, const struct cmd_def *d)
 static void reject(struct client *c, const struct cmd_def *d, const char *err)
 {
 	count_rejected(c, d);
-	if (d && d->fn == cmd_exec && (c->flags & CLIENT_MULTI)) {
+	if (d && d->fn == cmd_exec) {
 		const char *reason = strncmp(err, "ERR ", 4) == 0 ? err + 4 : err;
 		resp_w_errorf(&c->out, "EXECABORT Transaction discarded because of: %s", reason);
 		multi_discard(c);

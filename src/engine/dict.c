@@ -5,9 +5,11 @@
  * State. Normally only table[0] exists and rehash_idx is -1. A resize
  * allocates table[1] at the new size and sets rehash_idx to 0; from then on
  * every find, insert, remove and random pick moves the chains of at most
- * REHASH_BUCKETS_PER_STEP buckets of table[0] (starting at rehash_idx) into
- * table[1], and new nodes go straight to table[1]. When table[0] is empty it
- * is freed and table[1] becomes table[0].
+ * REHASH_BUCKETS_PER_STEP buckets of table[0] (starting at rehash_idx, empty
+ * buckets counted) into table[1], and new nodes go straight to table[1].
+ * Lookups try both tables. When table[0] holds no node it is freed and
+ * table[1] becomes table[0]. With no rehash running, dict_find is one
+ * probe of table[0] and calls nothing else.
  *
  * Invariants (dict_check_invariants() checks them all):
  *   - size[t] is 0 or a power of two >= DICT_BUCKETS_MIN; table[t] is NULL
@@ -22,20 +24,22 @@
  * smallest power of two above the count, which is 2x in the normal case
  * and more after grows failed for lack of memory. A shrink is due when
  * used < size / 8 and goes to the smallest power of two above 2 * used, so
- * a table that just shrank is 1/4 to 1/2 full: it must double before it
- * grows again and fall by 2x to 4x before it shrinks again, so a count
- * that hovers near a threshold does not resize back and forth. Tables
- * never shrink below DICT_BUCKETS_MIN buckets.
+ * a table that just shrank is 1/4 to 1/2 full: its count must double
+ * before it grows again and fall by 2x to 4x before it shrinks again, so a
+ * count that hovers near a threshold does not resize back and forth.
+ * Tables never shrink below DICT_BUCKETS_MIN (4) buckets: smaller saves at
+ * most 24 bytes and would resize on every few inserts.
  *
  * Allocation failure. A bucket array that cannot be allocated leaves the
  * table as it is: it keeps working at its size, with a higher (grow) or
- * lower (shrink) load factor. The grow is retried when the count reaches
- * the next multiple of the size, when a rehash ends, and on every
- * dict_rehash() call; retrying on every insert would put a failing
- * allocator call on each write of a process already short of memory. The
- * one exception is the very first array (DICT_BUCKETS_MIN pointers, at the
- * first insert): without it the node has nowhere to go and dict_insert()
- * cannot fail, so a process that cannot allocate 32 bytes aborts there.
+ * lower (shrink) load factor. A grow is retried when the count reaches the
+ * next multiple of the size, a shrink when the count next crosses size / 8,
+ * and both when a rehash ends and on every dict_rehash() call; retrying on
+ * every insert or remove would put a failing allocator call on each write
+ * of a process already short of memory. The one exception is the very
+ * first array (DICT_BUCKETS_MIN pointers, at the first insert): without it
+ * the node has nowhere to go and dict_insert() cannot fail, so a process
+ * that cannot allocate 32 bytes aborts there.
  *
  * Pausing. While pause_rehash > 0 no buckets move and no resize starts, so
  * the layout stays fixed; dict_scan() and dict_clear() hold it while they
@@ -65,7 +69,7 @@ static_assert(REHASH_BUCKETS_PER_STEP > 0, "a rehash step must make progress");
 /* dict_random() draws this many buckets before it falls back to a linear
  * probe. At its sparsest in normal use (1/8 full) a table has a bucket
  * empty with probability e^-1/8, about 0.88, so 64 draws all miss about
- * once in 3,000 picks; the probe then walks a run of empties that is short
+ * once in 3,500 picks; the probe then walks a run of empties that is short
  * on average. Only a table left sparse (paused or failed shrink) makes the
  * probe long. */
 #define DICT_RANDOM_TRIES 64

@@ -22,7 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Under AddressSanitizer the grow-failure test asks for a 4 EiB array, and
+/* Under AddressSanitizer the grow-failure test asks for a 512 PiB array, and
  * must get NULL back, as from a real allocator, rather than a report. */
 const char *__asan_default_options(void);
 const char *__asan_default_options(void)

@@ -125,7 +125,7 @@ enum hdr_result { HDR_OK, HDR_MORE, HDR_TOO_BIG, HDR_BAD_NUMBER };
  * byte, not checked here). On HDR_OK or HDR_BAD_NUMBER *line_bytes is the
  * length of the line with its two terminator bytes. */
 static inline enum hdr_result header_read(const uint8_t *s, size_t avail, int64_t *val,
-					  size_t *line_bytes)
+                                          size_t *line_bytes)
 {
 	/* Fast path for the usual short positive count: digits, then '\r' and
 	 * one more byte present. Anything else takes the general path, which
@@ -191,7 +191,7 @@ static int parse_count(struct resp_parser *p, const uint8_t *buf, size_t len)
  * an error. The error order (no CR, then the '$', then the number) is
  * Redis's, so the same bytes give the same text. */
 static inline int parse_bulk_header(struct resp_parser *p, const uint8_t *buf, size_t len,
-				    size_t *pos)
+                                    size_t *pos)
 {
 	const uint8_t *s = buf + *pos;
 	size_t avail = len - *pos;
@@ -264,12 +264,18 @@ static inline uint8_t hex_val(uint8_t c)
 static uint8_t unescape(uint8_t c)
 {
 	switch (c) {
-	case 'n': return '\n';
-	case 'r': return '\r';
-	case 't': return '\t';
-	case 'b': return '\b';
-	case 'a': return '\a';
-	default: return c;
+	case 'n':
+		return '\n';
+	case 'r':
+		return '\r';
+	case 't':
+		return '\t';
+	case 'b':
+		return '\b';
+	case 'a':
+		return '\a';
+	default:
+		return c;
 	}
 }
 
@@ -343,7 +349,7 @@ static bool token_read(const uint8_t *s, size_t end, size_t *ip, uint8_t *out, s
 		if (c == '"' || c == '\'') {
 			*ip = i + 1;
 			return c == '"' ? token_dquoted(s, end, ip, out, op)
-					: token_squoted(s, end, ip, out, op);
+			                : token_squoted(s, end, ip, out, op);
 		}
 		out[(*op)++] = c;
 		i++;
@@ -390,18 +396,24 @@ static int inline_split(struct resp_parser *p, const uint8_t *line, size_t end)
 static int parse_inline(struct resp_parser *p, const uint8_t *buf, size_t len)
 {
 	size_t max = p->limits.inline_bytes_max;
-	/* The '\n' may sit at index max at most (a line of max bytes). */
-	size_t window = max < len ? max + 1 : len;
+	/* A line holds at most max bytes of text; its end is "\n" or "\r\n",
+	 * so the '\n' sits at index max + 1 at most, and only after a '\r'.
+	 * Deciding from the bytes alone keeps the result independent of how
+	 * the line was split across reads. */
+	size_t window = max + 2 < len ? max + 2 : len;
 	const uint8_t *nl = NULL;
 	if (p->pos < window)
 		nl = memchr(buf + p->pos, '\n', window - p->pos);
+	bool cr_at_max = len > max && buf[max] == '\r';
 	if (!nl) {
-		if (len > max)
+		if (len > max + 1 || (len == max + 1 && !cr_at_max))
 			return fail(p, ERR_PROTO, "Protocol error: too big inline request");
 		p->pos = len;
 		return RESP_MORE;
 	}
 	size_t nl_at = (size_t)(nl - buf);
+	if (nl_at == max + 1 && !cr_at_max)
+		return fail(p, ERR_PROTO, "Protocol error: too big inline request");
 	size_t end = nl_at;
 	if (end > 0 && buf[end - 1] == '\r')
 		end--;
@@ -448,6 +460,20 @@ void resp_parser_reset(struct resp_parser *p)
 	p->errmsg[0] = '\0';
 }
 
+/* The invariants listed at the top of this file; debug builds check them
+ * after every call. */
+static void parser_check_invariants(const struct resp_parser *p)
+{
+	DEBUG_ASSERT(p->state >= ST_START && p->state <= ST_ERROR);
+	DEBUG_ASSERT(p->argc <= p->args_cap);
+	DEBUG_ASSERT(p->args_cap <= p->limits.args_max);
+	DEBUG_ASSERT(p->is_inline || p->argc <= (uint64_t)p->argc_want || p->argc == 0);
+	DEBUG_ASSERT(p->state != ST_BULK_DATA ||
+	             (p->bulk_len >= 0 && (uint64_t)p->bulk_len <= p->limits.bulk_bytes_max));
+	DEBUG_ASSERT(p->scratch.len <= p->limits.inline_bytes_max);
+	(void)p;
+}
+
 /* Turns the recorded offsets into views for the caller. */
 static void argv_resolve(struct resp_parser *p, const uint8_t *buf)
 {
@@ -488,6 +514,7 @@ out:
 		*consumed = p->pos;
 		DEBUG_ASSERT(*consumed > 0 && *consumed <= len);
 	}
+	parser_check_invariants(p);
 	return rc;
 }
 
@@ -580,7 +607,7 @@ static void out_line(struct resp_out *o, char type, const char *text, size_t n)
 
 /* "<type><prefix_len + n>\r\n<prefix><data>\r\n" in one reservation. */
 static void out_blob(struct resp_out *o, char type, const char *prefix, size_t prefix_len,
-		     const void *data, size_t n)
+                     const void *data, size_t n)
 {
 	/* No real buffer comes near this; it keeps the sums below exact. */
 	if (n > (size_t)INT64_MAX - 64) {

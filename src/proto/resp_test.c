@@ -29,9 +29,9 @@
 #include "proto/resp.h"
 
 static const struct resp_limits test_limits = {
-	.args_max = 16,
-	.bulk_bytes_max = 1024,
-	.inline_bytes_max = 256,
+    .args_max = 16,
+    .bulk_bytes_max = 1024,
+    .inline_bytes_max = 256,
 };
 
 #define TRANSCRIPT_CAP (64 * 1024 * 1024)
@@ -83,7 +83,7 @@ static bool t_outcome(struct buf *t, const struct resp_parser *p, int rc)
 
 /* Parses the whole input as one read. */
 static void transcript_whole(struct buf *t, const struct resp_limits *lim, const uint8_t *in,
-			     size_t len)
+                             size_t len)
 {
 	struct resp_parser p;
 	resp_parser_init(&p, lim);
@@ -103,7 +103,7 @@ static void transcript_whole(struct buf *t, const struct resp_limits *lim, const
 /* Feeds the input in reads that end at cuts[0] < cuts[1] < ... < len. The
  * pending bytes move to a new allocation at every read. */
 static void transcript_split(struct buf *t, const struct resp_limits *lim, const uint8_t *in,
-			     size_t len, const size_t *cuts, size_t ncuts)
+                             size_t len, const size_t *cuts, size_t ncuts)
 {
 	struct resp_parser p;
 	resp_parser_init(&p, lim);
@@ -142,7 +142,7 @@ static void assert_same_transcript(const struct buf *a, const struct buf *b)
 {
 	if (a->len != b->len || memcmp(a->data, b->data, a->len) != 0) {
 		fprintf(stderr, "want: %.*s\ngot:  %.*s\n", (int)a->len, (const char *)a->data,
-			(int)b->len, (const char *)b->data);
+		        (int)b->len, (const char *)b->data);
 		fail();
 	}
 }
@@ -150,7 +150,7 @@ static void assert_same_transcript(const struct buf *a, const struct buf *b)
 /* Whole, every single cut, every pair of cuts and byte-at-a-time all give
  * the same transcript. */
 static void check_every_split(const struct resp_limits *lim, const uint8_t *in, size_t len,
-			      const struct buf *want)
+                              const struct buf *want)
 {
 	struct buf whole;
 	buf_init(&whole);
@@ -192,18 +192,17 @@ static void check_every_split(const struct resp_limits *lim, const uint8_t *in, 
 
 #define S(lit) lit, sizeof(lit) - 1
 
-static const char pipeline[] =
-	"*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$7\r\nva\r\nl\0x\r\n"
-	"PING\r\n"
-	"*0\r\n"
-	"set  \"a b\" 'c\\'d' \"\\x41\\n\" e\"f g\"\n"
-	"*-1\r\n"
-	"\r\n"
-	"*2\r\n$4\r\nECHO\r\n$4\r\n\0\r\n\0\r\n"
-	"*1\r\n$0\r\n\r\n"
-	"GET k\n"
-	"   \t\r\n"
-	"*2\r\n$3\r\nGET\r\n$1\r\nx\r\n";
+static const char pipeline[] = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$7\r\nva\r\nl\0x\r\n"
+                               "PING\r\n"
+                               "*0\r\n"
+                               "set  \"a b\" 'c\\'d' \"\\x41\\n\" e\"f g\"\n"
+                               "*-1\r\n"
+                               "\r\n"
+                               "*2\r\n$4\r\nECHO\r\n$4\r\n\0\r\n\0\r\n"
+                               "*1\r\n$0\r\n\r\n"
+                               "GET k\n"
+                               "   \t\r\n"
+                               "*2\r\n$3\r\nGET\r\n$1\r\nx\r\n";
 
 static void want_cmd(struct buf *t, size_t argc, ...)
 {
@@ -247,22 +246,23 @@ static void test_resp_pipeline_ending_in_error_same_at_every_split_point(void **
 		const char *in;
 		size_t len;
 	} cases[] = {
-		{S("PING\r\n*1\r\n$3\r\nfoo\r\n*1\r\nx\r\n")},
-		{S("*1\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$-5\r\n")},
-		{S("GET a\nGET \"unbalanced\r\n")},
-		{S("*1\r\n$1\r\na\r\n*1\r\n$12345678901234567890123456789012345678901234567890"
-		   "123456789012345678901234567890")},
-		{S("*1\r\n$1\r\na\r\n*123456789012345678901234567890123456789012345678901"
-		   "234567890123456789012345678901")},
-		{S("*1\r\n$1\r\na\r\n*17\r\n")},
-		{S("*1\r\n$1\r\na\r\n*2\r\n$1\r\na\r\n$1025\r\n")},
+	    {S("PING\r\n*1\r\n$3\r\nfoo\r\n*1\r\nx\r\n")},
+	    {S("*1\r\n$1\r\na\r\n*2\r\n$3\r\nGET\r\n$-5\r\n")},
+	    {S("GET a\nGET \"unbalanced\r\n")},
+	    {S("*1\r\n$1\r\na\r\n*1\r\n$12345678901234567890123456789012345678901234567890"
+	       "123456789012345678901234567890")},
+	    {S("*1\r\n$1\r\na\r\n*123456789012345678901234567890123456789012345678901"
+	       "234567890123456789012345678901")},
+	    {S("*1\r\n$1\r\na\r\n*17\r\n")},
+	    {S("*1\r\n$1\r\na\r\n*2\r\n$1\r\na\r\n$1025\r\n")},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct buf whole;
 		buf_init(&whole);
 		transcript_whole(&whole, &test_limits, (const uint8_t *)cases[i].in, cases[i].len);
 		if (whole.len == 0 || whole.data[0] != 'D' || whole.data[whole.len - 1] == 'M')
-			fprintf(stderr, "case %zu: %.*s\n", i, (int)whole.len, (const char *)whole.data);
+			fprintf(stderr, "case %zu: %.*s\n", i, (int)whole.len,
+			        (const char *)whole.data);
 		/* Each starts with a good command and ends in an error. */
 		assert_true(whole.len > 0 && whole.data[0] == 'D');
 		assert_true(whole.data[whole.len - 1] != 'M');
@@ -344,9 +344,8 @@ static void test_resp_empty_commands_have_no_args(void **state)
 		size_t len;
 		size_t used;
 	} cases[] = {
-		{S("*0\r\n"), 4},   {S("*-1\r\n"), 5}, {S("*-5\r\nPING\r\n"), 5},
-		{S("\r\n"), 2},     {S("\n"), 1},      {S("   \t \r\n"), 7},
-		{S("\x0b\x0c\n"), 3}, {S("\0 abc\n"), 6},
+	    {S("*0\r\n"), 4}, {S("*-1\r\n"), 5},    {S("*-5\r\nPING\r\n"), 5}, {S("\r\n"), 2},
+	    {S("\n"), 1},     {S("   \t \r\n"), 7}, {S("\x0b\x0c\n"), 3},      {S("\0 abc\n"), 6},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 		struct resp_parser p;
@@ -382,9 +381,15 @@ static void test_resp_inline_quoting_follows_sdssplitargs(void **state)
 	assert_arg(&p, 0, S("a\\b'c\""));
 
 	/* \v and \f separate words only where they lead. */
-	parse_done(&p, S("\x0b" "a\x0b" "b\tc\rd\n"), 9);
+	parse_done(&p,
+	           S("\x0b"
+	             "a\x0b"
+	             "b\tc\rd\n"),
+	           9);
 	assert_int_equal(p.argc, 3);
-	assert_arg(&p, 0, S("a\x0b" "b"));
+	assert_arg(&p, 0,
+	           S("a\x0b"
+	             "b"));
 	assert_arg(&p, 1, S("c"));
 	assert_arg(&p, 2, S("d"));
 
@@ -398,7 +403,10 @@ static void test_resp_inline_quoting_follows_sdssplitargs(void **state)
 	assert_arg(&p, 1, S("x\r"));
 
 	/* A closing quote followed by \v is fine (isspace), and the word ends. */
-	parse_done(&p, S("'a'\x0b" "b\n"), 6);
+	parse_done(&p,
+	           S("'a'\x0b"
+	             "b\n"),
+	           6);
 	assert_int_equal(p.argc, 2);
 	resp_parser_deinit(&p);
 }
@@ -417,7 +425,7 @@ static void check_bad(const struct resp_limits *lim, const struct bad_case *c)
 	int rc = resp_parse(&p, (const uint8_t *)c->in, c->len, &consumed);
 	if (rc != ERR_PROTO || strcmp(p.errmsg, c->err) != 0)
 		fprintf(stderr, "input %.*s: rc %d msg '%s', want '%s'\n", (int)c->len, c->in, rc,
-			p.errmsg, c->err);
+		        p.errmsg, c->err);
 	assert_int_equal(rc, ERR_PROTO);
 	assert_string_equal(p.errmsg, c->err);
 	assert_int_equal(consumed, 12345);
@@ -427,10 +435,10 @@ static void check_bad(const struct resp_limits *lim, const struct bad_case *c)
 	resp_parser_deinit(&p);
 }
 
-#define E_MBULK "Protocol error: invalid multibulk length"
-#define E_BULK "Protocol error: invalid bulk length"
-#define E_MBIG "Protocol error: too big mbulk count string"
-#define E_BBIG "Protocol error: too big bulk count string"
+#define E_MBULK  "Protocol error: invalid multibulk length"
+#define E_BULK   "Protocol error: invalid bulk length"
+#define E_MBIG   "Protocol error: too big mbulk count string"
+#define E_BBIG   "Protocol error: too big bulk count string"
 #define E_QUOTES "Protocol error: unbalanced quotes in request"
 #define E_INLINE "Protocol error: too big inline request"
 
@@ -438,37 +446,37 @@ static void test_resp_malformed_input_gives_redis_error_text(void **state)
 {
 	(void)state;
 	static const struct bad_case cases[] = {
-		{S("*abc\r\n"), E_MBULK},
-		{S("*1x\r\n"), E_MBULK},
-		{S("*+1\r\n"), E_MBULK},
-		{S("*01\r\n"), E_MBULK},
-		{S("*-0\r\n"), E_MBULK},
-		{S("* 1\r\n"), E_MBULK},
-		{S("*\r\n"), E_MBULK},
-		{S("*17\r\n"), E_MBULK},
-		{S("*99999999999999999999\r\n"), E_MBULK},
-		{S("*9223372036854775808\r\n"), E_MBULK},
-		{S("*1\0\r\n"), E_MBULK},
-		{S("*1\r\nfoo\r\n"), "Protocol error: expected '$', got 'f'"},
-		{S("*2\r\n$1\r\na\r\n:1\r\n"), "Protocol error: expected '$', got ':'"},
-		{S("*1\r\n\r\n"), "Protocol error: expected '$', got ' '"},
-		{S("*1\r\n\n\r\n"), "Protocol error: expected '$', got ' '"},
-		{S("*1\r\n$abc\r\n"), E_BULK},
-		{S("*1\r\n$-1\r\n"), E_BULK},
-		{S("*1\r\n$\r\n"), E_BULK},
-		{S("*1\r\n$01\r\n"), E_BULK},
-		{S("*1\r\n$+1\r\n"), E_BULK},
-		{S("*1\r\n$1 \r\n"), E_BULK},
-		{S("*1\r\n$1025\r\n"), E_BULK},
-		{S("*1\r\n$99999999999999999999\r\n"), E_BULK},
-		{S("SET \"abc\n"), E_QUOTES},
-		{S("SET \"a\"b\n"), E_QUOTES},
-		{S("SET 'a\n"), E_QUOTES},
-		{S("SET 'a'b\n"), E_QUOTES},
-		{S("\"a\"\"b\"\n"), E_QUOTES},
-		{S("SET \"a\\\"\n"), E_QUOTES},
-		{S("SET \"a\\\n"), E_QUOTES},
-		{S("SET \"a\0\"\n"), E_QUOTES},
+	    {S("*abc\r\n"), E_MBULK},
+	    {S("*1x\r\n"), E_MBULK},
+	    {S("*+1\r\n"), E_MBULK},
+	    {S("*01\r\n"), E_MBULK},
+	    {S("*-0\r\n"), E_MBULK},
+	    {S("* 1\r\n"), E_MBULK},
+	    {S("*\r\n"), E_MBULK},
+	    {S("*17\r\n"), E_MBULK},
+	    {S("*99999999999999999999\r\n"), E_MBULK},
+	    {S("*9223372036854775808\r\n"), E_MBULK},
+	    {S("*1\0\r\n"), E_MBULK},
+	    {S("*1\r\nfoo\r\n"), "Protocol error: expected '$', got 'f'"},
+	    {S("*2\r\n$1\r\na\r\n:1\r\n"), "Protocol error: expected '$', got ':'"},
+	    {S("*1\r\n\r\n"), "Protocol error: expected '$', got ' '"},
+	    {S("*1\r\n\n\r\n"), "Protocol error: expected '$', got ' '"},
+	    {S("*1\r\n$abc\r\n"), E_BULK},
+	    {S("*1\r\n$-1\r\n"), E_BULK},
+	    {S("*1\r\n$\r\n"), E_BULK},
+	    {S("*1\r\n$01\r\n"), E_BULK},
+	    {S("*1\r\n$+1\r\n"), E_BULK},
+	    {S("*1\r\n$1 \r\n"), E_BULK},
+	    {S("*1\r\n$1025\r\n"), E_BULK},
+	    {S("*1\r\n$99999999999999999999\r\n"), E_BULK},
+	    {S("SET \"abc\n"), E_QUOTES},
+	    {S("SET \"a\"b\n"), E_QUOTES},
+	    {S("SET 'a\n"), E_QUOTES},
+	    {S("SET 'a'b\n"), E_QUOTES},
+	    {S("\"a\"\"b\"\n"), E_QUOTES},
+	    {S("SET \"a\\\"\n"), E_QUOTES},
+	    {S("SET \"a\\\n"), E_QUOTES},
+	    {S("SET \"a\0\"\n"), E_QUOTES},
 	};
 	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
 		check_bad(&test_limits, &cases[i]);
@@ -551,7 +559,7 @@ static void test_resp_args_max_at_limit_and_one_past(void **state)
 static void test_resp_bulk_bytes_max_at_limit_and_one_past(void **state)
 {
 	(void)state;
-	static char in[2048];
+	char in[2048];
 	size_t len = (size_t)sprintf(in, "*1\r\n$1024\r\n");
 	memset(in + len, 'v', 1024);
 	len += 1024;
@@ -574,14 +582,28 @@ static void test_resp_inline_bytes_max_at_limit_and_one_past(void **state)
 	struct resp_parser p;
 	size_t used;
 
-	/* 256 bytes before the LF (a CR counts): accepted. */
-	memset(line, 'x', 255);
-	line[255] = '\r';
-	line[256] = '\n';
+	/* 256 bytes of text, ended by CRLF or by LF: accepted (the limit is on
+	 * the text, whatever the line ending). */
+	memset(line, 'x', 256);
+	line[256] = '\r';
+	line[257] = '\n';
 	resp_parser_init(&p, &test_limits);
-	parse_done(&p, line, 257, 257);
+	parse_done(&p, line, 258, 258);
 	assert_int_equal(p.argc, 1);
-	assert_int_equal(p.argv[0].len, 255);
+	assert_int_equal(p.argv[0].len, 256);
+	resp_parser_reset(&p);
+	line[256] = '\n';
+	parse_done(&p, line, 257, 257);
+	assert_int_equal(p.argv[0].len, 256);
+	resp_parser_reset(&p);
+
+	/* 256 bytes of text and a CR: wait for the LF; anything else after
+	 * the CR makes the line too long. */
+	line[256] = '\r';
+	assert_int_equal(resp_parse(&p, (const uint8_t *)line, 257, &used), RESP_MORE);
+	line[257] = 'y';
+	assert_int_equal(resp_parse(&p, (const uint8_t *)line, 258, &used), ERR_PROTO);
+	assert_string_equal(p.errmsg, E_INLINE);
 	resp_parser_reset(&p);
 
 	/* 256 bytes and no LF yet: wait. 257: too big, LF or not. */
@@ -608,17 +630,17 @@ static void test_resp_header_bytes_max_at_limit_and_one_past(void **state)
 	in[0] = '*';
 	memset(in + 1, '1', RESP_HEADER_BYTES_MAX + 1);
 	assert_int_equal(resp_parse(&p, (const uint8_t *)in, 1 + RESP_HEADER_BYTES_MAX, &used),
-			 RESP_MORE);
+	                 RESP_MORE);
 	/* One more: too big. */
 	assert_int_equal(resp_parse(&p, (const uint8_t *)in, 2 + RESP_HEADER_BYTES_MAX, &used),
-			 ERR_PROTO);
+	                 ERR_PROTO);
 	assert_string_equal(p.errmsg, E_MBIG);
 	resp_parser_reset(&p);
 
 	/* At the limit with its CRLF the line is read, and the number judged. */
 	memcpy(in + 1 + RESP_HEADER_BYTES_MAX, "\r\n", 2);
 	assert_int_equal(resp_parse(&p, (const uint8_t *)in, 3 + RESP_HEADER_BYTES_MAX, &used),
-			 ERR_PROTO);
+	                 ERR_PROTO);
 	assert_string_equal(p.errmsg, E_MBULK);
 	resp_parser_reset(&p);
 
@@ -626,14 +648,14 @@ static void test_resp_header_bytes_max_at_limit_and_one_past(void **state)
 	size_t h = (size_t)sprintf(in, "*1\r\n$");
 	memset(in + h, '1', RESP_HEADER_BYTES_MAX + 1);
 	assert_int_equal(resp_parse(&p, (const uint8_t *)in, h + RESP_HEADER_BYTES_MAX, &used),
-			 RESP_MORE);
+	                 RESP_MORE);
 	assert_int_equal(resp_parse(&p, (const uint8_t *)in, h + RESP_HEADER_BYTES_MAX + 1, &used),
-			 ERR_PROTO);
+	                 ERR_PROTO);
 	assert_string_equal(p.errmsg, E_BBIG);
 	resp_parser_reset(&p);
 	memcpy(in + h + RESP_HEADER_BYTES_MAX, "\r\n", 2);
 	assert_int_equal(resp_parse(&p, (const uint8_t *)in, h + RESP_HEADER_BYTES_MAX + 2, &used),
-			 ERR_PROTO);
+	                 ERR_PROTO);
 	assert_string_equal(p.errmsg, E_BULK);
 	resp_parser_deinit(&p);
 }
@@ -651,9 +673,9 @@ static void test_resp_huge_announced_bulk_is_not_allocated(void **state)
 {
 	(void)state;
 	struct resp_limits lim = {
-		.args_max = ARGS_DEFAULT,
-		.bulk_bytes_max = VALUE_BYTES_DEFAULT,
-		.inline_bytes_max = INLINE_BYTES_DEFAULT,
+	    .args_max = ARGS_DEFAULT,
+	    .bulk_bytes_max = VALUE_BYTES_DEFAULT,
+	    .inline_bytes_max = INLINE_BYTES_DEFAULT,
 	};
 	struct resp_parser p;
 	resp_parser_init(&p, &lim);
@@ -721,13 +743,15 @@ static void assert_out(struct resp_out *o, const char *want, size_t n)
 	assert_int_equal(o->err, 0);
 	if (o->buf.len != n || memcmp(o->buf.data, want, n) != 0) {
 		fprintf(stderr, "want %zu: %.*s\ngot %zu:  %.*s\n", n, (int)n, want, o->buf.len,
-			(int)o->buf.len, (const char *)o->buf.data);
+		        (int)o->buf.len, (const char *)o->buf.data);
 		fail();
 	}
 	o->buf.len = 0;
 }
 
 #define OUT(o, lit) assert_out(o, lit, sizeof(lit) - 1)
+/* The RESP2 form, or the RESP3 one, by the writer's protocol. */
+#define OUT23(o, lit2, lit3) ((o)->proto == 3 ? OUT(o, lit3) : OUT(o, lit2))
 
 static void test_resp_writer_types_in_both_protocols(void **state)
 {
@@ -735,7 +759,6 @@ static void test_resp_writer_types_in_both_protocols(void **state)
 	struct resp_out o;
 	resp_out_init(&o, 1 << 20);
 	for (int proto = 2; proto <= 3; proto++) {
-		bool r3 = proto == 3;
 		o.proto = proto;
 		resp_w_simple(&o, "PONG");
 		OUT(&o, "+PONG\r\n");
@@ -764,21 +787,21 @@ static void test_resp_writer_types_in_both_protocols(void **state)
 		resp_w_array(&o, 0);
 		OUT(&o, "*0\r\n");
 		resp_w_null(&o);
-		if (r3) OUT(&o, "_\r\n"); else OUT(&o, "$-1\r\n");
+		OUT23(&o, "$-1\r\n", "_\r\n");
 		resp_w_bulk_cstr(&o, NULL);
-		if (r3) OUT(&o, "_\r\n"); else OUT(&o, "$-1\r\n");
+		OUT23(&o, "$-1\r\n", "_\r\n");
 		resp_w_null_array(&o);
-		if (r3) OUT(&o, "_\r\n"); else OUT(&o, "*-1\r\n");
+		OUT23(&o, "*-1\r\n", "_\r\n");
 		resp_w_map(&o, 2);
-		if (r3) OUT(&o, "%2\r\n"); else OUT(&o, "*4\r\n");
+		OUT23(&o, "*4\r\n", "%2\r\n");
 		resp_w_set(&o, 5);
-		if (r3) OUT(&o, "~5\r\n"); else OUT(&o, "*5\r\n");
+		OUT23(&o, "*5\r\n", "~5\r\n");
 		resp_w_bool(&o, true);
-		if (r3) OUT(&o, "#t\r\n"); else OUT(&o, ":1\r\n");
+		OUT23(&o, ":1\r\n", "#t\r\n");
 		resp_w_bool(&o, false);
-		if (r3) OUT(&o, "#f\r\n"); else OUT(&o, ":0\r\n");
+		OUT23(&o, ":0\r\n", "#f\r\n");
 		resp_w_verbatim(&o, "some text", 9);
-		if (r3) OUT(&o, "=13\r\ntxt:some text\r\n"); else OUT(&o, "$9\r\nsome text\r\n");
+		OUT23(&o, "$9\r\nsome text\r\n", "=13\r\ntxt:some text\r\n");
 		uint8_t *w = resp_w_reserve(&o, 3);
 		assert_non_null(w);
 		memcpy(w, "xyz", 3);
@@ -794,11 +817,17 @@ static void test_resp_writer_doubles_like_redis7(void **state)
 		double v;
 		const char *text;
 	} cases[] = {
-		{1.5, "1.5"},   {3, "3"},           {-2.25, "-2.25"},
-		{0.1, "0.10000000000000001"},       {1e300, "1.0000000000000001e+300"},
-		{0, "0"},       {-0.0, "-0"},       {INFINITY, "inf"},
-		{-INFINITY, "-inf"},                {NAN, "nan"},
-		{-NAN, "nan"},
+	    {1.5, "1.5"},
+	    {3, "3"},
+	    {-2.25, "-2.25"},
+	    {0.1, "0.10000000000000001"},
+	    {1e300, "1.0000000000000001e+300"},
+	    {0, "0"},
+	    {-0.0, "-0"},
+	    {INFINITY, "inf"},
+	    {-INFINITY, "-inf"},
+	    {NAN, "nan"},
+	    {-NAN, "nan"},
 	};
 	struct resp_out o;
 	resp_out_init(&o, 4096);
@@ -872,26 +901,26 @@ static void test_resp_writer_cap_sets_sticky_error(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_resp_pipeline_same_result_at_every_split_point),
-		cmocka_unit_test(test_resp_pipeline_ending_in_error_same_at_every_split_point),
-		cmocka_unit_test(test_resp_long_inline_line_same_at_every_split_point),
-		cmocka_unit_test(test_resp_multibulk_args_point_into_the_buffer),
-		cmocka_unit_test(test_resp_binary_safe_bulk_data),
-		cmocka_unit_test(test_resp_empty_commands_have_no_args),
-		cmocka_unit_test(test_resp_inline_quoting_follows_sdssplitargs),
-		cmocka_unit_test(test_resp_malformed_input_gives_redis_error_text),
-		cmocka_unit_test(test_resp_parse_after_error_asserts_nothing_after_reset),
-		cmocka_unit_test(test_resp_args_max_at_limit_and_one_past),
-		cmocka_unit_test(test_resp_bulk_bytes_max_at_limit_and_one_past),
-		cmocka_unit_test(test_resp_inline_bytes_max_at_limit_and_one_past),
-		cmocka_unit_test(test_resp_header_bytes_max_at_limit_and_one_past),
-		cmocka_unit_test(test_resp_huge_announced_bulk_is_not_allocated),
-		cmocka_unit_test(test_resp_bytes_wanted_counts_down_the_bulk),
-		cmocka_unit_test(test_resp_parser_reuses_its_index_across_commands),
-		cmocka_unit_test(test_resp_writer_types_in_both_protocols),
-		cmocka_unit_test(test_resp_writer_doubles_like_redis7),
-		cmocka_unit_test(test_resp_writer_keeps_errors_on_one_line),
-		cmocka_unit_test(test_resp_writer_cap_sets_sticky_error),
+	    cmocka_unit_test(test_resp_pipeline_same_result_at_every_split_point),
+	    cmocka_unit_test(test_resp_pipeline_ending_in_error_same_at_every_split_point),
+	    cmocka_unit_test(test_resp_long_inline_line_same_at_every_split_point),
+	    cmocka_unit_test(test_resp_multibulk_args_point_into_the_buffer),
+	    cmocka_unit_test(test_resp_binary_safe_bulk_data),
+	    cmocka_unit_test(test_resp_empty_commands_have_no_args),
+	    cmocka_unit_test(test_resp_inline_quoting_follows_sdssplitargs),
+	    cmocka_unit_test(test_resp_malformed_input_gives_redis_error_text),
+	    cmocka_unit_test(test_resp_parse_after_error_asserts_nothing_after_reset),
+	    cmocka_unit_test(test_resp_args_max_at_limit_and_one_past),
+	    cmocka_unit_test(test_resp_bulk_bytes_max_at_limit_and_one_past),
+	    cmocka_unit_test(test_resp_inline_bytes_max_at_limit_and_one_past),
+	    cmocka_unit_test(test_resp_header_bytes_max_at_limit_and_one_past),
+	    cmocka_unit_test(test_resp_huge_announced_bulk_is_not_allocated),
+	    cmocka_unit_test(test_resp_bytes_wanted_counts_down_the_bulk),
+	    cmocka_unit_test(test_resp_parser_reuses_its_index_across_commands),
+	    cmocka_unit_test(test_resp_writer_types_in_both_protocols),
+	    cmocka_unit_test(test_resp_writer_doubles_like_redis7),
+	    cmocka_unit_test(test_resp_writer_keeps_errors_on_one_line),
+	    cmocka_unit_test(test_resp_writer_cap_sets_sticky_error),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

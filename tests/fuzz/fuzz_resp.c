@@ -74,7 +74,7 @@ static bool starts_with(const char *s, const char *prefix)
 /* Checks one outcome against the invariants of resp.h and appends it to
  * the transcript. Returns true when parsing should go on. */
 static bool check_outcome(struct buf *t, const struct resp_parser *p, int rc, const uint8_t *buf,
-			  size_t len, size_t consumed)
+                          size_t len, size_t consumed)
 {
 	if (rc == RESP_MORE) {
 		ASSERT(resp_parser_bytes_wanted(p, len) <= p->limits.bulk_bytes_max + 2);
@@ -96,8 +96,9 @@ static bool check_outcome(struct buf *t, const struct resp_parser *p, int rc, co
 		struct bytes a = p->argv[i];
 		if (p->is_inline) {
 			ASSERT(a.len <= p->limits.inline_bytes_max);
-			ASSERT(a.len == 0 || (a.ptr >= p->scratch.data &&
-					      a.ptr + a.len <= p->scratch.data + p->scratch.len));
+			ASSERT(a.len == 0 ||
+			       (a.ptr >= p->scratch.data &&
+			        a.ptr + a.len <= p->scratch.data + p->scratch.len));
 		} else {
 			ASSERT(a.len <= p->limits.bulk_bytes_max);
 			ASSERT(a.ptr >= buf && a.ptr + a.len <= buf + consumed);
@@ -108,8 +109,7 @@ static bool check_outcome(struct buf *t, const struct resp_parser *p, int rc, co
 	return true;
 }
 
-static void parse_whole(struct buf *t, const struct resp_limits *lim, const uint8_t *in,
-			size_t len)
+static void parse_whole(struct buf *t, const struct resp_limits *lim, const uint8_t *in, size_t len)
 {
 	struct resp_parser p;
 	resp_parser_init(&p, lim);
@@ -127,8 +127,8 @@ static void parse_whole(struct buf *t, const struct resp_limits *lim, const uint
 
 /* The same stream in random reads of 1..64 bytes; the pending bytes move to
  * a fresh allocation at every read and after every command. */
-static void parse_split(struct buf *t, const struct resp_limits *lim, const uint8_t *in,
-			size_t len, struct fuzz_rng *rng)
+static void parse_split(struct buf *t, const struct resp_limits *lim, const uint8_t *in, size_t len,
+                        struct fuzz_rng *rng)
 {
 	struct resp_parser p;
 	resp_parser_init(&p, lim);
@@ -163,20 +163,20 @@ static void parse_split(struct buf *t, const struct resp_limits *lim, const uint
 
 /* Runs one writer call; checks that a refused append changes nothing and
  * that an accepted one appended exactly want[0, want_len) when given. */
-#define WRITE_CHECK(o, call, want, want_len)                                          \
-	do {                                                                          \
-		size_t before_ = (o)->buf.len;                                        \
-		int err_before_ = (o)->err;                                           \
-		call;                                                                 \
-		if ((o)->err) {                                                       \
-			ASSERT((o)->err == ERR_LIMIT || (o)->err == ERR_NOMEM);       \
-			ASSERT((o)->buf.len == before_);                              \
-			ASSERT(err_before_ == 0 || (o)->err == err_before_);          \
-		} else if ((want) != NULL) {                                          \
-			ASSERT((o)->buf.len == before_ + (want_len));                 \
-			ASSERT(memcmp((o)->buf.data + before_, (want), (want_len)) == 0); \
-		}                                                                     \
-		ASSERT((o)->buf.len <= (o)->cap_bytes);                               \
+#define WRITE_CHECK(o, call, want, want_len)                                                       \
+	do {                                                                                       \
+		size_t before_ = (o)->buf.len;                                                     \
+		int err_before_ = (o)->err;                                                        \
+		call;                                                                              \
+		if ((o)->err) {                                                                    \
+			ASSERT((o)->err == ERR_LIMIT || (o)->err == ERR_NOMEM);                    \
+			ASSERT((o)->buf.len == before_);                                           \
+			ASSERT(err_before_ == 0 || (o)->err == err_before_);                       \
+		} else if ((want) != NULL) {                                                       \
+			ASSERT((o)->buf.len == before_ + (want_len));                              \
+			ASSERT(memcmp((o)->buf.data + before_, (want), (want_len)) == 0);          \
+		}                                                                                  \
+		ASSERT((o)->buf.len <= (o)->cap_bytes);                                            \
 	} while (0)
 
 static void check_number_replies(struct resp_out *o, struct bytes a)
@@ -228,7 +228,7 @@ static void exercise_writer(struct resp_out *o, const struct resp_parser *p)
 		WRITE_CHECK(o, resp_w_array(o, a.len), (const char *)NULL, 0);
 		WRITE_CHECK(o, resp_w_map(o, a.len), (const char *)NULL, 0);
 		WRITE_CHECK(o, resp_w_errorf(o, "ERR %.*s", (int)a.len, (const char *)a.ptr),
-			    (const char *)NULL, 0);
+		            (const char *)NULL, 0);
 		WRITE_CHECK(o, resp_w_null(o), (const char *)NULL, 0);
 		WRITE_CHECK(o, resp_w_bool(o, a.len & 1), (const char *)NULL, 0);
 		uint8_t *w = resp_w_reserve(o, a.len);
@@ -244,8 +244,8 @@ static void exercise_writer(struct resp_out *o, const struct resp_parser *p)
 	}
 }
 
-static void writer_pass(const struct resp_limits *lim, const uint8_t *in, size_t len,
-			size_t cap, int proto)
+static void writer_pass(const struct resp_limits *lim, const uint8_t *in, size_t len, size_t cap,
+                        int proto)
 {
 	struct resp_out o;
 	resp_out_init(&o, cap);
@@ -288,8 +288,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		parse_split(&split, &lim, data, size, &rng);
 		if (split.len != whole.len || memcmp(split.data, whole.data, whole.len) != 0) {
 			fprintf(stderr, "transcripts differ:\nwhole: %.*s\nsplit: %.*s\n",
-				(int)whole.len, (const char *)whole.data, (int)split.len,
-				(const char *)split.data);
+			        (int)whole.len, (const char *)whole.data, (int)split.len,
+			        (const char *)split.data);
 			abort();
 		}
 	}

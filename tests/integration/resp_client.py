@@ -173,7 +173,6 @@ class RespConnection:
         self.pos = 0
         self.last_raw = b""
         self.last_attributes = None
-        self.protocol = 2
 
     # ---- sending ---------------------------------------------------------
 
@@ -196,9 +195,6 @@ class RespConnection:
             chunk = b""
         if not chunk:
             raise ConnectionClosed("connection closed by the server")
-        if self.pos > (1 << 20) and self.pos > len(self.buf) // 2:
-            del self.buf[: self.pos]
-            self.pos = 0
         self.buf += chunk
 
     def _line(self):
@@ -320,6 +316,9 @@ class RespConnection:
 
     def read_reply(self, timeout=None):
         """Read one reply (push messages included) and return its value."""
+        if self.pos > (1 << 20):  # drop parsed bytes, between replies only
+            del self.buf[: self.pos]
+            self.pos = 0
         old = self.sock.gettimeout()
         if timeout is not None:
             self.sock.settimeout(timeout)
@@ -351,12 +350,8 @@ class RespConnection:
         return self.read_replies(len(commands))
 
     def hello(self, proto=3, *extra):
-        reply = self.call("HELLO", proto, *extra)
-        if isinstance(reply, dict):
-            self.protocol = reply.get(b"proto", proto)
-        elif isinstance(reply, list):
-            self.protocol = proto
-        return reply
+        """Send HELLO (switching protocol on success) and return its reply."""
+        return self.call("HELLO", proto, *extra)
 
     # ---- connection state -------------------------------------------------
 

@@ -12,6 +12,7 @@ Config names use '_' or '-' and become "--name value" options, which both
 servers accept.
 """
 
+import atexit
 import os
 import shutil
 import signal
@@ -56,7 +57,6 @@ class Server:
         self.dir = None
         self.log_path = None
         self.exit_expected = False  # a test shut it down on purpose
-        self.returncode = None
         self._saved_log = ""
 
     # ---- lifecycle ------------------------------------------------------
@@ -161,7 +161,6 @@ class Server:
                 self.proc.kill()
                 self.proc.wait()
                 problems.append("server ignored SIGTERM for %.0fs; killed" % scaled(10))
-        self.returncode = self.proc.returncode
         log = self._log_text()
         if any(m in log for m in ("AddressSanitizer", "LeakSanitizer", "runtime error:")):
             problems.append("sanitizer report in the server log")
@@ -219,6 +218,15 @@ def stop_and_check(servers):
     if problems:
         pytest.fail("\n".join(problems), pytrace=False)
 
+
+@atexit.register
+def _kill_leftovers():
+    """Last resort if pytest is interrupted before fixtures tear down."""
+    for s in list(live_servers):
+        if s.alive:
+            s.proc.kill()
+            s.proc.wait()
+        s.remove_dir_keep_log()
 
 
 def module_server(**config):

@@ -60,12 +60,14 @@ def test_ttl_rounds_to_nearest_second(c):
     assert c.call("TTL", "e:k") == 2
 
 
-def test_expiretime_and_pexpiretime_are_absolute(c):
-    at_ms = now_ms() + 123456
+@pytest.mark.parametrize("ms_part,rounded_up", [(0, 0), (499, 0), (500, 1), (999, 1)])
+def test_expiretime_and_pexpiretime_are_absolute(c, ms_part, rounded_up):
+    at_s = now_s() + 123
+    at_ms = at_s * 1000 + ms_part
     c.call("SET", "e:k", "v")
     assert c.call("PEXPIREAT", "e:k", str(at_ms)) == 1
     assert c.call("PEXPIRETIME", "e:k") == at_ms
-    assert c.call("EXPIRETIME", "e:k") == at_ms // 1000
+    assert c.call("EXPIRETIME", "e:k") == at_s + rounded_up  # rounded to the nearest second
 
 
 # ---- EXPIRE family ---------------------------------------------------------

@@ -118,19 +118,26 @@ def test_arg_count_is_checked_from_the_header_alone(limited, connect):
 
 # ---- inline line length --------------------------------------------------------------
 
+# The line's length is that of the command text, without its terminator:
+# "\r\n" and "\n" end the same line, so they must not change the outcome.
+TERMINATORS = pytest.mark.parametrize("end", [b"\r\n", b"\n"], ids=["CRLF", "LF"])
+
+
 @ringkv_only
-def test_inline_line_at_inline_max_bytes_works(limited, connect):
+@TERMINATORS
+def test_inline_line_at_inline_max_bytes_works(limited, connect, end):
     c = connect(limited)
     line = b"ECHO " + b"a" * (INLINE_MAX - 5)
     assert len(line) == INLINE_MAX
-    c.send_raw(line + b"\r\n")
+    c.send_raw(line + end)
     assert c.read_reply() == b"a" * (INLINE_MAX - 5)
 
 
 @ringkv_only
-def test_inline_line_past_inline_max_bytes_is_protocol_error_and_close(limited, connect):
+@TERMINATORS
+def test_inline_line_past_inline_max_bytes_is_protocol_error_and_close(limited, connect, end):
     c = connect(limited)
-    send_ignoring_reset(c, b"ECHO " + b"a" * (INLINE_MAX - 4) + b"\r\n")
+    send_ignoring_reset(c, b"ECHO " + b"a" * (INLINE_MAX - 4) + end)
     assert_protocol_error_and_close(c, "too big inline request")
     assert limited.ping_ok()
 
@@ -226,7 +233,7 @@ def test_client_not_reading_is_disconnected_while_others_are_served(start_server
             time.sleep(0.02)
         elapsed = time.monotonic() - start
         assert elapsed >= stall_ms / 1000 * 0.8, "dropped before the stall timeout"
-        assert worst < scaled(0.25), "PING took %.3fs while a client stalled" % worst
+        assert worst < scaled(0.3), "PING took %.3fs while a client stalled" % worst
         sock.settimeout(scaled(10))
         while True:  # drain what was sent before the server closed
             try:

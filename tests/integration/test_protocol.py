@@ -78,6 +78,16 @@ def test_ten_thousand_pipelined_commands_reply_in_order(c):
     assert c.call("DBSIZE") == 5000
 
 
+def test_pipelined_large_replies_all_arrive_in_order(c):
+    value = bytes(range(256)) * 1024  # 256 KiB: 100 replies are 25 MiB
+    c.call("SET", "p:big", value)
+    c.send_many([("GET", "p:big"), ("STRLEN", "p:big")] * 50 + [("PING",)])
+    for _ in range(50):
+        assert c.read_reply() == value
+        assert c.read_reply() == len(value)
+    assert c.read_reply() == "PONG"
+
+
 def test_pipelined_incr_keeps_order(c):
     replies = c.pipeline([("INCR", "p:ctr")] * 10000)
     assert replies == list(range(1, 10001))

@@ -240,7 +240,23 @@ def test_getttl_wrong_number_of_arguments(c):
     assert_error(c.call("GETTTL", "a", "b"), arity_error("getttl"))
 
 
-# ---- multi-key atomicity (both servers) ---------------------------------------------------
+# ---- concurrency and multi-key atomicity (both servers) --------------------------------------
+
+def test_concurrent_incr_from_many_clients_loses_no_update(server, c):
+    clients, per_client = 6, 2000
+
+    def worker():
+        conn = server.raw()
+        try:
+            replies = conn.pipeline([("INCR", "o:shared")] * per_client)
+            assert all(isinstance(r, int) for r in replies)
+            assert replies == sorted(replies)  # one client's increments stay in order
+        finally:
+            conn.close()
+
+    run_threads([worker] * clients, timeout=20)
+    assert c.call("GET", "o:shared") == str(clients * per_client).encode()
+
 
 KEYS = ["o:atom:%d" % i for i in range(10)]
 
