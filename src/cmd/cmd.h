@@ -53,6 +53,7 @@ struct node;
 #define CMD_NOSCRIPT 0x80u
 #define CMD_LOADING 0x100u
 #define CMD_STALE 0x200u
+#define CMD_NOCREATE 0x400u /* a write that never creates a key (DEL, EXPIRE, ...) */
 
 typedef void cmd_fn(struct client *c);
 

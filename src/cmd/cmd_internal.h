@@ -35,6 +35,15 @@ struct subcmd {
  * Redis's unknown-subcommand or arity error and returns false if it fails. */
 bool subcmd_check(struct client *c, const char *parent, const struct subcmd *subs, size_t n);
 
+/* Counts a keyspace hit or miss of a read (INFO keyspace_hits/misses).
+ * The counters have one writer, the thread, hence load + store. */
+static inline void count_hit(struct client *c, bool hit)
+{
+	atomic_uint_fast64_t *ctr = hit ? &c->thr->hits : &c->thr->misses;
+	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + 1,
+			      memory_order_relaxed);
+}
+
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 

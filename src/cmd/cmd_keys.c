@@ -35,13 +35,6 @@
  * table cannot make one call walk all of it. */
 #define SCAN_STEPS_PER_COUNT 10
 
-static inline void count_hit(struct client *c, bool hit)
-{
-	atomic_uint_fast64_t *ctr = hit ? &c->thr->hits : &c->thr->misses;
-	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
 /* Looks up key i of the command; true when it exists (live). */
 static inline bool lookup(struct client *c, size_t i, struct bytes *val, struct entry_meta *meta)
 {
@@ -179,8 +172,9 @@ static bool parse_copy_opts(struct client *c, bool *replace)
 			if (!arg_i64(c, c->argv[++i], &db))
 				return false;
 			if (db < INT32_MIN || db > INT32_MAX) {
-				resp_w_error(&c->out, "ERR value is out of range, value must between "
-						      "-2147483648 and 2147483647");
+				resp_w_error(&c->out,
+				             "ERR value is out of range, value must between "
+				             "-2147483648 and 2147483647");
 				return false;
 			}
 			if (db != 0) {
@@ -242,15 +236,18 @@ static bool parse_expire_flags(struct client *c, unsigned *flags)
 		} else if (bytes_eq_nocase(a, "lt")) {
 			*flags |= EXPIRE_LT;
 		} else {
-			/* Redis prints the option as a C string: up to a NUL. */
+			/* Redis prints the option as a C string: up to a NUL. The
+			 * writer cuts the message at 512 bytes anyway. */
 			const uint8_t *nul = a.len ? memchr(a.ptr, 0, a.len) : NULL;
-			int n = (int)((nul ? (size_t)(nul - a.ptr) : a.len) & 0x3ff);
-			resp_w_errorf(&c->out, "ERR Unsupported option %.*s", n, (const char *)a.ptr);
+			size_t n = nul ? (size_t)(nul - a.ptr) : a.len;
+			resp_w_errorf(&c->out, "ERR Unsupported option %.*s",
+			              (int)(n < 512 ? n : 512), (const char *)a.ptr);
 			return false;
 		}
 	}
 	if ((*flags & EXPIRE_NX) && (*flags & (EXPIRE_XX | EXPIRE_GT | EXPIRE_LT))) {
-		resp_w_error(&c->out, "ERR NX and XX, GT or LT options at the same time are not compatible");
+		resp_w_error(&c->out,
+		             "ERR NX and XX, GT or LT options at the same time are not compatible");
 		return false;
 	}
 	if ((*flags & EXPIRE_GT) && (*flags & EXPIRE_LT)) {
@@ -301,7 +298,8 @@ static void expire_generic(struct client *c, bool seconds, bool relative)
 {
 	unsigned flags;
 	int64_t when, now = client_now_ms(c);
-	if (!parse_expire_flags(c, &flags) || !expire_when_ms(c, seconds, relative ? now : 0, &when))
+	if (!parse_expire_flags(c, &flags) ||
+	    !expire_when_ms(c, seconds, relative ? now : 0, &when))
 		return;
 	struct bytes val;
 	struct entry_meta meta;
@@ -403,12 +401,12 @@ void cmd_persist(struct client *c)
 struct key_sink {
 	struct buf buf;
 	size_t cap_bytes;
-	size_t count;        /* keys in buf */
-	uint64_t visited;    /* keys seen, matching or not (SCAN's COUNT) */
+	size_t count;     /* keys in buf */
+	uint64_t visited; /* keys seen, matching or not (SCAN's COUNT) */
 	struct bytes pattern;
 	bool match_all;
-	bool type_ok;        /* SCAN TYPE names our only type (or no TYPE) */
-	int err;             /* first failure: ERR_LIMIT or ERR_NOMEM */
+	bool type_ok; /* SCAN TYPE names our only type (or no TYPE) */
+	int err;      /* first failure: ERR_LIMIT or ERR_NOMEM */
 };
 
 static void sink_init(struct key_sink *s, const struct client *c, struct bytes pattern)
@@ -589,8 +587,8 @@ void cmd_scan(struct client *c)
 	s.type_ok = !o.has_type || bytes_eq_nocase(o.type, "string");
 	uint64_t count = (uint64_t)o.count;
 	uint64_t max_steps = count > (UINT64_MAX - KEYSPACE_STRIPES) / SCAN_STEPS_PER_COUNT
-				     ? UINT64_MAX
-				     : count * SCAN_STEPS_PER_COUNT + KEYSPACE_STRIPES;
+	    ? UINT64_MAX
+	    : count * SCAN_STEPS_PER_COUNT + KEYSPACE_STRIPES;
 	uint64_t cursor = o.cursor;
 	for (uint64_t steps = 0; steps < max_steps && s.visited < count && !s.err; steps++) {
 		cursor = ks_scan(c->node->ks, c->held, cursor, client_now_ms(c), sink_visit, &s);
@@ -614,8 +612,8 @@ void cmd_randomkey(struct client *c)
 {
 	struct keyspace *ks = c->node->ks;
 	uint8_t small[RANDOMKEY_STACK_BYTES];
-	int64_t len = ks_random_key(ks, c->held, env_rng_next(&c->thr->rng), client_now_ms(c), small,
-				    sizeof(small));
+	int64_t len = ks_random_key(ks, c->held, env_rng_next(&c->thr->rng), client_now_ms(c),
+	                            small, sizeof(small));
 	if (len >= 0) {
 		resp_w_bulk(&c->out, small, (size_t)len);
 		return;
@@ -631,7 +629,7 @@ void cmd_randomkey(struct client *c)
 		return;
 	}
 	len = ks_random_key(ks, c->held, env_rng_next(&c->thr->rng), client_now_ms(c), big,
-			    KEY_BYTES_MAX);
+	                    KEY_BYTES_MAX);
 	if (len >= 0)
 		resp_w_bulk(&c->out, big, (size_t)len);
 	else

@@ -27,13 +27,6 @@
 /* strconv_ld_fmt promises to fit in this many bytes. */
 #define LD_TEXT_BYTES 5600
 
-static inline void count_hit(struct client *c, bool hit)
-{
-	atomic_uint_fast64_t *ctr = hit ? &c->thr->hits : &c->thr->misses;
-	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
-}
-
 /* Looks up key i of the command; true when it exists (live). */
 static inline bool lookup(struct client *c, size_t i, struct bytes *val, struct entry_meta *meta)
 {
@@ -42,7 +35,7 @@ static inline bool lookup(struct client *c, size_t i, struct bytes *val, struct 
 
 /* lookup() that counts a keyspace hit or miss, for Redis's read lookups. */
 static inline bool lookup_read(struct client *c, size_t i, struct bytes *val,
-			       struct entry_meta *meta)
+                               struct entry_meta *meta)
 {
 	bool found = lookup(c, i, val, meta);
 	count_hit(c, found);
@@ -99,7 +92,7 @@ static enum expire_opt_kind expire_kind_of(struct bytes a)
  * PERSIST for GETEX. Returns false (nothing replied) when argv[*i] is not
  * an acceptable expiry option here. */
 static bool parse_expire_opt(struct client *c, size_t *i, enum expire_opt_kind flag,
-			     enum expire_opt_kind *kind, struct bytes *arg)
+                             enum expire_opt_kind *kind, struct bytes *arg)
 {
 	enum expire_opt_kind k = expire_kind_of(c->argv[*i]);
 	if (k == EXP_NONE)
@@ -120,7 +113,7 @@ static bool parse_expire_opt(struct client *c, size_t *i, enum expire_opt_kind f
 /* Parses a command tail that may only hold expiry options. Replies the
  * syntax error and returns false on anything else. */
 static bool parse_expire_tail(struct client *c, size_t first, enum expire_opt_kind flag,
-			      enum expire_opt_kind *kind, struct bytes *arg)
+                              enum expire_opt_kind *kind, struct bytes *arg)
 {
 	*kind = EXP_NONE;
 	*arg = bytes_make(NULL, 0);
@@ -163,7 +156,7 @@ static bool parse_set_opts(struct client *c, size_t first, struct set_opts *o)
 
 /* Computes the expiry a write leaves on the key: new, kept, or none. */
 static bool resolve_expire(struct client *c, enum expire_opt_kind kind, struct bytes arg,
-			   int64_t old_expire_ms, int64_t *expire_ms)
+                           int64_t old_expire_ms, int64_t *expire_ms)
 {
 	if (kind == EXP_KEEPTTL) {
 		*expire_ms = old_expire_ms;
@@ -482,8 +475,8 @@ void cmd_append(struct client *c)
 	/* keep_bytes lets the engine extend the value in place with spare
 	 * room, so repeated APPENDs cost amortised O(appended bytes). */
 	uint8_t *dst;
-	if (ks_put(c->node->ks, &c->keys[0], old_len + add.len, old_len,
-		   found ? meta.expire_ms : 0, &dst) != 0) {
+	if (ks_put(c->node->ks, &c->keys[0], old_len + add.len, old_len, found ? meta.expire_ms : 0,
+	           &dst) != 0) {
 		reply_nomem(c);
 		return;
 	}
@@ -543,7 +536,7 @@ void cmd_getrange(struct client *c)
 /* Writes piece at offset into key 0's value (old_len bytes now), growing it
  * with zero bytes as needed and keeping its TTL. Replies the new length. */
 static void setrange_write(struct client *c, size_t old_len, int64_t expire_ms, size_t offset,
-			   struct bytes piece)
+                           struct bytes piece)
 {
 	size_t end = offset + piece.len;
 	size_t new_len = end > old_len ? end : old_len;

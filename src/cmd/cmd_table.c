@@ -13,6 +13,7 @@
 #define NA CMD_NOAUTH
 #define NM CMD_NOMULTI
 #define G CMD_GLOBAL
+#define NC CMD_NOCREATE
 
 #define C(name, arity, flags, first, last, step, group, since, summary) \
 	{#name, arity, flags, first, last, step, cmd_##name, group, summary, since}
@@ -34,7 +35,7 @@ const struct cmd_def cmd_table[] = {
 	C(setex, 4, W, 1, 1, 1, "string", "2.0.0", "Sets a value and expiry in seconds."),
 	C(psetex, 4, W, 1, 1, 1, "string", "2.6.0", "Sets a value and expiry in milliseconds."),
 	C(getset, 3, W | F, 1, 1, 1, "string", "1.0.0", "Sets a value and returns the old one."),
-	C(getdel, 2, W | F, 1, 1, 1, "string", "6.2.0", "Returns a value and deletes the key."),
+	C(getdel, 2, W | F | NC, 1, 1, 1, "string", "6.2.0", "Returns a value and deletes the key."),
 	C(getex, -2, W | F, 1, 1, 1, "string", "6.2.0", "Returns a value and changes its expiry."),
 	C(mget, -2, R | F, 1, -1, 1, "string", "1.0.0", "Returns the values of several keys."),
 	C(mset, -3, W, 1, -1, 2, "string", "1.0.1", "Sets several keys atomically."),
@@ -51,22 +52,22 @@ const struct cmd_def cmd_table[] = {
 	C(cas, -4, W | F, 1, 1, 1, "string", "ringkv", "Sets a key only if it holds an expected value."),
 	C(getttl, 2, R | F, 1, 1, 1, "string", "ringkv", "Returns a value and its remaining TTL in ms."),
 	/* generic */
-	C(del, -2, W, 1, -1, 1, "generic", "1.0.0", "Deletes keys."),
-	C(unlink, -2, W | F, 1, -1, 1, "generic", "4.0.0", "Deletes keys."),
+	C(del, -2, W | NC, 1, -1, 1, "generic", "1.0.0", "Deletes keys."),
+	C(unlink, -2, W | F | NC, 1, -1, 1, "generic", "4.0.0", "Deletes keys."),
 	C(exists, -2, R | F, 1, -1, 1, "generic", "1.0.0", "Counts the given keys that exist."),
 	C(type, 2, R | F, 1, 1, 1, "generic", "1.0.0", "Returns the type of a key."),
 	C(rename, 3, W, 1, 2, 1, "generic", "1.0.0", "Renames a key."),
 	C(renamenx, 3, W | F, 1, 2, 1, "generic", "1.0.0", "Renames a key if the new name is free."),
 	C(copy, -3, W, 1, 2, 1, "generic", "6.2.0", "Copies a value to a new key."),
-	C(expire, -3, W | F, 1, 1, 1, "generic", "1.0.0", "Sets a key's time to live in seconds."),
-	C(pexpire, -3, W | F, 1, 1, 1, "generic", "2.6.0", "Sets a key's time to live in ms."),
-	C(expireat, -3, W | F, 1, 1, 1, "generic", "1.2.0", "Sets a key's expiry as a Unix time."),
-	C(pexpireat, -3, W | F, 1, 1, 1, "generic", "2.6.0", "Sets a key's expiry as a Unix time in ms."),
+	C(expire, -3, W | F | NC, 1, 1, 1, "generic", "1.0.0", "Sets a key's time to live in seconds."),
+	C(pexpire, -3, W | F | NC, 1, 1, 1, "generic", "2.6.0", "Sets a key's time to live in ms."),
+	C(expireat, -3, W | F | NC, 1, 1, 1, "generic", "1.2.0", "Sets a key's expiry as a Unix time."),
+	C(pexpireat, -3, W | F | NC, 1, 1, 1, "generic", "2.6.0", "Sets a key's expiry as a Unix time in ms."),
 	C(ttl, 2, R | F, 1, 1, 1, "generic", "1.0.0", "Returns a key's time to live in seconds."),
 	C(pttl, 2, R | F, 1, 1, 1, "generic", "2.6.0", "Returns a key's time to live in ms."),
 	C(expiretime, 2, R | F, 1, 1, 1, "generic", "7.0.0", "Returns a key's expiry Unix time."),
 	C(pexpiretime, 2, R | F, 1, 1, 1, "generic", "7.0.0", "Returns a key's expiry Unix time in ms."),
-	C(persist, 2, W | F, 1, 1, 1, "generic", "2.2.0", "Removes a key's expiry."),
+	C(persist, 2, W | F | NC, 1, 1, 1, "generic", "2.2.0", "Removes a key's expiry."),
 	C(keys, 2, R | G, 0, 0, 0, "generic", "1.0.0", "Returns the keys matching a pattern."),
 	C(scan, -2, R | G, 0, 0, 0, "generic", "2.8.0", "Iterates over the keys."),
 	C(randomkey, 1, R | G, 0, 0, 0, "generic", "1.0.0", "Returns a random key."),

@@ -162,11 +162,12 @@ static bool collect_keys(struct client *c)
 	} else {
 		c->keys = c->keys_inline;
 	}
-	bool writes = (d->flags & CMD_WRITE) != 0;
+	bool creates = (d->flags & CMD_WRITE) && !(d->flags & CMD_NOCREATE);
 	for (size_t i = (size_t)d->first_key; i <= last; i += step) {
-		/* Only a write can create a key, so only writes are refused for
-		 * an overlong key; a read of one simply finds nothing. */
-		if (writes && !check_key_len(c, c->argv[i]))
+		/* Only a write that can create a key is refused for an overlong
+		 * key: a read of one finds nothing, and DEL or EXPIRE of a key
+		 * made before key-max-bytes was lowered still works. */
+		if (creates && !check_key_len(c, c->argv[i]))
 			return false;
 		ks_key_init(&c->keys[c->key_count++], c->argv[i]);
 	}

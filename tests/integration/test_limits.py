@@ -63,6 +63,24 @@ def test_key_past_key_max_bytes_is_error(limited, connect, cmd):
     assert limited.ping_ok()
 
 
+@ringkv_only
+def test_key_made_before_key_max_bytes_was_lowered_can_still_be_deleted(start_server, connect):
+    srv = start_server()
+    c = connect(srv)
+    key = b"k" * 2000
+    assert c.call("SET", key, "v") == "OK"
+    assert c.call("CONFIG", "SET", "key-max-bytes", "1000") == "OK"
+    # Writes that would create or overwrite it are refused ...
+    assert_error_prefix(c.call("SET", key, "w"), "ERR")
+    assert_error_prefix(c.call("APPEND", key, "w"), "ERR")
+    # ... reads, expiry changes and deletes still work on it.
+    assert c.call("GET", key) == b"v"
+    assert c.call("EXPIRE", key, "100") == 1
+    assert c.call("PERSIST", key) == 1
+    assert c.call("DEL", key) == 1
+    assert c.call("EXISTS", key) == 0
+
+
 # ---- bulk length -------------------------------------------------------------------
 
 @ringkv_only
