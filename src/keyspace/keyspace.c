@@ -382,12 +382,18 @@ uint64_t ks_active_expire(struct keyspace *ks, unsigned first, unsigned step, in
 	return expired;
 }
 
-void ks_maintain(struct keyspace *ks, unsigned first, unsigned step)
+void ks_maintain(struct keyspace *ks, unsigned first, unsigned step, uint64_t budget_us)
 {
+	/* Stripes resized by a burst of writes finish their rehash here while
+	 * the table is idle; the budget keeps this from adding a pause of its
+	 * own (Redis gives its incremental rehash 1 ms per cron run). */
+	uint64_t deadline_us = env_mono_us() + budget_us;
 	for (unsigned i = first; i < KEYSPACE_STRIPES; i += step) {
 		ks_lock(ks, i);
-		ks->engine->ops->maintain(ks->engine, i);
+		bool more = ks->engine->ops->maintain(ks->engine, i);
 		ks_unlock(ks, i);
+		if (more && env_mono_us() >= deadline_us)
+			break;
 	}
 }
 

@@ -132,8 +132,9 @@ int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64
 uint64_t ks_active_expire(struct keyspace *ks, unsigned first, unsigned step, int64_t now_ms,
 			  uint64_t budget_us, uint64_t rnd_seed);
 
-/* Background upkeep (incremental rehash) of the same stripes. */
-void ks_maintain(struct keyspace *ks, unsigned first, unsigned step);
+/* Background upkeep (incremental rehash) of the same stripes, stopping
+ * once budget_us has been spent. */
+void ks_maintain(struct keyspace *ks, unsigned first, unsigned step, uint64_t budget_us);
 
 /* Statistics summed over stripes (read without locks; approximate). */
 struct ks_stats {

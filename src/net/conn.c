@@ -269,6 +269,8 @@ void conn_close(struct conn *cn)
 	close(cn->fd);
 	cn->fd = -1;
 	registry_remove(lp->net, cn);
+	cn->closed_next = lp->closed;
+	lp->closed = cn;
 	/* Unlinking from the loop's list and freeing happen in the loop
 	 * (loop_reap), so a conn pointer held by the current event stays
 	 * valid until the end of the turn. */

@@ -21,6 +21,8 @@
 
 #define EVENTS_PER_WAIT 256
 #define ACCEPTS_PER_EVENT 64
+/* Time per cron run for table upkeep (incremental rehash while idle). */
+#define MAINTAIN_BUDGET_US 1000
 
 /* epoll user data: a listener index (tagged) or a conn pointer. */
 #define TAG_LISTEN 1u
@@ -384,13 +386,19 @@ static void on_accept(struct loop *lp, int lfd)
 	}
 }
 
-/* Frees the connections closed during this turn. */
+/* Frees the connections closed during this turn (a closed conn still on
+ * the resume list waits one more turn). */
 static void loop_reap(struct loop *lp)
 {
-	struct conn *cn = lp->conns;
+	struct conn *keep = NULL;
+	struct conn *cn = lp->closed;
+	lp->closed = NULL;
 	while (cn) {
-		struct conn *next = cn->loop_next;
-		if (cn->closed && !cn->pending) {
+		struct conn *next = cn->closed_next;
+		if (cn->pending) {
+			cn->closed_next = keep;
+			keep = cn;
+		} else {
 			if (cn->loop_prev)
 				cn->loop_prev->loop_next = cn->loop_next;
 			else
@@ -404,6 +412,7 @@ static void loop_reap(struct loop *lp)
 		}
 		cn = next;
 	}
+	lp->closed = keep;
 }
 
 static void run_pending(struct loop *lp)
@@ -433,7 +442,7 @@ static void loop_cron(struct loop *lp, int64_t now_ms)
 		ks_active_expire(node->ks, lp->index, net->loop_count, now_ms, budget_us,
 				 env_rng_next(&lp->thr->rng));
 	}
-	ks_maintain(node->ks, lp->index, net->loop_count);
+	ks_maintain(node->ks, lp->index, net->loop_count, MAINTAIN_BUDGET_US);
 	if (lp->index == 0)
 		cmd_node_cron(node, now_ms);
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)

@@ -41,6 +41,7 @@ struct conn {
 	/* The loop's list of its connections. */
 	struct conn *loop_prev, *loop_next;
 	struct conn *pending_next;
+	struct conn *closed_next; /* the loop's list of closed conns to free */
 };
 
 struct loop {
@@ -54,6 +55,7 @@ struct loop {
 	struct cmd_thread *thr;
 	struct conn *conns;        /* all connections of this loop */
 	struct conn *pending;      /* connections with input left to execute */
+	struct conn *closed;       /* closed this turn, freed at its end */
 	int64_t next_cron_ms;
 	bool stopping;
 	int64_t stop_deadline_ms;
