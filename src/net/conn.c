@@ -196,7 +196,18 @@ static bool process_input(struct conn *cn)
 	buf_consume(&cn->in, pos);
 	if (cn->in.len == 0 && cn->in.cap > IDLE_BUFFER_KEEP_BYTES)
 		buf_shrink(&cn->in, IDLE_BUFFER_KEEP_BYTES);
-	return flush(cn);
+	/* Replies are written once all ready connections have been served
+	 * (conn_flush_deferred), as Redis does before it sleeps: every client
+	 * of a turn gets its replies at about the same moment. */
+	loop_add_write(cn->loop, cn);
+	return true;
+}
+
+void conn_flush_deferred(struct conn *cn)
+{
+	cn->write_queued = false;
+	if (!cn->closed)
+		flush(cn);
 }
 
 /* Bytes to ask read() for: more while a large bulk is arriving. */

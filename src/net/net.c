@@ -289,6 +289,26 @@ void loop_add_pending(struct loop *lp, struct conn *cn)
 	lp->pending = cn;
 }
 
+void loop_add_write(struct loop *lp, struct conn *cn)
+{
+	if (cn->write_queued)
+		return;
+	cn->write_queued = true;
+	cn->write_next = lp->writes;
+	lp->writes = cn;
+}
+
+static void run_writes(struct loop *lp)
+{
+	struct conn *list = lp->writes;
+	lp->writes = NULL;
+	while (list) {
+		struct conn *cn = list;
+		list = cn->write_next;
+		conn_flush_deferred(cn);
+	}
+}
+
 static void format_addr(const struct sockaddr_storage *ss, char *dst, size_t cap)
 {
 	char ip[INET6_ADDRSTRLEN] = "?";
@@ -395,7 +415,7 @@ static void loop_reap(struct loop *lp)
 	lp->closed = NULL;
 	while (cn) {
 		struct conn *next = cn->closed_next;
-		if (cn->pending) {
+		if (cn->pending || cn->write_queued) {
 			cn->closed_next = keep;
 			keep = cn;
 		} else {
@@ -525,13 +545,14 @@ static void *loop_main(void *arg)
 				handle_event(lp, &events[i]);
 		if (!lp->stopping)
 			run_pending(lp);
+		run_writes(lp);
 		loop_cron(lp, lp->thr->now_ms);
 		loop_reap(lp);
 	}
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
 		conn_close(cn);
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
-		cn->pending = false;
+		cn->pending = cn->write_queued = false;
 	loop_reap(lp);
 	return NULL;
 }

@@ -42,6 +42,8 @@ struct conn {
 	struct conn *loop_prev, *loop_next;
 	struct conn *pending_next;
 	struct conn *closed_next; /* the loop's list of closed conns to free */
+	struct conn *write_next;  /* the loop's list of conns with replies to write */
+	bool write_queued;
 };
 
 struct loop {
@@ -56,6 +58,7 @@ struct loop {
 	struct conn *conns;        /* all connections of this loop */
 	struct conn *pending;      /* connections with input left to execute */
 	struct conn *closed;       /* closed this turn, freed at its end */
+	struct conn *writes;       /* replies to write at the end of the turn */
 	int64_t next_cron_ms;
 	bool stopping;
 	int64_t stop_deadline_ms;
@@ -82,6 +85,8 @@ void conn_on_readable(struct conn *cn);
 void conn_on_writable(struct conn *cn);
 /* Runs buffered input left over from an earlier turn. */
 void conn_resume(struct conn *cn);
+/* Writes replies queued by loop_add_write. */
+void conn_flush_deferred(struct conn *cn);
 /* Closes and frees. */
 void conn_close(struct conn *cn);
 /* Cron checks: idle timeout, output stall, kill flag. Returns true if closed. */
@@ -92,6 +97,7 @@ bool conn_flush_for_shutdown(struct conn *cn);
 /* net.c */
 void loop_update_events(struct loop *lp, struct conn *cn);
 void loop_add_pending(struct loop *lp, struct conn *cn);
+void loop_add_write(struct loop *lp, struct conn *cn);
 void registry_add(struct net *net, struct conn *cn);
 void registry_remove(struct net *net, struct conn *cn);
 
