@@ -57,6 +57,8 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
 	[CFG_ACTIVE_EXPIRE] = BOOL("active-expire", CFG_F_RUNTIME, 1, "background expiry cycle"),
 	[CFG_ENGINE] = ENUM("engine", 0, 0, engine_names, "storage engine"),
 	[CFG_TCP_BACKLOG] = INT("tcp-backlog", 0, 511, 1, 65535, "listen() backlog"),
+	[CFG_BUSY_POLL_US] = INT("busy-poll-us", CFG_F_RUNTIME, 50, 0, 10000,
+				 "poll this long before sleeping after a busy turn (0: off)"),
 	[CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
 	[CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };

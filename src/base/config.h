@@ -44,6 +44,7 @@ enum cfg_id {
 	CFG_ACTIVE_EXPIRE,
 	CFG_ENGINE,
 	CFG_TCP_BACKLOG,
+	CFG_BUSY_POLL_US,
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */
 	CFG_COUNT

@@ -523,6 +523,26 @@ static bool stop_done(struct loop *lp, int64_t now_ms)
 	return all_flushed || now_ms >= lp->stop_deadline_ms;
 }
 
+/* Waits for events. Right after a turn that had work, the loop first
+ * polls without sleeping for up to busy-poll-us: a client answered a
+ * moment ago is likely to send again within microseconds, and catching
+ * that without going to sleep spares both sides a wake-up (on loopback the
+ * sender pays for waking the receiver). The spin ends as soon as anything
+ * arrives, is bounded, and happens only while the thread is busy. */
+static int loop_wait(struct loop *lp, struct epoll_event *events, int timeout)
+{
+	int64_t spin_us = config_get(lp->net->node->cfg, CFG_BUSY_POLL_US);
+	if (timeout != 0 && lp->busy && spin_us > 0) {
+		uint64_t until = env_mono_us() + (uint64_t)spin_us;
+		do {
+			int n = epoll_wait(lp->epfd, events, EVENTS_PER_WAIT, 0);
+			if (n != 0)
+				return n;
+		} while (env_mono_us() < until);
+	}
+	return epoll_wait(lp->epfd, events, EVENTS_PER_WAIT, timeout);
+}
+
 static void *loop_main(void *arg)
 {
 	struct loop *lp = arg;
@@ -537,7 +557,8 @@ static void *loop_main(void *arg)
 		int timeout = lp->pending ? 0 : (int)(lp->next_cron_ms > now ? lp->next_cron_ms - now : 0);
 		if (lp->stopping)
 			timeout = 10;
-		int n = epoll_wait(lp->epfd, events, EVENTS_PER_WAIT, timeout);
+		int n = loop_wait(lp, events, timeout);
+		lp->busy = n > 0;
 		lp->thr->now_ms = env_wall_ms();
 		for (int i = 0; i < n; i++)
 			if (!lp->stopping || (events[i].data.u64 & 3u) == TAG_WAKE ||

@@ -61,6 +61,7 @@ struct loop {
 	struct conn *writes;       /* replies to write at the end of the turn */
 	int64_t next_cron_ms;
 	bool stopping;
+	bool busy; /* the last wait returned events */
 	int64_t stop_deadline_ms;
 };
 
