@@ -114,7 +114,8 @@ static int hook_client_list(struct node *n, struct buf *dst, const uint64_t *ids
 	while (last && last->reg_next)
 		last = last->reg_next;
 	for (struct conn *cn = last; cn && rc == 0; cn = cn->reg_prev)
-		if (id_count == 0 || id_listed(cn->client.id, ids, id_count))
+		if (!atomic_load_explicit(&cn->kill, memory_order_acquire) &&
+		    (id_count == 0 || id_listed(cn->client.id, ids, id_count)))
 			rc = format_client(dst, cn, now);
 	env_mutex_unlock(&net->reg_mu);
 	return rc;
@@ -128,6 +129,10 @@ static uint64_t hook_client_kill(struct node *n, struct client *self, uint64_t i
 	env_mutex_lock(&net->reg_mu);
 	for (struct conn *cn = net->registry; cn; cn = cn->reg_next) {
 		struct client *c = &cn->client;
+		/* A client already being killed is gone as far as commands can
+		 * tell, although its loop has not closed it yet. */
+		if (atomic_load_explicit(&cn->kill, memory_order_acquire))
+			continue;
 		if ((id && c->id != id) || (addr && strcmp(c->addr, addr) != 0) ||
 		    (laddr && strcmp(c->laddr, laddr) != 0) || (skip_self && c == self))
 			continue;
