@@ -51,7 +51,8 @@ static void *work(void *arg)
 	while (env_mono_us() < w->deadline_us) {
 		for (int i = 0; i < 1024; i++) {
 			uint64_t r = env_rng_next(&c->thr->rng);
-			int n = snprintf(key, sizeof(key), "key:%012llu", (unsigned long long)(r % w->keys));
+			int n = snprintf(key, sizeof(key), "key:%012llu",
+			                 (unsigned long long)(r % w->keys));
 			bool is_set = (r >> 63) != 0;
 			argv[0] = bytes_cstr(is_set ? "SET" : "GET");
 			argv[1] = bytes_make(key, (size_t)n);
@@ -75,7 +76,7 @@ static void fill(struct worker *w, uint64_t keys)
 	for (uint64_t i = 0; i < keys; i++) {
 		int len = snprintf(key, sizeof(key), "key:%012llu", (unsigned long long)i);
 		struct bytes argv[3] = {bytes_cstr("SET"), bytes_make(key, (size_t)len),
-					bytes_make(value, sizeof(value))};
+		                        bytes_make(value, sizeof(value))};
 		w->client.argv = argv;
 		w->client.argc = 3;
 		cmd_dispatch(&w->client);
@@ -114,7 +115,8 @@ int main(int argc, char **argv)
 		w[i].index = i;
 	}
 	fill(&w[0], keys);
-	printf("threads  ops/s        per-thread  speed-up   (%llu keys, 50%% GET / 50%% SET, %d cores)\n",
+	printf("threads  ops/s        per-thread  speed-up   (%llu keys, 50%% GET / 50%% SET, %d "
+	       "cores)\n",
 	       (unsigned long long)keys, env_cpu_count());
 	double base = 0;
 	for (unsigned t = 1; t <= max_threads; t++) {

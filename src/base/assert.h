@@ -13,10 +13,9 @@
 #include <assert.h> /* static_assert */
 
 void assert_fail(const char *expr, const char *file, int line, const char *func)
-	__attribute__((noreturn, cold));
+    __attribute__((noreturn, cold));
 
-#define ASSERT(expr) \
-	((expr) ? (void)0 : assert_fail(#expr, __FILE__, __LINE__, __func__))
+#define ASSERT(expr) ((expr) ? (void)0 : assert_fail(#expr, __FILE__, __LINE__, __func__))
 
 #ifdef RINGKV_DEBUG
 #define DEBUG_ASSERT(expr) ASSERT(expr)
@@ -24,8 +23,8 @@ void assert_fail(const char *expr, const char *file, int line, const char *func)
 #define DEBUG_ASSERT(expr) ((void)0)
 #endif
 
-#define LIKELY(x) __builtin_expect(!!(x), 1)
-#define UNLIKELY(x) __builtin_expect(!!(x), 0)
+#define LIKELY(x)    __builtin_expect(!!(x), 1)
+#define UNLIKELY(x)  __builtin_expect(!!(x), 0)
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
 
 #endif

@@ -14,53 +14,68 @@
 static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warning", NULL};
 static const char *const engine_names[] = {"memory", NULL};
 
-#define INT(n, f, d, lo, hi, h) {n, CFG_T_INT, f, d, lo, hi, NULL, NULL, h}
-#define BYTES(n, f, d, lo, hi, h) {n, CFG_T_BYTES, f, d, lo, hi, NULL, NULL, h}
-#define BOOL(n, f, d, h) {n, CFG_T_BOOL, f, d, 0, 1, NULL, NULL, h}
-#define STR(n, f, d, h) {n, CFG_T_STRING, f, 0, 0, 0, d, NULL, h}
-#define ENUM(n, f, d, names, h) {n, CFG_T_ENUM, f, d, 0, 0, NULL, names, h}
+#define INT(n, f, d, lo, hi, h)                                                                    \
+	{                                                                                          \
+		n, CFG_T_INT, f, d, lo, hi, NULL, NULL, h                                          \
+	}
+#define BYTES(n, f, d, lo, hi, h)                                                                  \
+	{                                                                                          \
+		n, CFG_T_BYTES, f, d, lo, hi, NULL, NULL, h                                        \
+	}
+#define BOOL(n, f, d, h)                                                                           \
+	{                                                                                          \
+		n, CFG_T_BOOL, f, d, 0, 1, NULL, NULL, h                                           \
+	}
+#define STR(n, f, d, h)                                                                            \
+	{                                                                                          \
+		n, CFG_T_STRING, f, 0, 0, 0, d, NULL, h                                            \
+	}
+#define ENUM(n, f, d, names, h)                                                                    \
+	{                                                                                          \
+		n, CFG_T_ENUM, f, d, 0, 0, NULL, names, h                                          \
+	}
 
 const struct cfg_def cfg_defs[CFG_COUNT] = {
-	[CFG_PORT] = INT("port", 0, 6380, 0, 65535, "TCP port for clients"),
-	[CFG_BIND] = STR("bind", 0, "127.0.0.1", "address to listen on"),
-	[CFG_DIR] = STR("dir", 0, ".", "data directory"),
-	[CFG_THREADS] = INT("threads", 0, 0, 1, THREADS_MAX, "event-loop threads (default: cores)"),
-	[CFG_LOGFILE] = STR("logfile", 0, "", "log file (empty: stderr)"),
-	[CFG_LOGLEVEL] = ENUM("loglevel", CFG_F_RUNTIME, 2, loglevel_names,
-			      "debug, verbose, notice or warning"),
-	[CFG_REQUIREPASS] = STR("requirepass", CFG_F_RUNTIME | CFG_F_SECRET, "",
-				"password for AUTH (empty: none)"),
-	[CFG_PROTECTED_MODE] = BOOL("protected-mode", CFG_F_RUNTIME, 1,
-				    "refuse non-loopback clients while no password is set"),
-	[CFG_MAXCLIENTS] = INT("maxclients", CFG_F_RUNTIME, CLIENTS_DEFAULT, 1, CLIENTS_MAX,
-			       "most concurrent clients"),
-	[CFG_TIMEOUT] = INT("timeout", CFG_F_RUNTIME, 0, 0, INT32_MAX,
-			    "close clients idle this many seconds (0: never)"),
-	[CFG_HZ] = INT("hz", CFG_F_RUNTIME, EXPIRE_HZ, 1, 500, "background task frequency"),
-	[CFG_PROTO_MAX_BULK_LEN] = BYTES("proto-max-bulk-len", CFG_F_RUNTIME, VALUE_BYTES_DEFAULT,
-					 1024, VALUE_BYTES_MAX, "largest value / bulk string"),
-	[CFG_CLIENT_QUERY_BUFFER_LIMIT] = BYTES("client-query-buffer-limit", CFG_F_RUNTIME,
-						QUERY_BYTES_DEFAULT, 1024 * 1024 / 64, QUERY_BYTES_MAX,
-						"unparsed bytes held per client"),
-	[CFG_KEY_MAX_BYTES] = BYTES("key-max-bytes", CFG_F_RUNTIME, KEY_BYTES_DEFAULT, 1,
-				    KEY_BYTES_MAX, "largest key"),
-	[CFG_MAX_ARGS] = INT("max-args-per-command", CFG_F_RUNTIME, ARGS_DEFAULT, 3, ARGS_MAX,
-			     "most arguments in one command"),
-	[CFG_INLINE_MAX_BYTES] = BYTES("inline-max-bytes", CFG_F_RUNTIME, INLINE_BYTES_DEFAULT, 64,
-				       INLINE_BYTES_MAX, "longest inline command line"),
-	[CFG_CLIENT_OUTPUT_MAX_BYTES] = BYTES("client-output-max-bytes", CFG_F_RUNTIME,
-					      OUTPUT_BYTES_DEFAULT, 1024 * 1024, OUTPUT_BYTES_MAX,
-					      "pending reply bytes before a client is dropped"),
-	[CFG_CLIENT_OUTPUT_STALL_MS] = INT("client-output-stall-ms", CFG_F_RUNTIME,
-					   OUTPUT_STALL_MS_DEFAULT, 100, INT32_MAX,
-					   "drop a client whose replies do not drain for this long"),
-	[CFG_ACTIVE_EXPIRE] = BOOL("active-expire", CFG_F_RUNTIME, 1, "background expiry cycle"),
-	[CFG_ENGINE] = ENUM("engine", 0, 0, engine_names, "storage engine"),
-	[CFG_TCP_BACKLOG] = INT("tcp-backlog", 0, 511, 1, 65535, "listen() backlog"),
-	[CFG_BUSY_POLL_US] = INT("busy-poll-us", CFG_F_RUNTIME, 50, 0, 10000,
-				 "poll this long before sleeping after a busy turn (0: off)"),
-	[CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
-	[CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
+    [CFG_PORT] = INT("port", 0, 6380, 0, 65535, "TCP port for clients"),
+    [CFG_BIND] = STR("bind", 0, "127.0.0.1", "address to listen on"),
+    [CFG_DIR] = STR("dir", 0, ".", "data directory"),
+    [CFG_THREADS] = INT("threads", 0, 0, 1, THREADS_MAX, "event-loop threads (default: cores)"),
+    [CFG_LOGFILE] = STR("logfile", 0, "", "log file (empty: stderr)"),
+    [CFG_LOGLEVEL] =
+        ENUM("loglevel", CFG_F_RUNTIME, 2, loglevel_names, "debug, verbose, notice or warning"),
+    [CFG_REQUIREPASS] =
+        STR("requirepass", CFG_F_RUNTIME | CFG_F_SECRET, "", "password for AUTH (empty: none)"),
+    [CFG_PROTECTED_MODE] = BOOL("protected-mode", CFG_F_RUNTIME, 1,
+                                "refuse non-loopback clients while no password is set"),
+    [CFG_MAXCLIENTS] = INT("maxclients", CFG_F_RUNTIME, CLIENTS_DEFAULT, 1, CLIENTS_MAX,
+                           "most concurrent clients"),
+    [CFG_TIMEOUT] = INT("timeout", CFG_F_RUNTIME, 0, 0, INT32_MAX,
+                        "close clients idle this many seconds (0: never)"),
+    [CFG_HZ] = INT("hz", CFG_F_RUNTIME, EXPIRE_HZ, 1, 500, "background task frequency"),
+    [CFG_PROTO_MAX_BULK_LEN] = BYTES("proto-max-bulk-len", CFG_F_RUNTIME, VALUE_BYTES_DEFAULT, 1024,
+                                     VALUE_BYTES_MAX, "largest value / bulk string"),
+    [CFG_CLIENT_QUERY_BUFFER_LIMIT] =
+        BYTES("client-query-buffer-limit", CFG_F_RUNTIME, QUERY_BYTES_DEFAULT, 1024 * 1024 / 64,
+              QUERY_BYTES_MAX, "unparsed bytes held per client"),
+    [CFG_KEY_MAX_BYTES] =
+        BYTES("key-max-bytes", CFG_F_RUNTIME, KEY_BYTES_DEFAULT, 1, KEY_BYTES_MAX, "largest key"),
+    [CFG_MAX_ARGS] = INT("max-args-per-command", CFG_F_RUNTIME, ARGS_DEFAULT, 3, ARGS_MAX,
+                         "most arguments in one command"),
+    [CFG_INLINE_MAX_BYTES] = BYTES("inline-max-bytes", CFG_F_RUNTIME, INLINE_BYTES_DEFAULT, 64,
+                                   INLINE_BYTES_MAX, "longest inline command line"),
+    [CFG_CLIENT_OUTPUT_MAX_BYTES] =
+        BYTES("client-output-max-bytes", CFG_F_RUNTIME, OUTPUT_BYTES_DEFAULT, 1024 * 1024,
+              OUTPUT_BYTES_MAX, "pending reply bytes before a client is dropped"),
+    [CFG_CLIENT_OUTPUT_STALL_MS] =
+        INT("client-output-stall-ms", CFG_F_RUNTIME, OUTPUT_STALL_MS_DEFAULT, 100, INT32_MAX,
+            "drop a client whose replies do not drain for this long"),
+    [CFG_ACTIVE_EXPIRE] = BOOL("active-expire", CFG_F_RUNTIME, 1, "background expiry cycle"),
+    [CFG_ENGINE] = ENUM("engine", 0, 0, engine_names, "storage engine"),
+    [CFG_TCP_BACKLOG] = INT("tcp-backlog", 0, 511, 1, 65535, "listen() backlog"),
+    [CFG_BUSY_POLL_US] = INT("busy-poll-us", CFG_F_RUNTIME, 50, 0, 10000,
+                             "poll this long before sleeping after a busy turn (0: off)"),
+    [CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
+    [CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };
 
 static void lock(struct config *c)
@@ -120,7 +135,8 @@ size_t config_get_str(struct config *c, enum cfg_id id, char *dst, size_t cap)
 int config_find(const char *name, size_t len)
 {
 	for (int i = 0; i < CFG_COUNT; i++)
-		if (strlen(cfg_defs[i].name) == len && strncasecmp(cfg_defs[i].name, name, len) == 0)
+		if (strlen(cfg_defs[i].name) == len &&
+		    strncasecmp(cfg_defs[i].name, name, len) == 0)
 			return i;
 	return -1;
 }
@@ -180,11 +196,13 @@ static bool parse_int(const char *s, size_t len, int64_t *out)
 
 static bool parse_bool(const char *s, size_t len, int64_t *out)
 {
-	if ((len == 3 && strncasecmp(s, "yes", 3) == 0) || (len == 2 && strncasecmp(s, "on", 2) == 0)) {
+	if ((len == 3 && strncasecmp(s, "yes", 3) == 0) ||
+	    (len == 2 && strncasecmp(s, "on", 2) == 0)) {
 		*out = 1;
 		return true;
 	}
-	if ((len == 2 && strncasecmp(s, "no", 2) == 0) || (len == 3 && strncasecmp(s, "off", 3) == 0)) {
+	if ((len == 2 && strncasecmp(s, "no", 2) == 0) ||
+	    (len == 3 && strncasecmp(s, "off", 3) == 0)) {
 		*out = 0;
 		return true;
 	}
@@ -217,7 +235,7 @@ static int set_string(struct config *c, int id, const char *value, size_t len)
 }
 
 static bool parse_number(const struct cfg_def *d, const char *value, size_t len, int64_t *v,
-			 const char **why)
+                         const char **why)
 {
 	bool ok = false;
 	*why = "argument couldn't be parsed into an integer";
@@ -232,7 +250,8 @@ static bool parse_number(const struct cfg_def *d, const char *value, size_t len,
 		ok = parse_enum(d, value, len, v);
 		*why = "argument(s) must be one of the following values";
 	}
-	if (ok && (d->type == CFG_T_INT || d->type == CFG_T_BYTES) && (*v < d->min || *v > d->max)) {
+	if (ok && (d->type == CFG_T_INT || d->type == CFG_T_BYTES) &&
+	    (*v < d->min || *v > d->max)) {
 		*why = "argument must be between the minimum and maximum";
 		ok = false;
 	}
@@ -240,7 +259,7 @@ static bool parse_number(const struct cfg_def *d, const char *value, size_t len,
 }
 
 int config_set(struct config *c, int id, const char *value, size_t len, bool startup, char *err,
-	       size_t errcap)
+               size_t errcap)
 {
 	const struct cfg_def *d = &cfg_defs[id];
 	if (d->flags & CFG_F_READONLY) {
@@ -258,7 +277,7 @@ int config_set(struct config *c, int id, const char *value, size_t len, bool sta
 	if (!parse_number(d, value, len, &v, &why)) {
 		if (d->type == CFG_T_INT || d->type == CFG_T_BYTES)
 			snprintf(err, errcap, "%s (%lld to %lld)", why, (long long)d->min,
-				 (long long)d->max);
+			         (long long)d->max);
 		else
 			snprintf(err, errcap, "%s", why);
 		return ERR_INVALID;
@@ -292,7 +311,8 @@ static void trim_value(const char **s, size_t *len)
 	}
 	while (*len && isspace((unsigned char)(*s)[*len - 1]))
 		(*len)--;
-	if (*len >= 2 && ((**s == '"' && (*s)[*len - 1] == '"') || (**s == '\'' && (*s)[*len - 1] == '\''))) {
+	if (*len >= 2 &&
+	    ((**s == '"' && (*s)[*len - 1] == '"') || (**s == '\'' && (*s)[*len - 1] == '\''))) {
 		(*s)++;
 		*len -= 2;
 	}

@@ -52,9 +52,9 @@ enum cfg_id {
 
 enum cfg_type { CFG_T_INT, CFG_T_BYTES, CFG_T_BOOL, CFG_T_STRING, CFG_T_ENUM };
 
-#define CFG_F_RUNTIME 1u   /* CONFIG SET may change it */
-#define CFG_F_SECRET 2u    /* never logged */
-#define CFG_F_READONLY 4u  /* compatibility value: CONFIG GET only */
+#define CFG_F_RUNTIME  1u /* CONFIG SET may change it */
+#define CFG_F_SECRET   2u /* never logged */
+#define CFG_F_READONLY 4u /* compatibility value: CONFIG GET only */
 
 struct cfg_def {
 	const char *name;
@@ -94,7 +94,7 @@ int config_find(const char *name, size_t len);
  * (cap bytes). startup is true for the config file and command line,
  * where settings without CFG_F_RUNTIME are allowed. */
 int config_set(struct config *c, int id, const char *value, size_t len, bool startup, char *err,
-	       size_t errcap);
+               size_t errcap);
 
 /* Formats the current value as CONFIG GET shows it. Returns the length. */
 size_t config_format(struct config *c, int id, char *dst, size_t cap);

@@ -42,12 +42,14 @@ static void test_every_numeric_setting_accepts_its_bounds_and_refuses_one_past(v
 		assert_int_equal(config_set(&c, id, v, strlen(v), true, err, sizeof(err)), 0);
 		assert_int_equal(config_get(&c, id), d->max);
 		snprintf(v, sizeof(v), "%lld", (long long)d->max + 1);
-		assert_int_equal(config_set(&c, id, v, strlen(v), true, err, sizeof(err)), ERR_INVALID);
+		assert_int_equal(config_set(&c, id, v, strlen(v), true, err, sizeof(err)),
+		                 ERR_INVALID);
 		assert_int_equal(config_get(&c, id), d->max); /* unchanged on failure */
 		snprintf(v, sizeof(v), "%lld", (long long)d->min);
 		assert_int_equal(config_set(&c, id, v, strlen(v), true, err, sizeof(err)), 0);
 		snprintf(v, sizeof(v), "%lld", (long long)d->min - 1);
-		assert_int_equal(config_set(&c, id, v, strlen(v), true, err, sizeof(err)), ERR_INVALID);
+		assert_int_equal(config_set(&c, id, v, strlen(v), true, err, sizeof(err)),
+		                 ERR_INVALID);
 	}
 	config_deinit(&c);
 }
@@ -151,13 +153,13 @@ static void test_buf_reserve_allows_the_cap_exactly_and_refuses_one_past(void **
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_every_numeric_setting_accepts_its_bounds_and_refuses_one_past),
-		cmocka_unit_test(test_value_limit_is_512_mib_by_default_and_1_gib_at_most),
-		cmocka_unit_test(test_sizes_parse_like_redis),
-		cmocka_unit_test(test_startup_only_settings_refuse_runtime_change),
-		cmocka_unit_test(test_config_file_applies_lines_and_reports_the_bad_one),
-		cmocka_unit_test(test_command_line_names_unknown_options),
-		cmocka_unit_test(test_buf_reserve_allows_the_cap_exactly_and_refuses_one_past),
+	    cmocka_unit_test(test_every_numeric_setting_accepts_its_bounds_and_refuses_one_past),
+	    cmocka_unit_test(test_value_limit_is_512_mib_by_default_and_1_gib_at_most),
+	    cmocka_unit_test(test_sizes_parse_like_redis),
+	    cmocka_unit_test(test_startup_only_settings_refuse_runtime_change),
+	    cmocka_unit_test(test_config_file_applies_lines_and_reports_the_bad_one),
+	    cmocka_unit_test(test_command_line_names_unknown_options),
+	    cmocka_unit_test(test_buf_reserve_allows_the_cap_exactly_and_refuses_one_past),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,22 +21,22 @@
  * is 512 MiB; we allow raising it to 1 GiB, the largest value the brief
  * promises, and no further so that a value length always fits 32 bits. */
 #define VALUE_BYTES_DEFAULT (512 * MIB)
-#define VALUE_BYTES_MAX GIB
+#define VALUE_BYTES_MAX     GIB
 
 /* Largest key. Redis allows 512 MiB keys, but a key is copied into indexes,
  * hints and Merkle leaves; 64 KiB is far above any sane key and keeps those
  * bounded. Raising it past 16 MiB is refused for the same reason. */
 #define KEY_BYTES_DEFAULT (64 * KIB)
-#define KEY_BYTES_MAX (16 * MIB)
+#define KEY_BYTES_MAX     (16 * MIB)
 
 /* Arguments per command. MSET of a million keys is a legitimate request;
  * argv costs 16 bytes an argument, so 1 Mi args is 16 MiB of index. */
 #define ARGS_DEFAULT (1024 * 1024)
-#define ARGS_MAX (64 * 1024 * 1024)
+#define ARGS_MAX     (64 * 1024 * 1024)
 
 /* Inline (telnet-style) command line: Redis's PROTO_INLINE_MAX_SIZE. */
 #define INLINE_BYTES_DEFAULT (64 * KIB)
-#define INLINE_BYTES_MAX (16 * MIB)
+#define INLINE_BYTES_MAX     (16 * MIB)
 
 /* Length of a RESP header line ("*<n>\r\n", "$<n>\r\n"): 20 digits and the
  * sign fit in far less; anything longer is malformed. */
@@ -45,7 +45,7 @@
 /* Unparsed bytes held per client. Must exceed the largest bulk plus its
  * framing; Redis's client-query-buffer-limit default is 1 GiB. */
 #define QUERY_BYTES_DEFAULT GIB
-#define QUERY_BYTES_MAX (2 * GIB)
+#define QUERY_BYTES_MAX     (2 * GIB)
 
 /* Bulk bytes allocated ahead of their arrival: an announced length is
  * trusted only this far, then the buffer grows with the bytes that come. */
@@ -56,7 +56,7 @@
 /* Concurrent client connections: Redis's maxclients default. Each costs a
  * descriptor and a few KiB while idle. */
 #define CLIENTS_DEFAULT 10000
-#define CLIENTS_MAX 1000000
+#define CLIENTS_MAX     1000000
 
 /* Reply bytes pending for one client past which the server stops reading
  * and executing that client's commands until the client reads (so a client
@@ -66,7 +66,7 @@
 /* Hard cap on one client's pending reply bytes: above it the client is
  * disconnected. It must fit one reply of the largest value. */
 #define OUTPUT_BYTES_DEFAULT (2 * GIB)
-#define OUTPUT_BYTES_MAX (64 * GIB)
+#define OUTPUT_BYTES_MAX     (64 * GIB)
 
 /* A client whose pending output makes no progress for this long is
  * disconnected: it is not reading, and its memory is held for nothing. */
@@ -74,7 +74,7 @@
 
 /* Bytes read from a socket in one call: Redis's PROTO_IOBUF_LEN. Larger
  * reads are used while a big bulk is arriving. */
-#define READ_CHUNK_BYTES (16 * KIB)
+#define READ_CHUNK_BYTES      (16 * KIB)
 #define READ_BULK_CHUNK_BYTES (1 * MIB)
 
 /* Commands executed for one client before the loop serves the others. */
@@ -116,6 +116,6 @@
  * loop thread it may use (Redis: 20 keys, 25%). */
 #define EXPIRE_SAMPLE_KEYS 20
 #define EXPIRE_CPU_PERCENT 25
-#define EXPIRE_HZ 10
+#define EXPIRE_HZ          10
 
 #endif

@@ -43,16 +43,16 @@ struct client;
 struct node;
 
 /* Command flags. */
-#define CMD_WRITE 0x01u    /* changes data */
+#define CMD_WRITE    0x01u /* changes data */
 #define CMD_READONLY 0x02u /* reads data */
-#define CMD_ADMIN 0x04u    /* server administration */
-#define CMD_NOAUTH 0x08u   /* allowed before AUTH (AUTH, HELLO, QUIT, RESET) */
-#define CMD_NOMULTI 0x10u  /* runs immediately even inside MULTI (EXEC, DISCARD, ...) */
-#define CMD_GLOBAL 0x20u   /* touches the whole keyspace and locks it itself */
-#define CMD_FAST 0x40u
+#define CMD_ADMIN    0x04u /* server administration */
+#define CMD_NOAUTH   0x08u /* allowed before AUTH (AUTH, HELLO, QUIT, RESET) */
+#define CMD_NOMULTI  0x10u /* runs immediately even inside MULTI (EXEC, DISCARD, ...) */
+#define CMD_GLOBAL   0x20u /* touches the whole keyspace and locks it itself */
+#define CMD_FAST     0x40u
 #define CMD_NOSCRIPT 0x80u
-#define CMD_LOADING 0x100u
-#define CMD_STALE 0x200u
+#define CMD_LOADING  0x100u
+#define CMD_STALE    0x200u
 #define CMD_NOCREATE 0x400u /* a write that never creates a key (DEL, EXPIRE, ...) */
 
 typedef void cmd_fn(struct client *c);
@@ -81,7 +81,7 @@ struct node_hooks {
 	/* Kills clients matching: id (if nonzero), addr or laddr (if set).
 	 * Returns the count. self may be killed after its reply. */
 	uint64_t (*client_kill)(struct node *n, struct client *self, uint64_t id, const char *addr,
-				const char *laddr, bool skip_self);
+	                        const char *laddr, bool skip_self);
 	/* Sets a client's name under the registry lock. */
 	void (*client_set_name)(struct node *n, struct client *c, struct bytes name);
 	/* Clients connected now, and those refused for maxclients. */
@@ -96,7 +96,7 @@ struct node_hooks {
 
 struct cmd_thread {
 	unsigned index;
-	int64_t now_ms;      /* wall clock, refreshed per batch of commands */
+	int64_t now_ms; /* wall clock, refreshed per batch of commands */
 	struct env_rng rng;
 	atomic_uint_fast64_t commands;
 	atomic_uint_fast64_t hits, misses;
@@ -115,7 +115,7 @@ struct node {
 	struct cmd_thread *threads;
 	unsigned thread_count;
 	atomic_bool requirepass_set; /* cached: protected mode checks it per accept */
-	struct cmd_index *index;   /* name -> command lookup, built at start */
+	struct cmd_index *index;     /* name -> command lookup, built at start */
 	atomic_uint_fast64_t stat_reset_ms;
 	/* instantaneous_ops_per_sec: sampled by cmd_node_cron (one thread). */
 	atomic_uint_fast64_t ops_per_sec;
@@ -128,15 +128,15 @@ struct node {
 /* A queued MULTI command: a copy of its arguments. */
 struct multi_cmd {
 	const struct cmd_def *cmd;
-	uint8_t *data;        /* all argument bytes */
-	struct bytes *argv;   /* views into data */
+	uint8_t *data;      /* all argument bytes */
+	struct bytes *argv; /* views into data */
 	size_t argc;
 };
 
 #define CLIENT_CLOSE_AFTER_REPLY 0x1u /* QUIT: send the reply, then close */
-#define CLIENT_MULTI 0x2u
-#define CLIENT_DIRTY_EXEC 0x4u        /* a queued command was rejected */
-#define CLIENT_KEYS_INLINE 8
+#define CLIENT_MULTI             0x2u
+#define CLIENT_DIRTY_EXEC        0x4u /* a queued command was rejected */
+#define CLIENT_KEYS_INLINE       8
 
 struct client {
 	uint64_t id;

@@ -63,14 +63,16 @@ void cmd_auth(struct client *c)
 	}
 	bool has_pass = config_get_str(c->node->cfg, CFG_REQUIREPASS, NULL, 0) > 0;
 	if (c->argc == 2 && !has_pass) {
-		resp_w_error(&c->out, "ERR AUTH <password> called without any password configured "
-				      "for the default user. Are you sure your configuration is correct?");
+		resp_w_error(&c->out,
+		             "ERR AUTH <password> called without any password configured "
+		             "for the default user. Are you sure your configuration is correct?");
 		return;
 	}
 	struct bytes user = c->argc == 3 ? c->argv[1] : bytes_cstr("default");
 	struct bytes pass = c->argv[c->argc - 1];
 	if (!password_ok(c, user, pass)) {
-		resp_w_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
+		resp_w_error(&c->out,
+		             "WRONGPASS invalid username-password pair or user is disabled.");
 		return;
 	}
 	c->authenticated = true;
@@ -91,8 +93,9 @@ static bool name_ok(struct bytes name)
 static bool set_name(struct client *c, struct bytes name)
 {
 	if (!name_ok(name)) {
-		resp_w_error(&c->out, "ERR Client names cannot contain spaces, newlines or special "
-				      "characters.");
+		resp_w_error(&c->out,
+		             "ERR Client names cannot contain spaces, newlines or special "
+		             "characters.");
 		return false;
 	}
 	c->node->hooks->client_set_name(c->node, c, name);
@@ -123,7 +126,8 @@ void cmd_hello(struct client *c)
 	int64_t ver = c->out.proto;
 	if (c->argc >= 2) {
 		if (!strconv_i64(c->argv[1], &ver)) {
-			resp_w_error(&c->out, "ERR Protocol version is not an integer or out of range");
+			resp_w_error(&c->out,
+			             "ERR Protocol version is not an integer or out of range");
 			return;
 		}
 		if (ver < 2 || ver > 3) {
@@ -145,22 +149,24 @@ void cmd_hello(struct client *c)
 			has_name = true;
 		} else {
 			resp_w_errorf(&c->out, "ERR Syntax error in HELLO option '%.*s'",
-				      (int)(c->argv[i].len < 64 ? c->argv[i].len : 64),
-				      (const char *)c->argv[i].ptr);
+			              (int)(c->argv[i].len < 64 ? c->argv[i].len : 64),
+			              (const char *)c->argv[i].ptr);
 			return;
 		}
 	}
 	if (has_auth && !password_ok(c, user, pass)) {
-		resp_w_error(&c->out, "WRONGPASS invalid username-password pair or user is disabled.");
+		resp_w_error(&c->out,
+		             "WRONGPASS invalid username-password pair or user is disabled.");
 		return;
 	}
 	if (has_auth)
 		c->authenticated = true;
 	if (!c->authenticated) {
-		resp_w_error(&c->out, "NOAUTH HELLO must be called with the client already "
-				      "authenticated, otherwise the HELLO AUTH <user> <pass> "
-				      "option can be used to authenticate the client and select the "
-				      "RESP protocol version at the same time");
+		resp_w_error(&c->out,
+		             "NOAUTH HELLO must be called with the client already "
+		             "authenticated, otherwise the HELLO AUTH <user> <pass> "
+		             "option can be used to authenticate the client and select the "
+		             "RESP protocol version at the same time");
 		return;
 	}
 	if (has_name && !name_ok(name)) {
@@ -293,7 +299,7 @@ static void client_kill_filters(struct client *c)
 		}
 	}
 	uint64_t n = c->node->hooks->client_kill(c->node, c, id, addr[0] ? addr : NULL,
-						 laddr[0] ? laddr : NULL, skipme);
+	                                         laddr[0] ? laddr : NULL, skipme);
 	resp_w_int(&c->out, (int64_t)n);
 }
 
@@ -315,16 +321,23 @@ static void client_kill(struct client *c)
 static void client_help(struct client *c)
 {
 	static const char *const lines[] = {
-		"CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-		"GETNAME", "    Return the name of the current connection.",
-		"ID", "    Return the ID of the current connection.",
-		"INFO", "    Return information about the current client connection.",
-		"KILL <ip:port>", "    Kill connection made from <ip:port>.",
-		"KILL <option> <value> [<option> <value> [...]]",
-		"    Kill connections. Options are: ID, ADDR, LADDR, SKIPME (yes|no).",
-		"LIST [TYPE normal] [ID <id> [<id> ...]]", "    Return information about client connections.",
-		"SETNAME <name>", "    Assign the name <name> to the current connection.",
-		"HELP", "    Print this help.",
+	    "CLIENT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	    "GETNAME",
+	    "    Return the name of the current connection.",
+	    "ID",
+	    "    Return the ID of the current connection.",
+	    "INFO",
+	    "    Return information about the current client connection.",
+	    "KILL <ip:port>",
+	    "    Kill connection made from <ip:port>.",
+	    "KILL <option> <value> [<option> <value> [...]]",
+	    "    Kill connections. Options are: ID, ADDR, LADDR, SKIPME (yes|no).",
+	    "LIST [TYPE normal] [ID <id> [<id> ...]]",
+	    "    Return information about client connections.",
+	    "SETNAME <name>",
+	    "    Assign the name <name> to the current connection.",
+	    "HELP",
+	    "    Print this help.",
 	};
 	resp_w_array(&c->out, ARRAY_LEN(lines));
 	for (size_t i = 0; i < ARRAY_LEN(lines); i++)
@@ -337,8 +350,8 @@ static void client_subcommand_error(struct client *c, const char *sub_name)
 }
 
 static const struct subcmd client_subs[] = {
-	{"id", 2},    {"getname", 2}, {"setname", 3}, {"setinfo", 4},
-	{"list", -2}, {"info", 2},    {"kill", -3},   {"help", 2},
+    {"id", 2},    {"getname", 2}, {"setname", 3}, {"setinfo", 4},
+    {"list", -2}, {"info", 2},    {"kill", -3},   {"help", 2},
 };
 
 void cmd_client(struct client *c)
@@ -347,15 +360,13 @@ void cmd_client(struct client *c)
 	if (!subcmd_check(c, "client", client_subs, ARRAY_LEN(client_subs)))
 		return;
 	if (bytes_eq_nocase(sub, "id")) {
-		if (c->argc != 2)
-			{
+		if (c->argc != 2) {
 			client_subcommand_error(c, "id");
 			return;
 		}
 		resp_w_int(&c->out, (int64_t)c->id);
 	} else if (bytes_eq_nocase(sub, "getname")) {
-		if (c->argc != 2)
-			{
+		if (c->argc != 2) {
 			client_subcommand_error(c, "getname");
 			return;
 		}
@@ -364,16 +375,14 @@ void cmd_client(struct client *c)
 		else
 			resp_w_null(&c->out);
 	} else if (bytes_eq_nocase(sub, "setname")) {
-		if (c->argc != 3)
-			{
+		if (c->argc != 3) {
 			client_subcommand_error(c, "setname");
 			return;
 		}
 		if (set_name(c, c->argv[2]))
 			resp_w_ok(&c->out);
 	} else if (bytes_eq_nocase(sub, "setinfo")) {
-		if (c->argc != 4)
-			{
+		if (c->argc != 4) {
 			client_subcommand_error(c, "setinfo");
 			return;
 		}
@@ -390,8 +399,7 @@ void cmd_client(struct client *c)
 			resp_w_verbatim(&c->out, b.data, b.len);
 		buf_deinit(&b);
 	} else if (bytes_eq_nocase(sub, "kill")) {
-		if (c->argc < 3)
-			{
+		if (c->argc < 3) {
 			client_subcommand_error(c, "kill");
 			return;
 		}
@@ -400,6 +408,6 @@ void cmd_client(struct client *c)
 		client_help(c);
 	} else {
 		resp_w_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try CLIENT HELP.",
-			      (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
+		              (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
 	}
 }

@@ -22,7 +22,7 @@ enum expire_opt_kind { EXP_NONE = 0, EXP_EX, EXP_PX, EXP_EXAT, EXP_PXAT, EXP_KEE
  * "ERR invalid expire time in '<cmd>' command" (or the integer error) and
  * returns false when the value is not a positive integer or overflows. */
 bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes arg,
-		      int64_t *abs_ms);
+                      int64_t *abs_ms);
 
 /* A subcommand of CONFIG, CLIENT or COMMAND, with its Redis arity (the
  * whole argv, negative = at least). */
@@ -41,22 +41,23 @@ static inline void count_hit(struct client *c, bool hit)
 {
 	atomic_uint_fast64_t *ctr = hit ? &c->thr->hits : &c->thr->misses;
 	atomic_store_explicit(ctr, atomic_load_explicit(ctr, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 }
 
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 
-#define HANDLERS(X)                                                                            \
-	X(ping) X(echo) X(hello) X(auth) X(select) X(quit) X(reset) X(client)                   \
-	X(get) X(set) X(setnx) X(setex) X(psetex) X(getset) X(getdel) X(getex) X(mget) X(mset)  \
-	X(msetnx) X(incr) X(incrby) X(decr) X(decrby) X(incrbyfloat) X(append) X(strlen)         \
-	X(getrange) X(setrange) X(cas) X(getttl)                                                 \
-	X(del) X(unlink) X(exists) X(type) X(rename) X(renamenx) X(copy) X(expire) X(pexpire)   \
-	X(expireat) X(pexpireat) X(ttl) X(pttl) X(expiretime) X(pexpiretime) X(persist) X(keys) \
-	X(scan) X(randomkey) X(dbsize) X(flushdb) X(flushall)                                    \
-	X(multi) X(exec) X(discard) X(watch) X(unwatch)                                          \
-	X(info) X(config) X(command) X(time) X(shutdown)
+#define HANDLERS(X)                                                                                \
+	X(ping)                                                                                    \
+	X(echo) X(hello) X(auth) X(select) X(quit) X(reset) X(client) X(get) X(set) X(setnx)       \
+	    X(setex) X(psetex) X(getset) X(getdel) X(getex) X(mget) X(mset) X(msetnx) X(incr)      \
+	        X(incrby) X(decr) X(decrby) X(incrbyfloat) X(append) X(strlen) X(getrange)         \
+	            X(setrange) X(cas) X(getttl) X(del) X(unlink) X(exists) X(type) X(rename)      \
+	                X(renamenx) X(copy) X(expire) X(pexpire) X(expireat) X(pexpireat) X(ttl)   \
+	                    X(pttl) X(expiretime) X(pexpiretime) X(persist) X(keys) X(scan)        \
+	                        X(randomkey) X(dbsize) X(flushdb) X(flushall) X(multi) X(exec)     \
+	                            X(discard) X(watch) X(unwatch) X(info) X(config) X(command)    \
+	                                X(time) X(shutdown)
 
 #define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
 HANDLERS(DECLARE_HANDLER)

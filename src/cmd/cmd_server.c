@@ -12,7 +12,7 @@
 #include "cmd/cmd.h"
 #include "cmd/cmd_internal.h"
 
-#define RINGKV_VERSION "0.1.0"
+#define RINGKV_VERSION       "0.1.0"
 #define REDIS_COMPAT_VERSION "7.0.0"
 
 /* ---- INFO ---------------------------------------------------------------- */
@@ -54,7 +54,7 @@ static uint64_t sum_threads(struct node *n, size_t field_offset)
 	for (unsigned i = 0; i < n->thread_count; i++) {
 		const char *base = (const char *)&n->threads[i];
 		total += atomic_load_explicit((atomic_uint_fast64_t *)(base + field_offset),
-					      memory_order_relaxed);
+		                              memory_order_relaxed);
 	}
 	return total;
 }
@@ -136,7 +136,8 @@ static void info_stats(struct client *c, struct buf *b, const struct ks_stats *s
 	infof(b, "instantaneous_ops_per_sec:%llu", (unsigned long long)cmd_node_ops_per_sec(n));
 	infof(b, "expired_keys:%llu", (unsigned long long)st->expired_keys);
 	infof(b, "evicted_keys:0");
-	infof(b, "keyspace_hits:%llu", (unsigned long long)sum_threads(n, offsetof(struct cmd_thread, hits)));
+	infof(b, "keyspace_hits:%llu",
+	      (unsigned long long)sum_threads(n, offsetof(struct cmd_thread, hits)));
 	infof(b, "keyspace_misses:%llu",
 	      (unsigned long long)sum_threads(n, offsetof(struct cmd_thread, misses)));
 	infof(b, "total_error_replies:%llu",
@@ -174,7 +175,9 @@ static void info_commandstats(struct client *c, struct buf *b)
 		}
 		if (calls == 0 && rejected == 0)
 			continue;
-		infof(b, "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,failed_calls=%llu",
+		infof(b,
+		      "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
+		      "failed_calls=%llu",
 		      cmd_table[i].name, (unsigned long long)calls, (unsigned long long)usec,
 		      calls ? (double)usec / (double)calls : 0.0, (unsigned long long)rejected,
 		      (unsigned long long)failed);
@@ -200,7 +203,7 @@ enum {
 	SEC_COMMANDSTATS = 1 << 7,
 	SEC_KEYSPACE = 1 << 8,
 	SEC_DEFAULT = SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS |
-		      SEC_REPLICATION | SEC_CPU | SEC_KEYSPACE,
+	    SEC_REPLICATION | SEC_CPU | SEC_KEYSPACE,
 	SEC_ALL = SEC_DEFAULT | SEC_COMMANDSTATS,
 };
 
@@ -210,12 +213,12 @@ static unsigned info_section_bits(struct bytes name)
 		const char *name;
 		unsigned bits;
 	} names[] = {
-		{"server", SEC_SERVER},	  {"clients", SEC_CLIENTS},
-		{"memory", SEC_MEMORY},	  {"persistence", SEC_PERSISTENCE},
-		{"stats", SEC_STATS},	  {"replication", SEC_REPLICATION},
-		{"cpu", SEC_CPU},	  {"commandstats", SEC_COMMANDSTATS},
-		{"keyspace", SEC_KEYSPACE}, {"default", SEC_DEFAULT},
-		{"all", SEC_ALL},	  {"everything", SEC_ALL},
+	    {"server", SEC_SERVER},     {"clients", SEC_CLIENTS},
+	    {"memory", SEC_MEMORY},     {"persistence", SEC_PERSISTENCE},
+	    {"stats", SEC_STATS},       {"replication", SEC_REPLICATION},
+	    {"cpu", SEC_CPU},           {"commandstats", SEC_COMMANDSTATS},
+	    {"keyspace", SEC_KEYSPACE}, {"default", SEC_DEFAULT},
+	    {"all", SEC_ALL},           {"everything", SEC_ALL},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(names); i++)
 		if (bytes_eq_nocase(name, names[i].name))
@@ -233,12 +236,12 @@ void cmd_info(struct client *c)
 	struct buf b;
 	buf_init(&b);
 	bool first = true;
-#define SECTION(bit, call)                          \
-	if (sections & (bit)) {                     \
-		if (!first)                         \
-			infof(&b, "%s", "");        \
-		first = false;                      \
-		call;                               \
+#define SECTION(bit, call)                                                                         \
+	if (sections & (bit)) {                                                                    \
+		if (!first)                                                                        \
+			infof(&b, "%s", "");                                                       \
+		first = false;                                                                     \
+		call;                                                                              \
 	}
 	SECTION(SEC_SERVER, info_server(c, &b));
 	SECTION(SEC_CLIENTS, info_clients(c, &b));
@@ -297,8 +300,10 @@ static void config_set_cmd(struct client *c)
 	for (size_t i = 0; i < pairs; i++) {
 		struct bytes name = c->argv[2 + 2 * i];
 		if (config_find((const char *)name.ptr, name.len) < 0) {
-			resp_w_errorf(&c->out, "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
-				      (int)(name.len < 64 ? name.len : 64), (const char *)name.ptr);
+			resp_w_errorf(
+			    &c->out,
+			    "ERR Unknown option or number of arguments for CONFIG SET - '%.*s'",
+			    (int)(name.len < 64 ? name.len : 64), (const char *)name.ptr);
 			return;
 		}
 	}
@@ -316,7 +321,8 @@ static void config_set_cmd(struct client *c)
 		struct bytes name = c->argv[2 + 2 * i], value = c->argv[3 + 2 * i];
 		int id = config_find((const char *)name.ptr, name.len);
 		config_format(cfg, id, old[i], sizeof(old[i]));
-		if (config_set(cfg, id, (const char *)value.ptr, value.len, false, why, sizeof(why)) != 0) {
+		if (config_set(cfg, id, (const char *)value.ptr, value.len, false, why,
+		               sizeof(why)) != 0) {
 			failed_id = id;
 			break;
 		}
@@ -328,8 +334,9 @@ static void config_set_cmd(struct client *c)
 			char ignored[200];
 			config_set(cfg, id, old[i], strlen(old[i]), true, ignored, sizeof(ignored));
 		}
-		resp_w_errorf(&c->out, "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
-			      cfg_defs[failed_id].name, why);
+		resp_w_errorf(&c->out,
+		              "ERR CONFIG SET failed (possibly related to argument '%s') - %s",
+		              cfg_defs[failed_id].name, why);
 	} else {
 		resp_w_ok(&c->out);
 	}
@@ -359,7 +366,7 @@ static void config_resetstat(struct client *c)
 }
 
 static const struct subcmd config_subs[] = {
-	{"get", -3}, {"set", -4}, {"resetstat", 2}, {"rewrite", 2}, {"help", 2},
+    {"get", -3}, {"set", -4}, {"resetstat", 2}, {"rewrite", 2}, {"help", 2},
 };
 
 void cmd_config(struct client *c)
@@ -369,7 +376,8 @@ void cmd_config(struct client *c)
 		return;
 	if (bytes_eq_nocase(sub, "get")) {
 		if (c->argc < 3) {
-			resp_w_error(&c->out, "ERR wrong number of arguments for 'config|get' command");
+			resp_w_error(&c->out,
+			             "ERR wrong number of arguments for 'config|get' command");
 			return;
 		}
 		config_get_cmd(c);
@@ -377,21 +385,25 @@ void cmd_config(struct client *c)
 		config_set_cmd(c);
 	} else if (bytes_eq_nocase(sub, "resetstat")) {
 		if (c->argc != 2) {
-			resp_w_error(&c->out, "ERR wrong number of arguments for 'config|resetstat' command");
+			resp_w_error(
+			    &c->out,
+			    "ERR wrong number of arguments for 'config|resetstat' command");
 			return;
 		}
 		config_resetstat(c);
 	} else if (bytes_eq_nocase(sub, "rewrite")) {
-		resp_w_error(&c->out, "ERR CONFIG REWRITE is not supported by ringkv; edit the config file");
+		resp_w_error(&c->out,
+		             "ERR CONFIG REWRITE is not supported by ringkv; edit the config file");
 	} else if (bytes_eq_nocase(sub, "help")) {
 		resp_w_array(&c->out, 4);
-		resp_w_simple(&c->out, "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
+		resp_w_simple(&c->out,
+		              "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
 		resp_w_simple(&c->out, "GET <pattern> | SET <name> <value> [<name> <value> ...]");
 		resp_w_simple(&c->out, "RESETSTAT");
 		resp_w_simple(&c->out, "HELP");
 	} else {
 		resp_w_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
-			      (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
+		              (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
 	}
 }
 
@@ -425,7 +437,7 @@ static void command_info_one(struct client *c, const struct cmd_def *d)
 	resp_w_int(&c->out, d->first_key);
 	resp_w_int(&c->out, d->last_key);
 	resp_w_int(&c->out, d->key_step);
-	resp_w_set(&c->out, 0); /* ACL categories */
+	resp_w_set(&c->out, 0);   /* ACL categories */
 	resp_w_array(&c->out, 0); /* tips */
 	resp_w_array(&c->out, 0); /* key specs */
 	resp_w_array(&c->out, 0); /* subcommands */
@@ -465,7 +477,8 @@ static void command_docs(struct client *c)
 static void command_getkeys(struct client *c)
 {
 	if (c->argc < 3) {
-		resp_w_error(&c->out, "ERR wrong number of arguments for 'command|getkeys' command");
+		resp_w_error(&c->out,
+		             "ERR wrong number of arguments for 'command|getkeys' command");
 		return;
 	}
 	const struct cmd_def *d = cmd_lookup(c->node, c->argv[2]);
@@ -491,20 +504,27 @@ static void command_getkeys(struct client *c)
 }
 
 static const struct subcmd command_subs[] = {
-	{"count", 2}, {"info", -2}, {"docs", -2}, {"list", -2}, {"getkeys", -3}, {"help", 2},
+    {"count", 2}, {"info", -2}, {"docs", -2}, {"list", -2}, {"getkeys", -3}, {"help", 2},
 };
 
 static void command_help(struct client *c)
 {
 	static const char *const lines[] = {
-		"COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
-		"(no subcommand)", "    Return details about all commands.",
-		"COUNT", "    Return the total number of commands.",
-		"DOCS [<command-name> ...]", "    Return documentation details about commands.",
-		"GETKEYS <full-command>", "    Return the keys from a full command.",
-		"INFO [<command-name> ...]", "    Return details about the given commands.",
-		"LIST", "    Return a list of all commands.",
-		"HELP", "    Print this help.",
+	    "COMMAND <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+	    "(no subcommand)",
+	    "    Return details about all commands.",
+	    "COUNT",
+	    "    Return the total number of commands.",
+	    "DOCS [<command-name> ...]",
+	    "    Return documentation details about commands.",
+	    "GETKEYS <full-command>",
+	    "    Return the keys from a full command.",
+	    "INFO [<command-name> ...]",
+	    "    Return details about the given commands.",
+	    "LIST",
+	    "    Return a list of all commands.",
+	    "HELP",
+	    "    Print this help.",
 	};
 	resp_w_array(&c->out, ARRAY_LEN(lines));
 	for (size_t i = 0; i < ARRAY_LEN(lines); i++)
@@ -550,8 +570,10 @@ void cmd_command(struct client *c)
 	} else if (bytes_eq_nocase(sub, "help")) {
 		command_help(c);
 	} else {
-		resp_w_errorf(&c->out, "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try COMMAND HELP.",
-			      (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
+		resp_w_errorf(&c->out,
+		              "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+		              "COMMAND HELP.",
+		              (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
 	}
 }
 

@@ -148,7 +148,8 @@ void cmd_exec(struct client *c)
 		return;
 	}
 	if (c->flags & CLIENT_DIRTY_EXEC) {
-		resp_w_error(&c->out, "EXECABORT Transaction discarded because of previous errors.");
+		resp_w_error(&c->out,
+		             "EXECABORT Transaction discarded because of previous errors.");
 		multi_discard(c);
 		ks_unwatch_all(ks, &c->watch);
 		return;

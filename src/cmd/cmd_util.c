@@ -17,7 +17,7 @@ bool arg_i64(struct client *c, struct bytes b, int64_t *out)
 }
 
 bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes arg,
-		      int64_t *abs_ms)
+                      int64_t *abs_ms)
 {
 	int64_t v;
 	if (!arg_i64(c, arg, &v))
@@ -59,7 +59,7 @@ bool subcmd_check(struct client *c, const char *parent, const struct subcmd *sub
 		bool ok = a > 0 ? c->argc == (size_t)a : c->argc >= (size_t)-a;
 		if (!ok)
 			resp_w_errorf(&c->out, "ERR wrong number of arguments for '%s|%s' command",
-				      parent, subs[i].name);
+			              parent, subs[i].name);
 		return ok;
 	}
 	char upper[16];
@@ -68,6 +68,6 @@ bool subcmd_check(struct client *c, const char *parent, const struct subcmd *sub
 		upper[i] = (char)toupper((unsigned char)parent[i]);
 	upper[len] = '\0';
 	resp_w_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try %s HELP.",
-		      (int)(sub.len < 128 ? sub.len : 128), (const char *)sub.ptr, upper);
+	              (int)(sub.len < 128 ? sub.len : 128), (const char *)sub.ptr, upper);
 	return false;
 }

@@ -119,15 +119,15 @@ static void reply_unknown(struct client *c)
 	args[0] = '\0';
 	for (size_t i = 1; i < c->argc && n < 128; i++) {
 		int w = snprintf(args + n, sizeof(args) - n, "'%.*s' ",
-				 (int)(c->argv[i].len < 128 - n ? c->argv[i].len : 128 - n),
-				 (const char *)c->argv[i].ptr);
+		                 (int)(c->argv[i].len < 128 - n ? c->argv[i].len : 128 - n),
+		                 (const char *)c->argv[i].ptr);
 		if (w < 0)
 			break;
 		n += (size_t)w < sizeof(args) - n ? (size_t)w : sizeof(args) - n - 1;
 	}
 	resp_w_errorf(&c->out, "ERR unknown command '%.*s', with args beginning with: %s",
-		      (int)(c->argv[0].len < 128 ? c->argv[0].len : 128),
-		      (const char *)c->argv[0].ptr, args);
+	              (int)(c->argv[0].len < 128 ? c->argv[0].len : 128),
+	              (const char *)c->argv[0].ptr, args);
 }
 
 static bool arity_ok(const struct cmd_def *d, size_t argc)
@@ -209,27 +209,29 @@ void cmd_call(struct client *c)
 	if (collect_keys(c))
 		call_locked(c);
 	uint64_t us = (env_mono_ns() - start) / 1000;
-	atomic_store_explicit(&st->calls, atomic_load_explicit(&st->calls, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(&st->calls,
+	                      atomic_load_explicit(&st->calls, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
 	atomic_store_explicit(&st->usec, atomic_load_explicit(&st->usec, memory_order_relaxed) + us,
-			      memory_order_relaxed);
+	                      memory_order_relaxed);
 	if (c->out.buf.len > out_before && c->out.buf.data[out_before] == '-')
 		atomic_store_explicit(&st->failed,
-				      atomic_load_explicit(&st->failed, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		                      atomic_load_explicit(&st->failed, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
 	c->last_cmd_name = d->name;
 }
 
 static void count_rejected(struct client *c, const struct cmd_def *d)
 {
 	struct cmd_thread *t = c->thr;
-	atomic_store_explicit(&t->errors, atomic_load_explicit(&t->errors, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(&t->errors,
+	                      atomic_load_explicit(&t->errors, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
 	if (d) {
 		struct cmd_stat *st = &t->stats[d - cmd_table];
 		atomic_store_explicit(&st->rejected,
-				      atomic_load_explicit(&st->rejected, memory_order_relaxed) + 1,
-				      memory_order_relaxed);
+		                      atomic_load_explicit(&st->rejected, memory_order_relaxed) + 1,
+		                      memory_order_relaxed);
 	}
 }
 
@@ -253,8 +255,9 @@ void cmd_dispatch(struct client *c)
 {
 	struct cmd_thread *t = c->thr;
 	ASSERT(c->argc > 0);
-	atomic_store_explicit(&t->commands, atomic_load_explicit(&t->commands, memory_order_relaxed) + 1,
-			      memory_order_relaxed);
+	atomic_store_explicit(&t->commands,
+	                      atomic_load_explicit(&t->commands, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
 	c->last_cmd_ms = t->now_ms;
 	const struct cmd_def *d = cmd_lookup(c->node, c->argv[0]);
 	if (UNLIKELY(!d)) {
@@ -266,7 +269,8 @@ void cmd_dispatch(struct client *c)
 	c->cmd = d;
 	if (UNLIKELY(!arity_ok(d, c->argc))) {
 		char err[128];
-		snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command", d->name);
+		snprintf(err, sizeof(err), "ERR wrong number of arguments for '%s' command",
+		         d->name);
 		reject(c, d, err);
 		return;
 	}
@@ -307,7 +311,7 @@ bool check_key_len(struct client *c, struct bytes key)
 	if ((int64_t)key.len <= max)
 		return true;
 	resp_w_errorf(&c->out, "ERR key is too long (%zu bytes; key-max-bytes is %lld)", key.len,
-		      (long long)max);
+	              (long long)max);
 	return false;
 }
 
@@ -328,12 +332,12 @@ void cmd_node_cron(struct node *n, int64_t now_ms)
 	if (n->ops_last_ms != 0 && dt > 0) {
 		uint64_t delta = total >= n->ops_last_total ? total - n->ops_last_total : 0;
 		n->ops_samples[n->ops_sample_idx++ % ARRAY_LEN(n->ops_samples)] =
-			delta * 1000 / (uint64_t)dt;
+		    delta * 1000 / (uint64_t)dt;
 		uint64_t sum = 0;
 		for (size_t i = 0; i < ARRAY_LEN(n->ops_samples); i++)
 			sum += n->ops_samples[i];
 		atomic_store_explicit(&n->ops_per_sec, sum / ARRAY_LEN(n->ops_samples),
-				      memory_order_relaxed);
+		                      memory_order_relaxed);
 	}
 	n->ops_last_total = total;
 	n->ops_last_ms = now_ms;

@@ -54,7 +54,7 @@
 #include <stdlib.h>
 
 static_assert((DICT_BUCKETS_MIN & (DICT_BUCKETS_MIN - 1)) == 0,
-	      "bucket counts are powers of two so that a mask picks the bucket");
+              "bucket counts are powers of two so that a mask picks the bucket");
 static_assert(REHASH_BUCKETS_PER_STEP > 0, "a rehash step must make progress");
 
 /* Largest bucket count. 2^56 buckets is 512 PiB of array, more than any
@@ -234,8 +234,8 @@ static void rehash_step(struct dict *d)
 		resize_if_due(d);
 }
 
-static inline struct dict_node *chain_find(struct dict_node *node, uint64_t hash,
-					   dict_eq_fn *eq, const void *key)
+static inline struct dict_node *chain_find(struct dict_node *node, uint64_t hash, dict_eq_fn *eq,
+                                           const void *key)
 {
 	for (; node != NULL; node = node->next) {
 		if (node->hash == hash && eq(node, key))
@@ -257,7 +257,7 @@ static struct dict_node **bucket_for(struct dict *d, int t, uint64_t hash)
 }
 
 static struct dict_node *find_rehashing(struct dict *d, uint64_t hash, dict_eq_fn *eq,
-					const void *key)
+                                        const void *key)
 {
 	rehash_step(d);
 	for (int t = 0; t < 2; t++) {
@@ -462,7 +462,7 @@ bool dict_rehash(struct dict *d, uint64_t bucket_count)
 /* Unlinks up to max_nodes nodes from the head of bucket idx of table t,
  * handing each to fn; returns how many. */
 static uint64_t clear_chain(struct dict *d, int t, uint64_t idx, dict_visit_fn *fn, void *ctx,
-			    uint64_t max_nodes)
+                            uint64_t max_nodes)
 {
 	struct dict_node **head = &d->table[t][idx];
 	uint64_t count = 0;
@@ -519,8 +519,8 @@ static void clear_release(struct dict *d)
 bool dict_clear(struct dict *d, dict_visit_fn *fn, void *ctx, uint64_t max_nodes)
 {
 	uint64_t visits = max_nodes > UINT64_MAX / DICT_CLEAR_BUCKETS_PER_NODE
-				  ? UINT64_MAX
-				  : max_nodes * DICT_CLEAR_BUCKETS_PER_NODE;
+	    ? UINT64_MAX
+	    : max_nodes * DICT_CLEAR_BUCKETS_PER_NODE;
 	uint64_t done = 0;
 	d->pause_rehash++;
 	while (dict_count(d) > 0 && done < max_nodes && visits > 0) {

@@ -40,9 +40,9 @@ typedef void dict_visit_fn(void *ctx, struct dict_node *node);
 
 struct dict {
 	struct dict_node **table[2];
-	uint64_t size[2];   /* buckets: 0 or a power of two */
-	uint64_t used[2];   /* nodes in each table */
-	int64_t rehash_idx; /* next bucket of table[0] to move, or -1 */
+	uint64_t size[2];      /* buckets: 0 or a power of two */
+	uint64_t used[2];      /* nodes in each table */
+	int64_t rehash_idx;    /* next bucket of table[0] to move, or -1 */
 	unsigned pause_rehash; /* >0 while a safe iteration is running */
 	uint64_t clear_idx;    /* next bucket of table[0] dict_clear empties */
 };

@@ -44,7 +44,8 @@ static struct item *item_of(struct dict_node *node)
 
 static bool item_eq(const struct dict_node *node, const void *key)
 {
-	const struct item *it = (const struct item *)((const char *)node - offsetof(struct item, node));
+	const struct item *it =
+	    (const struct item *)((const char *)node - offsetof(struct item, node));
 	return it->key == *(const uint64_t *)key;
 }
 
@@ -238,7 +239,8 @@ static void test_dict_grows_at_load_one_and_shrinks_below_one_eighth(void **stat
 			/* Shrinks to the smallest power of two above twice the count. */
 			assert_true(target_size(&d) < size);
 			assert_true(target_size(&d) > 2 * left);
-			assert_true(target_size(&d) <= 4 * left || target_size(&d) == DICT_BUCKETS_MIN);
+			assert_true(target_size(&d) <= 4 * left ||
+			            target_size(&d) == DICT_BUCKETS_MIN);
 		}
 		dict_check_invariants(&d);
 	}
@@ -323,7 +325,7 @@ static void test_dict_rehash_moves_at_most_one_step_per_operation(void **state)
 	 * tables' rehashes take one insert each). */
 	assert_true(ops <= 2 * (uint64_t)size / REHASH_BUCKETS_PER_STEP + 64);
 	print_message("rehash: %llu inserts during rehashes, at most %llu nodes moved by one\n",
-		      (unsigned long long)ops, (unsigned long long)max_moved);
+	              (unsigned long long)ops, (unsigned long long)max_moved);
 	dict_check_invariants(&d);
 
 	/* Remove down to below 1/8: the remove that crosses starts a shrink. */
@@ -465,9 +467,12 @@ struct world {
 static uint64_t world_hash(const struct world *w, uint64_t key)
 {
 	switch (w->hash_mode) {
-	case 0: return hash_of(key);
-	case 1: return hash_of(key) & ~(uint64_t)0x3f; /* low 6 bits collide */
-	default: return hash_of(key % 3);              /* 3 hash values in all */
+	case 0:
+		return hash_of(key);
+	case 1:
+		return hash_of(key) & ~(uint64_t)0x3f; /* low 6 bits collide */
+	default:
+		return hash_of(key % 3); /* 3 hash values in all */
 	}
 }
 
@@ -581,8 +586,8 @@ static void scan_one_seed(uint64_t seed, uint64_t *grows, uint64_t *shrinks, uin
 	} while (cursor != 0);
 	for (uint32_t i = 0; i < w.stable; i++) {
 		if (w.items[i].visits == 0)
-			fail_msg("seed %llu: stable key %u never visited",
-				 (unsigned long long)seed, i);
+			fail_msg("seed %llu: stable key %u never visited", (unsigned long long)seed,
+			         i);
 	}
 	dict_check_invariants(&w.d);
 	*grows += w.grows;
@@ -597,8 +602,8 @@ static void test_dict_scan_visits_every_stable_node_across_resizes(void **state)
 	for (uint64_t seed = 1; seed <= 240; seed++)
 		scan_one_seed(seed, &grows, &shrinks, &mid);
 	print_message("scan: %llu grows, %llu shrinks mid-scan; %llu calls in a rehash\n",
-		      (unsigned long long)grows, (unsigned long long)shrinks,
-		      (unsigned long long)mid);
+	              (unsigned long long)grows, (unsigned long long)shrinks,
+	              (unsigned long long)mid);
 	/* The property was exercised where it is hard, not only on a still table. */
 	assert_true(grows >= 200);
 	assert_true(shrinks >= 200);
@@ -650,11 +655,12 @@ static void random_expectation(const struct dict *d, const struct item *base, do
 		for (int t = 0; t < 2; t++) {
 			for (uint64_t b = t == 0 ? first : 0; b < d->size[t]; b++) {
 				uint64_t len = 0;
-				for (const struct dict_node *n = d->table[t][b]; n != NULL; n = n->next)
+				for (const struct dict_node *n = d->table[t][b]; n != NULL;
+				     n = n->next)
 					len++;
 				nonempty += pass == 0 && len > 0;
-				for (const struct dict_node *n = d->table[t][b]; pass == 1 && n != NULL;
-				     n = n->next) {
+				for (const struct dict_node *n = d->table[t][b];
+				     pass == 1 && n != NULL; n = n->next) {
 					const struct item *it = (const struct item *)n;
 					p[it - base] = 1.0 / (double)nonempty / (double)len;
 				}
@@ -775,7 +781,8 @@ static void test_dict_random_finds_the_few_nodes_of_a_sparse_table(void **state)
 	struct rng r = {99};
 	for (int k = 0; k < 3000; k++) {
 		struct dict_node *node = dict_random(&d, rng_next(&r));
-		assert_true(node == &items[0].node || node == &items[1].node || node == &items[2].node);
+		assert_true(node == &items[0].node || node == &items[1].node ||
+		            node == &items[2].node);
 	}
 	dict_remove(&d, &items[1].node);
 	dict_remove(&d, &items[2].node);
@@ -809,7 +816,7 @@ static void clear_visit(void *ctx, struct dict_node *node)
 /* Clears in slices of `slice`, inserting `add_per_slice` fresh items
  * between slices while any are left; checks each slice's bound. */
 static void clear_in_slices(struct dict *d, struct clear_ctx *c, uint32_t *next_item,
-			    uint64_t slice, uint32_t add_per_slice)
+                            uint64_t slice, uint32_t add_per_slice)
 {
 	uint64_t slices = 0;
 	bool more;
@@ -851,7 +858,8 @@ static void test_dict_clear_in_bounded_slices(void **state)
 		clear_in_slices(&d, &c, &next_item, 100, round == 2 ? 30 : 0);
 		assert_int_equal(dict_count(&d), 0);
 		assert_true(d.rehash_idx < 0);
-		assert_int_equal(dict_bucket_bytes(&d), DICT_BUCKETS_MIN * sizeof(struct dict_node *));
+		assert_int_equal(dict_bucket_bytes(&d),
+		                 DICT_BUCKETS_MIN * sizeof(struct dict_node *));
 		for (uint32_t i = 0; i < N; i++) {
 			assert_int_equal(items[i].visits, i < next_item ? 1 : 0);
 			assert_null(find_item(&d, &items[i]));
@@ -995,20 +1003,20 @@ static void test_dict_colliding_hashes_still_work(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_dict_empty_table_finds_nothing_and_allocates_nothing),
-		cmocka_unit_test(test_dict_million_nodes_insert_find_remove),
-		cmocka_unit_test(test_dict_grows_at_load_one_and_shrinks_below_one_eighth),
-		cmocka_unit_test(test_dict_rehash_moves_at_most_one_step_per_operation),
-		cmocka_unit_test(test_dict_pause_holds_the_layout),
-		cmocka_unit_test(test_dict_failed_grow_keeps_table_working),
-		cmocka_unit_test(test_dict_scan_visits_every_stable_node_across_resizes),
-		cmocka_unit_test(test_dict_scan_callback_may_look_up_during_rehash),
-		cmocka_unit_test(test_dict_random_is_roughly_uniform),
-		cmocka_unit_test(test_dict_random_finds_the_few_nodes_of_a_sparse_table),
-		cmocka_unit_test(test_dict_clear_in_bounded_slices),
-		cmocka_unit_test(test_dict_clear_lets_fn_free_the_nodes),
-		cmocka_unit_test(test_dict_replace_keeps_lookups_working),
-		cmocka_unit_test(test_dict_colliding_hashes_still_work),
+	    cmocka_unit_test(test_dict_empty_table_finds_nothing_and_allocates_nothing),
+	    cmocka_unit_test(test_dict_million_nodes_insert_find_remove),
+	    cmocka_unit_test(test_dict_grows_at_load_one_and_shrinks_below_one_eighth),
+	    cmocka_unit_test(test_dict_rehash_moves_at_most_one_step_per_operation),
+	    cmocka_unit_test(test_dict_pause_holds_the_layout),
+	    cmocka_unit_test(test_dict_failed_grow_keeps_table_working),
+	    cmocka_unit_test(test_dict_scan_visits_every_stable_node_across_resizes),
+	    cmocka_unit_test(test_dict_scan_callback_may_look_up_during_rehash),
+	    cmocka_unit_test(test_dict_random_is_roughly_uniform),
+	    cmocka_unit_test(test_dict_random_finds_the_few_nodes_of_a_sparse_table),
+	    cmocka_unit_test(test_dict_clear_in_bounded_slices),
+	    cmocka_unit_test(test_dict_clear_lets_fn_free_the_nodes),
+	    cmocka_unit_test(test_dict_replace_keeps_lookups_working),
+	    cmocka_unit_test(test_dict_colliding_hashes_still_work),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

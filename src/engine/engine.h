@@ -51,14 +51,15 @@ struct engine_ops {
 	const char *name;
 	void (*destroy)(struct engine *e);
 	/* Looks a key up. 0 with *val and *meta set, or ERR_NOT_FOUND. */
-	int (*get)(struct engine *e, const struct ekey *k, struct bytes *val, struct entry_meta *meta);
+	int (*get)(struct engine *e, const struct ekey *k, struct bytes *val,
+	           struct entry_meta *meta);
 	/* Creates or replaces the entry and returns room for a value of len
 	 * bytes in *val_out. The first keep_bytes bytes of the old value (at
 	 * most its length) are preserved; the rest is uninitialised and the
 	 * caller fills it before releasing the stripe. ERR_NOMEM on failure,
 	 * in which case the old entry is unchanged. */
 	int (*put)(struct engine *e, const struct ekey *k, size_t len, size_t keep_bytes,
-		   const struct entry_meta *meta, uint8_t **val_out);
+	           const struct entry_meta *meta, uint8_t **val_out);
 	/* Changes the metadata of an existing entry; ERR_NOT_FOUND if none. */
 	int (*set_meta)(struct engine *e, const struct ekey *k, const struct entry_meta *meta);
 	/* Deletes an entry; ERR_NOT_FOUND if none. */
@@ -68,15 +69,15 @@ struct engine_ops {
 	uint64_t (*volatile_count)(struct engine *e, unsigned stripe);
 	/* One step of a stripe scan; returns the next cursor, 0 when done.
 	 * Entries present for the whole scan are visited at least once. */
-	uint64_t (*scan)(struct engine *e, unsigned stripe, uint64_t cursor,
-			 engine_visit_fn *fn, void *ctx);
+	uint64_t (*scan)(struct engine *e, unsigned stripe, uint64_t cursor, engine_visit_fn *fn,
+	                 void *ctx);
 	/* A random entry of the stripe (rnd: caller's random bits), or
 	 * ERR_NOT_FOUND when the stripe is empty. */
 	int (*random)(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,
-		      struct entry_meta *meta);
+	              struct entry_meta *meta);
 	/* A random entry among those with an expiry time, for active expiry. */
-	int (*random_volatile)(struct engine *e, unsigned stripe, uint64_t rnd,
-			       struct bytes *key, struct entry_meta *meta);
+	int (*random_volatile)(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,
+	                       struct entry_meta *meta);
 	/* Deletes up to max_entries entries of the stripe; true while more
 	 * remain (a flush of a huge stripe is done in slices). */
 	bool (*clear)(struct engine *e, unsigned stripe, uint64_t max_entries);

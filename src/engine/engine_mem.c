@@ -129,7 +129,8 @@ static void mem_destroy(struct engine *e)
 	free(m);
 }
 
-static int mem_get(struct engine *e, const struct ekey *k, struct bytes *val, struct entry_meta *meta)
+static int mem_get(struct engine *e, const struct ekey *k, struct bytes *val,
+                   struct entry_meta *meta)
 {
 	struct mem_entry *me = stripe_find(&mem_of(e)->stripes[k->stripe], k);
 	if (!me)
@@ -183,7 +184,7 @@ static struct mem_entry *entry_alloc(const struct ekey *k, size_t cap)
 }
 
 static int mem_put(struct engine *e, const struct ekey *k, size_t len, size_t keep_bytes,
-		   const struct entry_meta *meta, uint8_t **val_out)
+                   const struct entry_meta *meta, uint8_t **val_out)
 {
 	ASSERT(len <= VALUE_BYTES_MAX && k->key.len <= KEY_BYTES_MAX);
 	struct mem_stripe *s = &mem_of(e)->stripes[k->stripe];
@@ -278,8 +279,8 @@ static void scan_visit(void *ctx, struct dict_node *node)
 	sc->fn(sc->ctx, bytes_make(me->data, me->key_len), &meta);
 }
 
-static uint64_t mem_scan(struct engine *e, unsigned stripe, uint64_t cursor,
-			 engine_visit_fn *fn, void *ctx)
+static uint64_t mem_scan(struct engine *e, unsigned stripe, uint64_t cursor, engine_visit_fn *fn,
+                         void *ctx)
 {
 	struct scan_ctx sc = {fn, ctx};
 	return dict_scan(&mem_of(e)->stripes[stripe].dict, cursor, scan_visit, &sc);
@@ -293,7 +294,7 @@ static void entry_view(struct mem_entry *me, struct bytes *key, struct entry_met
 }
 
 static int mem_random(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,
-		      struct entry_meta *meta)
+                      struct entry_meta *meta)
 {
 	struct dict_node *n = dict_random(&mem_of(e)->stripes[stripe].dict, rnd);
 	if (!n)
@@ -302,8 +303,8 @@ static int mem_random(struct engine *e, unsigned stripe, uint64_t rnd, struct by
 	return 0;
 }
 
-static int mem_random_volatile(struct engine *e, unsigned stripe, uint64_t rnd,
-			       struct bytes *key, struct entry_meta *meta)
+static int mem_random_volatile(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,
+                               struct entry_meta *meta)
 {
 	struct mem_stripe *s = &mem_of(e)->stripes[stripe];
 	if (s->vol_len == 0)
@@ -335,20 +336,20 @@ static uint64_t mem_memory_bytes(struct engine *e, unsigned stripe)
 }
 
 static const struct engine_ops mem_ops = {
-	.name = "memory",
-	.destroy = mem_destroy,
-	.get = mem_get,
-	.put = mem_put,
-	.set_meta = mem_set_meta,
-	.del = mem_del,
-	.count = mem_count,
-	.volatile_count = mem_volatile_count,
-	.scan = mem_scan,
-	.random = mem_random,
-	.random_volatile = mem_random_volatile,
-	.clear = mem_clear,
-	.maintain = mem_maintain,
-	.memory_bytes = mem_memory_bytes,
+    .name = "memory",
+    .destroy = mem_destroy,
+    .get = mem_get,
+    .put = mem_put,
+    .set_meta = mem_set_meta,
+    .del = mem_del,
+    .count = mem_count,
+    .volatile_count = mem_volatile_count,
+    .scan = mem_scan,
+    .random = mem_random,
+    .random_volatile = mem_random_volatile,
+    .clear = mem_clear,
+    .maintain = mem_maintain,
+    .memory_bytes = mem_memory_bytes,
 };
 
 struct engine *engine_mem_create(unsigned stripe_count)

@@ -159,7 +159,7 @@ int env_dir_enter(const char *path, char *err, size_t errcap)
 
 /* jemalloc's control interface, present only when the binary links it. */
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
-	__attribute__((weak));
+    __attribute__((weak));
 
 uint64_t env_allocated_bytes(void)
 {

@@ -47,7 +47,7 @@ void log_write(struct log *l, enum log_level level, const char *fmt, ...)
 	size_t n = (size_t)snprintf(line, sizeof(line), "%d:%c ", (int)getpid(), l->role);
 	n += strftime(line + n, sizeof(line) - n, "%d %b %Y %H:%M:%S", &tm);
 	n += (size_t)snprintf(line + n, sizeof(line) - n, ".%03d %c ", (int)(tv.tv_usec / 1000),
-			      marks[level & 3]);
+	                      marks[level & 3]);
 	va_list ap;
 	va_start(ap, fmt);
 	int m = vsnprintf(line + n, sizeof(line) - n - 1, fmt, ap);

@@ -18,9 +18,9 @@
 enum log_level { LOG_DEBUG = 0, LOG_VERBOSE = 1, LOG_NOTICE = 2, LOG_WARNING = 3 };
 
 struct log {
-	int fd;          /* 2 for stderr, or an opened file */
+	int fd; /* 2 for stderr, or an opened file */
 	atomic_int level;
-	char role;       /* 'M' for the main node, 'T' for tests */
+	char role; /* 'M' for the main node, 'T' for tests */
 };
 
 /* Opens path for appending, or uses stderr when path is NULL or empty.
@@ -29,7 +29,7 @@ int log_open(struct log *l, const char *path, enum log_level level);
 void log_close(struct log *l);
 
 void log_write(struct log *l, enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
+    __attribute__((format(printf, 3, 4)));
 
 #define LOG_D(l, ...) log_write((l), LOG_DEBUG, __VA_ARGS__)
 #define LOG_V(l, ...) log_write((l), LOG_VERBOSE, __VA_ARGS__)

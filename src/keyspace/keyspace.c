@@ -154,7 +154,7 @@ static void expire_entry(struct keyspace *ks, struct ks_stripe *s, const struct 
 }
 
 int ks_get(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
-	   struct entry_meta *meta)
+           struct entry_meta *meta)
 {
 	int rc = ks->engine->ops->get(ks->engine, k, val, meta);
 	if (rc != 0)
@@ -167,7 +167,7 @@ int ks_get(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct byt
 }
 
 int ks_put(struct keyspace *ks, const struct ekey *k, size_t len, size_t keep_bytes,
-	   int64_t expire_ms, uint8_t **val_out)
+           int64_t expire_ms, uint8_t **val_out)
 {
 	struct ks_stripe *s = &ks->stripes[k->stripe];
 	struct entry_meta meta = {expire_ms, s->next_version};
@@ -288,13 +288,14 @@ static void scan_filter_visit(void *ctx, struct bytes key, const struct entry_me
 }
 
 uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cursor,
-		 int64_t now_ms, engine_visit_fn *fn, void *ctx)
+                 int64_t now_ms, engine_visit_fn *fn, void *ctx)
 {
 	unsigned stripe = (unsigned)(cursor % KEYSPACE_STRIPES);
 	uint64_t table_cursor = cursor / KEYSPACE_STRIPES;
 	struct scan_filter f = {fn, ctx, now_ms};
 	lock_unless_held(ks, held, stripe);
-	uint64_t next = ks->engine->ops->scan(ks->engine, stripe, table_cursor, scan_filter_visit, &f);
+	uint64_t next =
+	    ks->engine->ops->scan(ks->engine, stripe, table_cursor, scan_filter_visit, &f);
 	unlock_unless_held(ks, held, stripe);
 	if (next != 0)
 		return next * KEYSPACE_STRIPES + stripe;
@@ -302,7 +303,7 @@ uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cu
 }
 
 int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64_t rnd,
-		      int64_t now_ms, uint8_t *dst, size_t cap)
+                      int64_t now_ms, uint8_t *dst, size_t cap)
 {
 	struct env_rng rng;
 	env_rng_seed(&rng, rnd);
@@ -311,11 +312,12 @@ int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64
 	 * number of times, as Redis's RANDOMKEY does. */
 	for (unsigned tries = 0; tries < 2 * KEYSPACE_STRIPES + 64; tries++) {
 		unsigned stripe = tries < 64 ? (unsigned)(env_rng_next(&rng) % KEYSPACE_STRIPES)
-					     : (tries - 64) % KEYSPACE_STRIPES;
+		                             : (tries - 64) % KEYSPACE_STRIPES;
 		struct bytes key;
 		struct entry_meta meta;
 		lock_unless_held(ks, held, stripe);
-		int rc = ks->engine->ops->random(ks->engine, stripe, env_rng_next(&rng), &key, &meta);
+		int rc =
+		    ks->engine->ops->random(ks->engine, stripe, env_rng_next(&rng), &key, &meta);
 		int64_t len = -1;
 		if (rc == 0 && !is_expired(meta.expire_ms, now_ms)) {
 			len = key.len <= cap ? (int64_t)key.len : ERR_LIMIT;
@@ -332,7 +334,7 @@ int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64
 /* Samples one stripe until it looks clean or the deadline passes. Returns
  * the keys expired. Stripe held. */
 static uint64_t expire_stripe(struct keyspace *ks, unsigned stripe, int64_t now_ms,
-			      uint64_t deadline_us, struct env_rng *rng)
+                              uint64_t deadline_us, struct env_rng *rng)
 {
 	struct ks_stripe *s = &ks->stripes[stripe];
 	const struct engine_ops *ops = ks->engine->ops;
@@ -344,7 +346,8 @@ static uint64_t expire_stripe(struct keyspace *ks, unsigned stripe, int64_t now_
 		for (uint64_t i = 0; i < sample; i++) {
 			struct bytes key;
 			struct entry_meta meta;
-			if (ops->random_volatile(ks->engine, stripe, env_rng_next(rng), &key, &meta) != 0)
+			if (ops->random_volatile(ks->engine, stripe, env_rng_next(rng), &key,
+			                         &meta) != 0)
 				break;
 			if (!is_expired(meta.expire_ms, now_ms))
 				continue;
@@ -362,7 +365,7 @@ static uint64_t expire_stripe(struct keyspace *ks, unsigned stripe, int64_t now_
 }
 
 uint64_t ks_active_expire(struct keyspace *ks, unsigned first, unsigned step, int64_t now_ms,
-			  uint64_t budget_us, uint64_t rnd_seed)
+                          uint64_t budget_us, uint64_t rnd_seed)
 {
 	ASSERT(step > 0 && first < step);
 	struct env_rng rng;
@@ -399,12 +402,13 @@ void ks_maintain(struct keyspace *ks, unsigned first, unsigned step, uint64_t bu
 
 /* Average remaining TTL over a small sample of each stripe's volatile keys. */
 static void sample_ttl(struct keyspace *ks, unsigned stripe, int64_t now_ms, struct env_rng *rng,
-		       int64_t *sum, uint64_t *n)
+                       int64_t *sum, uint64_t *n)
 {
 	for (int i = 0; i < 4; i++) {
 		struct bytes key;
 		struct entry_meta meta;
-		if (ks->engine->ops->random_volatile(ks->engine, stripe, env_rng_next(rng), &key, &meta))
+		if (ks->engine->ops->random_volatile(ks->engine, stripe, env_rng_next(rng), &key,
+		                                     &meta))
 			return;
 		if (meta.expire_ms > now_ms) {
 			*sum += meta.expire_ms - now_ms;

@@ -40,7 +40,7 @@
 
 #define KS_STRIPE_SHIFT 56
 _Static_assert((1u << (64 - KS_STRIPE_SHIFT)) == KEYSPACE_STRIPES,
-	       "stripe count matches the hash bits used to pick a stripe");
+               "stripe count matches the hash bits used to pick a stripe");
 
 struct keyspace;
 
@@ -87,12 +87,12 @@ void ks_unlock_set(struct keyspace *ks, const struct ks_lockset *ls);
 /* 0 with the value (valid while the stripe is held) and metadata, or
  * ERR_NOT_FOUND (also for an expired entry, which is deleted here). */
 int ks_get(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
-	   struct entry_meta *meta);
+           struct entry_meta *meta);
 
 /* Writes a value of len bytes, returning the room to fill; keep_bytes of the
  * old value are preserved (see engine_ops.put). expire_ms 0 = no expiry. */
 int ks_put(struct keyspace *ks, const struct ekey *k, size_t len, size_t keep_bytes,
-	   int64_t expire_ms, uint8_t **val_out);
+           int64_t expire_ms, uint8_t **val_out);
 
 /* ks_put of the given bytes. */
 int ks_set(struct keyspace *ks, const struct ekey *k, struct bytes val, int64_t expire_ms);
@@ -119,18 +119,19 @@ void ks_flush(struct keyspace *ks, const struct ks_lockset *held);
  * the next cursor (0 when the scan is complete). The cursor combines the
  * stripe (low bits) with that stripe's table cursor. fn runs with the
  * stripe held and must not call back into the keyspace. */
-uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cursor, int64_t now_ms, engine_visit_fn *fn,
-		 void *ctx);
+uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cursor,
+                 int64_t now_ms, engine_visit_fn *fn, void *ctx);
 
 /* Copies a random live key into dst (cap bytes); returns its length, or
  * -1 when the keyspace is empty (or only expired keys were found), or
  * ERR_LIMIT if it does not fit. */
-int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64_t rnd, int64_t now_ms, uint8_t *dst, size_t cap);
+int64_t ks_random_key(struct keyspace *ks, const struct ks_lockset *held, uint64_t rnd,
+                      int64_t now_ms, uint8_t *dst, size_t cap);
 
 /* Active expiry over stripes first, first+step, ... within budget_us.
  * Returns the number of keys it expired. */
 uint64_t ks_active_expire(struct keyspace *ks, unsigned first, unsigned step, int64_t now_ms,
-			  uint64_t budget_us, uint64_t rnd_seed);
+                          uint64_t budget_us, uint64_t rnd_seed);
 
 /* Background upkeep (incremental rehash) of the same stripes, stopping
  * once budget_us has been spent. */

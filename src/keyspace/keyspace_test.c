@@ -308,16 +308,16 @@ static void test_lockset_locks_and_unlocks_every_member(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_get_returns_what_was_set_with_increasing_versions),
-		cmocka_unit_test(test_passive_expiry_hides_and_deletes_at_the_expiry_millisecond),
-		cmocka_unit_test(test_active_expiry_removes_untouched_expired_keys),
-		cmocka_unit_test(test_active_expiry_respects_its_time_budget),
-		cmocka_unit_test(test_set_expire_and_delete_of_expired_key_report_not_found),
-		cmocka_unit_test(test_watch_is_dirtied_by_write_delete_and_expiry_only_of_its_key),
-		cmocka_unit_test(test_scan_sees_every_key_present_throughout_despite_growth),
-		cmocka_unit_test(test_random_key_finds_the_only_key_and_nothing_when_empty),
-		cmocka_unit_test(test_put_keeps_prefix_when_extending_in_place),
-		cmocka_unit_test(test_lockset_locks_and_unlocks_every_member),
+	    cmocka_unit_test(test_get_returns_what_was_set_with_increasing_versions),
+	    cmocka_unit_test(test_passive_expiry_hides_and_deletes_at_the_expiry_millisecond),
+	    cmocka_unit_test(test_active_expiry_removes_untouched_expired_keys),
+	    cmocka_unit_test(test_active_expiry_respects_its_time_budget),
+	    cmocka_unit_test(test_set_expire_and_delete_of_expired_key_report_not_found),
+	    cmocka_unit_test(test_watch_is_dirtied_by_write_delete_and_expiry_only_of_its_key),
+	    cmocka_unit_test(test_scan_sees_every_key_present_throughout_despite_growth),
+	    cmocka_unit_test(test_random_key_finds_the_only_key_and_nothing_when_empty),
+	    cmocka_unit_test(test_put_keeps_prefix_when_extending_in_place),
+	    cmocka_unit_test(test_lockset_locks_and_unlocks_every_member),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

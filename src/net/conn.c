@@ -75,7 +75,7 @@ static int write_out(struct conn *cn)
 			cn->last_io_ms = cn->loop->thr->now_ms;
 			cn->out_since_ms = cn->last_io_ms;
 			atomic_fetch_add_explicit(&net->net_output_bytes, (uint64_t)n,
-						  memory_order_relaxed);
+			                          memory_order_relaxed);
 			continue;
 		}
 		if (n < 0 && errno == EINTR)
@@ -231,7 +231,7 @@ void conn_on_readable(struct conn *cn)
 		LOG_W(node->log, "Closing client id=%llu addr=%s: %s",
 		      (unsigned long long)cn->client.id, cn->client.addr,
 		      rc == ERR_LIMIT ? "it reached the max query buffer length"
-				      : "out of memory for its query buffer");
+		                      : "out of memory for its query buffer");
 		conn_close(cn);
 		return;
 	}
@@ -244,7 +244,8 @@ void conn_on_readable(struct conn *cn)
 	}
 	cn->in.len += (size_t)n;
 	cn->last_io_ms = cn->loop->thr->now_ms;
-	atomic_fetch_add_explicit(&cn->loop->net->net_input_bytes, (uint64_t)n, memory_order_relaxed);
+	atomic_fetch_add_explicit(&cn->loop->net->net_input_bytes, (uint64_t)n,
+	                          memory_order_relaxed);
 	/* Limits may have changed at run time (CONFIG SET). */
 	parser_limits(node, &cn->parser.limits);
 	process_input(cn);
@@ -301,7 +302,8 @@ bool conn_cron(struct conn *cn, int64_t now_ms)
 	}
 	int64_t stall_ms = config_get(node->cfg, CFG_CLIENT_OUTPUT_STALL_MS);
 	if (out_pending(cn) > 0 && now_ms - cn->out_since_ms > stall_ms) {
-		LOG_N(node->log, "Closing client id=%llu addr=%s: its output made no progress for %lld ms",
+		LOG_N(node->log,
+		      "Closing client id=%llu addr=%s: its output made no progress for %lld ms",
 		      (unsigned long long)cn->client.id, cn->client.addr, (long long)stall_ms);
 		conn_close(cn);
 		return true;

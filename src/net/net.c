@@ -19,22 +19,22 @@
 #include "base/err.h"
 #include "net/net_internal.h"
 
-#define EVENTS_PER_WAIT 256
+#define EVENTS_PER_WAIT   256
 #define ACCEPTS_PER_EVENT 64
 /* Time per cron run for table upkeep (incremental rehash while idle). */
 #define MAINTAIN_BUDGET_US 1000
 
 /* epoll user data: a listener index (tagged) or a conn pointer. */
 #define TAG_LISTEN 1u
-#define TAG_WAKE 3u
+#define TAG_WAKE   3u
 
 static const char DENIED_MSG[] =
-	"-DENIED ringkv is running in protected mode because protected mode is enabled and no "
-	"password is set for the default user. In this mode connections are only accepted from "
-	"the loopback interface. If you want to connect from external computers to ringkv you may "
-	"adopt one of the following solutions: 1) Set a password with 'requirepass' (or CONFIG SET "
-	"requirepass from a loopback client), 2) Disable protected mode with 'protected-mode no' if "
-	"you are sure the server is not reachable from untrusted networks.\r\n";
+    "-DENIED ringkv is running in protected mode because protected mode is enabled and no "
+    "password is set for the default user. In this mode connections are only accepted from "
+    "the loopback interface. If you want to connect from external computers to ringkv you may "
+    "adopt one of the following solutions: 1) Set a password with 'requirepass' (or CONFIG SET "
+    "requirepass from a loopback client), 2) Disable protected mode with 'protected-mode no' if "
+    "you are sure the server is not reachable from untrusted networks.\r\n";
 static const char MAXCLIENTS_MSG[] = "-ERR max number of clients reached\r\n";
 
 /* ---- Registry -------------------------------------------------------------- */
@@ -73,19 +73,18 @@ static int format_client(struct buf *dst, struct conn *cn, int64_t now_ms)
 {
 	struct client *c = &cn->client;
 	char line[1024];
-	int n = snprintf(line, sizeof(line),
-			 "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
-			 "sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=%zu argv-mem=0 "
-			 "multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s "
-			 "cmd=%s user=default redir=-1 resp=%d\n",
-			 (unsigned long long)c->id, c->addr, c->laddr, cn->fd, c->name,
-			 (long long)((now_ms - c->ctime_ms) / 1000),
-			 (long long)((now_ms - c->last_cmd_ms) / 1000),
-			 (c->flags & CLIENT_MULTI) ? "x" : "N",
-			 (c->flags & CLIENT_MULTI) ? (long long)c->queue_len : -1LL, cn->in.len,
-			 cn->in.cap - cn->in.len, cn->in.cap, c->out.buf.len,
-			 cn->in.cap + c->out.buf.cap, cn->want_write ? "rw" : "r", c->last_cmd_name,
-			 c->out.proto);
+	int n = snprintf(
+	    line, sizeof(line),
+	    "id=%llu addr=%s laddr=%s fd=%d name=%s age=%lld idle=%lld flags=%s db=0 "
+	    "sub=0 psub=0 ssub=0 multi=%lld qbuf=%zu qbuf-free=%zu argv-mem=0 "
+	    "multi-mem=0 rbs=%zu rbp=0 obl=0 oll=0 omem=%zu tot-mem=%zu events=%s "
+	    "cmd=%s user=default redir=-1 resp=%d\n",
+	    (unsigned long long)c->id, c->addr, c->laddr, cn->fd, c->name,
+	    (long long)((now_ms - c->ctime_ms) / 1000),
+	    (long long)((now_ms - c->last_cmd_ms) / 1000), (c->flags & CLIENT_MULTI) ? "x" : "N",
+	    (c->flags & CLIENT_MULTI) ? (long long)c->queue_len : -1LL, cn->in.len,
+	    cn->in.cap - cn->in.len, cn->in.cap, c->out.buf.len, cn->in.cap + c->out.buf.cap,
+	    cn->want_write ? "rw" : "r", c->last_cmd_name, c->out.proto);
 	if (n < 0)
 		return 0;
 	size_t len = (size_t)n < sizeof(line) ? (size_t)n : sizeof(line) - 1;
@@ -122,7 +121,7 @@ static int hook_client_list(struct node *n, struct buf *dst, const uint64_t *ids
 }
 
 static uint64_t hook_client_kill(struct node *n, struct client *self, uint64_t id, const char *addr,
-				 const char *laddr, bool skip_self)
+                                 const char *laddr, bool skip_self)
 {
 	struct net *net = net_of(n);
 	uint64_t killed = 0;
@@ -171,12 +170,12 @@ static void hook_info_stats(struct node *n, struct buf *dst)
 	struct net *net = net_of(n);
 	char text[512];
 	int len = snprintf(text, sizeof(text),
-			   "total_connections_received:%llu\r\nrejected_connections:%llu\r\n"
-			   "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n",
-			   (unsigned long long)atomic_load(&net->total_connections),
-			   (unsigned long long)atomic_load(&net->rejected_connections),
-			   (unsigned long long)atomic_load(&net->net_input_bytes),
-			   (unsigned long long)atomic_load(&net->net_output_bytes));
+	                   "total_connections_received:%llu\r\nrejected_connections:%llu\r\n"
+	                   "total_net_input_bytes:%llu\r\ntotal_net_output_bytes:%llu\r\n",
+	                   (unsigned long long)atomic_load(&net->total_connections),
+	                   (unsigned long long)atomic_load(&net->rejected_connections),
+	                   (unsigned long long)atomic_load(&net->net_input_bytes),
+	                   (unsigned long long)atomic_load(&net->net_output_bytes));
 	if (len > 0 && buf_reserve(dst, (size_t)len, SIZE_MAX) == 0)
 		buf_put(dst, text, (size_t)len);
 }
@@ -191,13 +190,13 @@ static void hook_reset_stats(struct node *n)
 }
 
 const struct node_hooks net_node_hooks = {
-	.reset_stats = hook_reset_stats,
-	.client_list = hook_client_list,
-	.client_kill = hook_client_kill,
-	.client_set_name = hook_client_set_name,
-	.client_count = hook_client_count,
-	.shutdown = hook_shutdown,
-	.info_stats = hook_info_stats,
+    .reset_stats = hook_reset_stats,
+    .client_list = hook_client_list,
+    .client_kill = hook_client_kill,
+    .client_set_name = hook_client_set_name,
+    .client_count = hook_client_count,
+    .shutdown = hook_shutdown,
+    .info_stats = hook_info_stats,
 };
 
 /* ---- Listeners --------------------------------------------------------------- */
@@ -268,7 +267,8 @@ static int loop_listen(struct loop *lp, char *err, size_t errcap)
 		if (fd < 0)
 			return fd;
 		lp->listen_fds[lp->listen_count++] = fd;
-		struct epoll_event ev = {.events = EPOLLIN, .data.u64 = ((uint64_t)i << 2) | TAG_LISTEN};
+		struct epoll_event ev = {.events = EPOLLIN,
+		                         .data.u64 = ((uint64_t)i << 2) | TAG_LISTEN};
 		epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
 	}
 	return 0;
@@ -280,8 +280,9 @@ void loop_update_events(struct loop *lp, struct conn *cn)
 {
 	if (cn->closed)
 		return;
-	struct epoll_event ev = {.events = (cn->reading ? EPOLLIN : 0u) | (cn->want_write ? EPOLLOUT : 0u),
-				 .data.ptr = cn};
+	struct epoll_event ev = {.events = (cn->reading ? EPOLLIN : 0u) |
+	                             (cn->want_write ? EPOLLOUT : 0u),
+	                         .data.ptr = cn};
 	epoll_ctl(lp->epfd, EPOLL_CTL_MOD, cn->fd, &ev);
 }
 
@@ -401,7 +402,8 @@ static void on_accept(struct loop *lp, int lfd)
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
 		struct sockaddr_storage peer;
 		socklen_t plen = sizeof(peer);
-		int fd = accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		int fd =
+		    accept4(lfd, (struct sockaddr *)&peer, &plen, SOCK_NONBLOCK | SOCK_CLOEXEC);
 		if (fd < 0) {
 			if (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
 				LOG_W(lp->net->node->log, "accept: %s", strerror(errno));
@@ -465,7 +467,7 @@ static void loop_cron(struct loop *lp, int64_t now_ms)
 	if (config_get(node->cfg, CFG_ACTIVE_EXPIRE)) {
 		uint64_t budget_us = (uint64_t)period_ms * 1000 * EXPIRE_CPU_PERCENT / 100;
 		ks_active_expire(node->ks, lp->index, net->loop_count, now_ms, budget_us,
-				 env_rng_next(&lp->thr->rng));
+		                 env_rng_next(&lp->thr->rng));
 	}
 	ks_maintain(node->ks, lp->index, net->loop_count, MAINTAIN_BUDGET_US);
 	if (lp->index == 0)
@@ -559,7 +561,8 @@ static void *loop_main(void *arg)
 			begin_stop(lp, now);
 		if (lp->stopping && stop_done(lp, now))
 			break;
-		int timeout = lp->pending ? 0 : (int)(lp->next_cron_ms > now ? lp->next_cron_ms - now : 0);
+		int timeout =
+		    lp->pending ? 0 : (int)(lp->next_cron_ms > now ? lp->next_cron_ms - now : 0);
 		if (lp->stopping)
 			timeout = 10;
 		int n = loop_wait(lp, events, timeout);
@@ -649,7 +652,8 @@ int net_run(struct net *net)
 	for (; started < net->loop_count; started++) {
 		char name[16];
 		snprintf(name, sizeof(name), "ringkv-io-%u", started % 1000u);
-		rc = env_thread_start(&net->loops[started].thread, name, loop_main, &net->loops[started]);
+		rc = env_thread_start(&net->loops[started].thread, name, loop_main,
+		                      &net->loops[started]);
 		if (rc != 0) {
 			net_request_shutdown(net);
 			break;

@@ -15,7 +15,7 @@
 #include "net/net.h"
 #include "proto/resp.h"
 
-#define BIND_ADDRS_MAX 8
+#define BIND_ADDRS_MAX    8
 #define SHUTDOWN_FLUSH_MS 5000
 
 struct loop;
@@ -35,7 +35,7 @@ struct conn {
 	bool pending;           /* on the loop's resume list */
 	bool close_after_flush; /* QUIT, protocol error, SHUTDOWN */
 	bool closed;
-	atomic_bool kill;       /* CLIENT KILL from any thread */
+	atomic_bool kill; /* CLIENT KILL from any thread */
 	/* Registry links (under net->reg_mu). */
 	struct conn *reg_prev, *reg_next;
 	/* The loop's list of its connections. */
@@ -55,10 +55,10 @@ struct loop {
 	unsigned listen_count;
 	struct env_thread thread;
 	struct cmd_thread *thr;
-	struct conn *conns;        /* all connections of this loop */
-	struct conn *pending;      /* connections with input left to execute */
-	struct conn *closed;       /* closed this turn, freed at its end */
-	struct conn *writes;       /* replies to write at the end of the turn */
+	struct conn *conns;   /* all connections of this loop */
+	struct conn *pending; /* connections with input left to execute */
+	struct conn *closed;  /* closed this turn, freed at its end */
+	struct conn *writes;  /* replies to write at the end of the turn */
 	int64_t next_cron_ms;
 	bool stopping;
 	bool busy; /* the last wait returned events */

@@ -51,7 +51,7 @@ struct resp_limits {
 enum resp_parse_result {
 	RESP_MORE = 1, /* incomplete: call again when more bytes arrived */
 	RESP_DONE = 2, /* one command parsed: see argc/argv, *consumed */
-	/* or a negative error: ERR_PROTO (message in errmsg) or ERR_NOMEM */
+	               /* or a negative error: ERR_PROTO (message in errmsg) or ERR_NOMEM */
 };
 
 struct resp_arg {
@@ -63,9 +63,9 @@ struct resp_parser {
 	struct resp_limits limits;
 	/* Progress through the current command (private). */
 	int state;
-	size_t pos;          /* bytes of the command consumed so far */
-	int64_t argc_want;   /* announced argument count (multibulk) */
-	int64_t bulk_len;    /* announced length of the bulk being read */
+	size_t pos;        /* bytes of the command consumed so far */
+	int64_t argc_want; /* announced argument count (multibulk) */
+	int64_t bulk_len;  /* announced length of the bulk being read */
 	bool is_inline;
 	/* The arguments, as offsets; argv holds the resolved views after
 	 * RESP_DONE and is valid until the next call or buffer change. */
@@ -113,23 +113,25 @@ struct resp_out {
 void resp_out_init(struct resp_out *o, size_t cap_bytes);
 void resp_out_deinit(struct resp_out *o);
 
-void resp_w_simple(struct resp_out *o, const char *s);       /* +s */
-void resp_w_ok(struct resp_out *o);                          /* +OK */
-void resp_w_error(struct resp_out *o, const char *msg);      /* -msg (msg has its prefix, e.g. "ERR ...") */
+void resp_w_simple(struct resp_out *o, const char *s); /* +s */
+void resp_w_ok(struct resp_out *o);                    /* +OK */
+void resp_w_error(struct resp_out *o,
+                  const char *msg); /* -msg (msg has its prefix, e.g. "ERR ...") */
 void resp_w_errorf(struct resp_out *o, const char *fmt, ...) /* formatted -msg, at most 512 bytes */
-	__attribute__((format(printf, 2, 3)));
-void resp_w_int(struct resp_out *o, int64_t v);              /* :v */
+    __attribute__((format(printf, 2, 3)));
+void resp_w_int(struct resp_out *o, int64_t v); /* :v */
 void resp_w_bulk(struct resp_out *o, const void *p, size_t n);
 void resp_w_bulk_cstr(struct resp_out *o, const char *s);
-void resp_w_bulk_int(struct resp_out *o, int64_t v);         /* integer as a bulk string */
-void resp_w_null(struct resp_out *o);       /* RESP3 "_"; RESP2 "$-1" */
-void resp_w_null_array(struct resp_out *o); /* RESP3 "_"; RESP2 "*-1" */
+void resp_w_bulk_int(struct resp_out *o, int64_t v); /* integer as a bulk string */
+void resp_w_null(struct resp_out *o);                /* RESP3 "_"; RESP2 "$-1" */
+void resp_w_null_array(struct resp_out *o);          /* RESP3 "_"; RESP2 "*-1" */
 void resp_w_array(struct resp_out *o, size_t n);
 void resp_w_map(struct resp_out *o, size_t pairs);
 void resp_w_set(struct resp_out *o, size_t n);
-void resp_w_double(struct resp_out *o, double v);   /* RESP3 ",v"; RESP2 bulk, Redis's %.17g form */
-void resp_w_bool(struct resp_out *o, bool v);       /* RESP3 "#t/#f"; RESP2 ":1/:0" */
-void resp_w_verbatim(struct resp_out *o, const void *p, size_t n); /* RESP3 "=N\r\ntxt:..."; RESP2 bulk */
+void resp_w_double(struct resp_out *o, double v); /* RESP3 ",v"; RESP2 bulk, Redis's %.17g form */
+void resp_w_bool(struct resp_out *o, bool v);     /* RESP3 "#t/#f"; RESP2 ":1/:0" */
+void resp_w_verbatim(struct resp_out *o, const void *p,
+                     size_t n); /* RESP3 "=N\r\ntxt:..."; RESP2 bulk */
 
 /* Reserves n raw bytes at the end of the buffer for the caller to fill
  * (used to copy a value straight from the store); NULL on error (sticky). */

@@ -133,7 +133,9 @@ static int run(struct config *cfg, struct log *log)
 	signal_net = net;
 	char bind_s[256];
 	config_get_str(cfg, CFG_BIND, bind_s, sizeof(bind_s));
-	LOG_N(log, "ringkv %s ready to accept connections on %s port %lld (threads %u, engine memory, dir %s)",
+	LOG_N(log,
+	      "ringkv %s ready to accept connections on %s port %lld (threads %u, engine memory, "
+	      "dir %s)",
 	      RINGKV_VERSION, bind_s, (long long)config_get(cfg, CFG_PORT), node.thread_count, dir);
 	int rc = net_run(net);
 	signal_net = NULL;
@@ -166,7 +168,8 @@ int main(int argc, char **argv)
 	config_get_str(&cfg, CFG_LOGFILE, logfile, sizeof(logfile));
 	struct log log;
 	if (log_open(&log, logfile, (enum log_level)config_get(&cfg, CFG_LOGLEVEL)) != 0)
-		fprintf(stderr, "ringkv-server: cannot open log file '%s', logging to stderr\n", logfile);
+		fprintf(stderr, "ringkv-server: cannot open log file '%s', logging to stderr\n",
+		        logfile);
 	install_signals();
 	int rc = run(&cfg, &log);
 	log_close(&log);

@@ -122,11 +122,11 @@ static void test_steady_state_requests_do_not_allocate(void **state)
 	struct fixture f;
 	setup(&f);
 	const char *batch = "*3\r\n$3\r\nSET\r\n$3\r\nkey\r\n$5\r\nvalue\r\n"
-			    "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n"
-			    "*4\r\n$4\r\nMGET\r\n$3\r\nkey\r\n$1\r\na\r\n$1\r\nb\r\n"
-			    "*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n"
-			    "*3\r\n$6\r\nEXISTS\r\n$3\r\nkey\r\n$3\r\nctr\r\n"
-			    "PING\r\n";
+	                    "*2\r\n$3\r\nGET\r\n$3\r\nkey\r\n"
+	                    "*4\r\n$4\r\nMGET\r\n$3\r\nkey\r\n$1\r\na\r\n$1\r\nb\r\n"
+	                    "*2\r\n$4\r\nINCR\r\n$3\r\nctr\r\n"
+	                    "*3\r\n$6\r\nEXISTS\r\n$3\r\nkey\r\n$3\r\nctr\r\n"
+	                    "PING\r\n";
 	/* Warm-up: creates the keys and sizes the buffers. */
 	for (int i = 0; i < 10; i++)
 		run(&f, batch);
@@ -140,7 +140,7 @@ static void test_steady_state_requests_do_not_allocate(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_steady_state_requests_do_not_allocate),
+	    cmocka_unit_test(test_steady_state_requests_do_not_allocate),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
