@@ -339,9 +339,7 @@ static void client_help(struct client *c)
 	    "HELP",
 	    "    Print this help.",
 	};
-	resp_w_array(&c->out, ARRAY_LEN(lines));
-	for (size_t i = 0; i < ARRAY_LEN(lines); i++)
-		resp_w_simple(&c->out, lines[i]);
+	reply_lines(c, lines, ARRAY_LEN(lines));
 }
 
 static void client_subcommand_error(struct client *c, const char *sub_name)

@@ -44,20 +44,24 @@ static inline void count_hit(struct client *c, bool hit)
 	                      memory_order_relaxed);
 }
 
+/* Replies an array of status lines (the HELP subcommands). */
+void reply_lines(struct client *c, const char *const *lines, size_t n);
+
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 
 #define HANDLERS(X)                                                                                \
 	X(ping)                                                                                    \
-	X(echo) X(hello) X(auth) X(select) X(quit) X(reset) X(client) X(get) X(set) X(setnx)       \
-	    X(setex) X(psetex) X(getset) X(getdel) X(getex) X(mget) X(mset) X(msetnx) X(incr)      \
-	        X(incrby) X(decr) X(decrby) X(incrbyfloat) X(append) X(strlen) X(getrange)         \
-	            X(setrange) X(cas) X(getttl) X(del) X(unlink) X(exists) X(type) X(rename)      \
-	                X(renamenx) X(copy) X(expire) X(pexpire) X(expireat) X(pexpireat) X(ttl)   \
-	                    X(pttl) X(expiretime) X(pexpiretime) X(persist) X(keys) X(scan)        \
-	                        X(randomkey) X(dbsize) X(flushdb) X(flushall) X(multi) X(exec)     \
-	                            X(discard) X(watch) X(unwatch) X(info) X(config) X(command)    \
-	                                X(time) X(shutdown)
+	X(echo)                                                                                    \
+	X(hello) X(auth) X(select) X(quit) X(reset) X(client) X(get) X(set) X(setnx) X(setex)      \
+	    X(psetex) X(getset) X(getdel) X(getex) X(mget) X(mset) X(msetnx) X(incr) X(incrby)     \
+	        X(decr) X(decrby) X(incrbyfloat) X(append) X(strlen) X(getrange) X(setrange)       \
+	            X(cas) X(getttl) X(del) X(unlink) X(exists) X(type) X(rename) X(renamenx)      \
+	                X(copy) X(expire) X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl)       \
+	                    X(expiretime) X(pexpiretime) X(persist) X(keys) X(scan) X(randomkey)   \
+	                        X(dbsize) X(flushdb) X(flushall) X(multi) X(exec) X(discard)       \
+	                            X(watch) X(unwatch) X(info) X(config) X(command) X(time)       \
+	                                X(shutdown)
 
 #define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
 HANDLERS(DECLARE_HANDLER)

@@ -395,12 +395,18 @@ void cmd_config(struct client *c)
 		resp_w_error(&c->out,
 		             "ERR CONFIG REWRITE is not supported by ringkv; edit the config file");
 	} else if (bytes_eq_nocase(sub, "help")) {
-		resp_w_array(&c->out, 4);
-		resp_w_simple(&c->out,
-		              "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:");
-		resp_w_simple(&c->out, "GET <pattern> | SET <name> <value> [<name> <value> ...]");
-		resp_w_simple(&c->out, "RESETSTAT");
-		resp_w_simple(&c->out, "HELP");
+		static const char *const lines[] = {
+		    "CONFIG <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+		    "GET <pattern> [<pattern> ...]",
+		    "    Return the settings matching the patterns.",
+		    "SET <name> <value> [<name> <value> ...]",
+		    "    Change settings (all or none).",
+		    "RESETSTAT",
+		    "    Reset the statistics reported by INFO.",
+		    "HELP",
+		    "    Print this help.",
+		};
+		reply_lines(c, lines, ARRAY_LEN(lines));
 	} else {
 		resp_w_errorf(&c->out, "ERR unknown subcommand '%.*s'. Try CONFIG HELP.",
 		              (int)(sub.len < 64 ? sub.len : 64), (const char *)sub.ptr);
@@ -526,9 +532,7 @@ static void command_help(struct client *c)
 	    "HELP",
 	    "    Print this help.",
 	};
-	resp_w_array(&c->out, ARRAY_LEN(lines));
-	for (size_t i = 0; i < ARRAY_LEN(lines); i++)
-		resp_w_simple(&c->out, lines[i]);
+	reply_lines(c, lines, ARRAY_LEN(lines));
 }
 
 void cmd_command(struct client *c)

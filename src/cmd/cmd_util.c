@@ -71,3 +71,10 @@ bool subcmd_check(struct client *c, const char *parent, const struct subcmd *sub
 	              (int)(sub.len < 128 ? sub.len : 128), (const char *)sub.ptr, upper);
 	return false;
 }
+
+void reply_lines(struct client *c, const char *const *lines, size_t n)
+{
+	resp_w_array(&c->out, n);
+	for (size_t i = 0; i < n; i++)
+		resp_w_simple(&c->out, lines[i]);
+}
