@@ -161,6 +161,8 @@ static bool process_input(struct conn *cn)
 	unsigned executed = 0;
 	cn->paused = false;
 	c->thr->now_ms = env_wall_ms();
+	/* The output cap may have changed at run time (CONFIG SET). */
+	c->out.cap_bytes = (size_t)config_get(c->node->cfg, CFG_CLIENT_OUTPUT_MAX_BYTES);
 	while (pos < cn->in.len && !cn->close_after_flush) {
 		if (executed == COMMANDS_PER_TURN) {
 			loop_add_pending(cn->loop, cn);
@@ -258,7 +260,7 @@ void conn_on_writable(struct conn *cn)
 		conn_close(cn);
 		return;
 	}
-	if (cn->paused && out_pending(cn) < OUTPUT_SOFT_BYTES) {
+	if (cn->paused && !cn->loop->stopping && out_pending(cn) < OUTPUT_SOFT_BYTES) {
 		process_input(cn); /* resume the input held back */
 		return;
 	}
