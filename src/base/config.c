@@ -13,6 +13,11 @@
 
 static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warning", NULL};
 static const char *const engine_names[] = {"memory", NULL};
+/* In the order of enum evict_policy (keyspace/evict.h checks it). */
+static const char *const maxmemory_policy_names[] = {
+    "noeviction",      "allkeys-lru",  "allkeys-lfu",
+    "allkeys-random",  "volatile-lru", "volatile-lfu",
+    "volatile-random", "volatile-ttl", NULL};
 
 #define INT(n, f, d, lo, hi, h)                                                                    \
 	{                                                                                          \
@@ -74,6 +79,34 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
     [CFG_TCP_BACKLOG] = INT("tcp-backlog", 0, 511, 1, 65535, "listen() backlog"),
     [CFG_BUSY_POLL_US] = INT("busy-poll-us", CFG_F_RUNTIME, 50, 0, 10000,
                              "poll this long before sleeping after a busy turn (0: off)"),
+    /* Observability (docs/observability.md). A slow-log entry keeps at most
+     * 32 arguments of 128 bytes (~4.6 KiB), so 10000 entries bound it at ~46 MB. */
+    [CFG_LATENCY_TRACKING] =
+        BOOL("latency-tracking", CFG_F_RUNTIME, 1, "per-command latency histograms"),
+    [CFG_LATENCY_TRACKING_PERCENTILES] =
+        STR("latency-tracking-info-percentiles", CFG_F_RUNTIME, "50 99 99.9",
+            "percentiles shown by INFO latencystats"),
+    [CFG_SLOWLOG_LOG_SLOWER_THAN] =
+        INT("slowlog-log-slower-than", CFG_F_RUNTIME, 10000, -1, INT32_MAX,
+            "log commands slower than this many us (-1: off, 0: all)"),
+    [CFG_SLOWLOG_MAX_LEN] =
+        INT("slowlog-max-len", CFG_F_RUNTIME, 128, 0, 10000, "entries kept in the slow log"),
+    [CFG_LATENCY_MONITOR_THRESHOLD] =
+        INT("latency-monitor-threshold", CFG_F_RUNTIME, 0, 0, INT32_MAX,
+            "record latency events of at least this many ms (0: off)"),
+    [CFG_HTTP_PORT] =
+        INT("http-port", 0, 9380, 0, 65535, "HTTP port for /metrics and /health (0: off)"),
+    /* Memory limits and eviction (docs/memory.md); names and defaults as Redis's. */
+    [CFG_MAXMEMORY] = BYTES("maxmemory", CFG_F_RUNTIME, 0, 0, MAXMEMORY_BYTES_MAX,
+                            "evict or refuse writes above this many bytes (0: no limit)"),
+    [CFG_MAXMEMORY_POLICY] = ENUM("maxmemory-policy", CFG_F_RUNTIME, 0, maxmemory_policy_names,
+                                  "what to do at maxmemory: noeviction, allkeys-lru, ..."),
+    [CFG_MAXMEMORY_SAMPLES] =
+        INT("maxmemory-samples", CFG_F_RUNTIME, 5, 1, 64, "keys sampled per eviction round"),
+    [CFG_LFU_LOG_FACTOR] = INT("lfu-log-factor", CFG_F_RUNTIME, 10, 0, INT32_MAX,
+                               "LFU counter growth: higher needs more hits per step"),
+    [CFG_LFU_DECAY_TIME] = INT("lfu-decay-time", CFG_F_RUNTIME, 1, 0, INT32_MAX,
+                               "minutes per LFU counter decrement (0: never decays)"),
     [CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
     [CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };

@@ -45,6 +45,17 @@ enum cfg_id {
 	CFG_ENGINE,
 	CFG_TCP_BACKLOG,
 	CFG_BUSY_POLL_US,
+	CFG_LATENCY_TRACKING, /* observability: docs/observability.md */
+	CFG_LATENCY_TRACKING_PERCENTILES,
+	CFG_SLOWLOG_LOG_SLOWER_THAN,
+	CFG_SLOWLOG_MAX_LEN,
+	CFG_LATENCY_MONITOR_THRESHOLD,
+	CFG_HTTP_PORT,
+	CFG_MAXMEMORY, /* memory limits and eviction: docs/memory.md */
+	CFG_MAXMEMORY_POLICY,
+	CFG_MAXMEMORY_SAMPLES,
+	CFG_LFU_LOG_FACTOR,
+	CFG_LFU_DECAY_TIME,
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */
 	CFG_COUNT

@@ -118,4 +118,8 @@
 #define EXPIRE_CPU_PERCENT 25
 #define EXPIRE_HZ          10
 
+/* Largest maxmemory: 1 PiB is far beyond any one machine, and leaves
+ * headroom so that used + a value size never overflows in the checks. */
+#define MAXMEMORY_BYTES_MAX ((int64_t)1 << 50)
+
 #endif

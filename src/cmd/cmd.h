@@ -36,6 +36,7 @@
 #include "base/limits.h"
 #include "env/env.h"
 #include "env/log.h"
+#include "keyspace/evict.h"
 #include "keyspace/keyspace.h"
 #include "proto/resp.h"
 
@@ -68,9 +69,17 @@ struct cmd_def {
 	const char *since;
 };
 
-/* Counters of one thread for one command. */
+struct hist;
+struct cmd_errstats;
+struct cmd_obs;
+
+/* Counters of one thread for one command. ns sums execution time in
+ * nanoseconds (INFO shows usec). latency is the command's histogram on this
+ * thread, created by the thread on its first call while latency-tracking is
+ * on (cmd_slowlog.c), then read by INFO and /metrics. */
 struct cmd_stat {
-	atomic_uint_fast64_t calls, usec, rejected, failed;
+	atomic_uint_fast64_t calls, ns, rejected, failed;
+	struct hist *_Atomic latency;
 };
 
 /* What commands need from the network layer. */
@@ -98,15 +107,18 @@ struct cmd_thread {
 	unsigned index;
 	int64_t now_ms; /* wall clock, refreshed per batch of commands */
 	struct env_rng rng;
+	struct evict_thread evict; /* memory accounting and eviction pool */
 	atomic_uint_fast64_t commands;
 	atomic_uint_fast64_t hits, misses;
 	atomic_uint_fast64_t errors;
-	struct cmd_stat *stats; /* one per command-table row */
+	struct cmd_stat *stats;        /* one per command-table row */
+	struct cmd_errstats *errstats; /* error replies by code (cmd_slowlog.c) */
 };
 
 struct node {
 	struct config *cfg;
 	struct keyspace *ks;
+	struct evict evict; /* maxmemory and eviction (keyspace/evict.h) */
 	struct log *log;
 	const struct node_hooks *hooks;
 	void *net; /* the network layer's own state, for the hooks */
@@ -116,6 +128,7 @@ struct node {
 	unsigned thread_count;
 	atomic_bool requirepass_set; /* cached: protected mode checks it per accept */
 	struct cmd_index *index;     /* name -> command lookup, built at start */
+	struct cmd_obs *obs;         /* slow log and latency monitor (cmd_slowlog.c) */
 	atomic_uint_fast64_t stat_reset_ms;
 	/* instantaneous_ops_per_sec: sampled by cmd_node_cron (one thread). */
 	atomic_uint_fast64_t ops_per_sec;
@@ -179,8 +192,8 @@ void cmd_thread_deinit(struct cmd_thread *t);
 void client_init(struct client *c, struct node *n, struct cmd_thread *thr, uint64_t id);
 void client_deinit(struct client *c);
 
-/* Periodic node upkeep, called by one thread about every 100 ms: samples
- * the command rate for INFO. */
+/* Periodic node upkeep, called by thread 0 about every 100 ms: samples
+ * the command rate for INFO, resyncs memory accounting (evict_cron). */
 void cmd_node_cron(struct node *n, int64_t now_ms);
 uint64_t cmd_node_ops_per_sec(struct node *n);
 

@@ -53,15 +53,16 @@ void reply_key(struct client *c, struct bytes key);
 #define HANDLERS(X)                                                                                \
 	X(ping)                                                                                    \
 	X(echo)                                                                                    \
-	X(hello) X(auth) X(select) X(quit) X(reset) X(client) X(get) X(set) X(setnx) X(setex)      \
-	    X(psetex) X(getset) X(getdel) X(getex) X(mget) X(mset) X(msetnx) X(incr) X(incrby)     \
-	        X(decr) X(decrby) X(incrbyfloat) X(append) X(strlen) X(getrange) X(setrange)       \
-	            X(cas) X(getttl) X(del) X(unlink) X(exists) X(type) X(rename) X(renamenx)      \
-	                X(copy) X(expire) X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl)       \
-	                    X(expiretime) X(pexpiretime) X(persist) X(keys) X(scan) X(randomkey)   \
-	                        X(dbsize) X(flushdb) X(flushall) X(multi) X(exec) X(discard)       \
-	                            X(watch) X(unwatch) X(info) X(config) X(command) X(time)       \
-	                                X(shutdown)
+	X(hello)                                                                                   \
+	X(auth) X(select) X(quit) X(reset) X(client) X(get) X(set) X(setnx) X(setex) X(psetex)     \
+	    X(getset) X(getdel) X(getex) X(mget) X(mset) X(msetnx) X(incr) X(incrby) X(decr)       \
+	        X(decrby) X(incrbyfloat) X(append) X(strlen) X(getrange) X(setrange) X(cas)        \
+	            X(getttl) X(del) X(unlink) X(exists) X(type) X(rename) X(renamenx) X(copy)     \
+	                X(expire) X(pexpire) X(expireat) X(pexpireat) X(ttl) X(pttl) X(expiretime) \
+	                    X(pexpiretime) X(persist) X(keys) X(scan) X(randomkey) X(dbsize)       \
+	                        X(flushdb) X(flushall) X(multi) X(exec) X(discard) X(watch)        \
+	                            X(unwatch) X(info) X(config) X(command) X(time) X(shutdown)    \
+	                                X(slowlog) X(latency) X(object) X(hotkeys)
 
 #define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
 HANDLERS(DECLARE_HANDLER)

@@ -11,6 +11,8 @@
 #include "base/glob.h"
 #include "cmd/cmd.h"
 #include "cmd/cmd_internal.h"
+#include "cmd/cmd_slowlog.h"
+#include "cmd/metrics.h"
 
 #define RINGKV_VERSION       "0.1.0"
 #define REDIS_COMPAT_VERSION "7.0.0"
@@ -110,8 +112,13 @@ static void info_memory(struct client *c, struct buf *b, const struct ks_stats *
 	infof(b, "used_memory_peak_rss:%llu", (unsigned long long)env_rss_peak_bytes());
 	infof(b, "used_memory_peak_rss_human:%s", h3);
 	infof(b, "used_memory_dataset:%llu", (unsigned long long)st->memory_bytes);
-	infof(b, "maxmemory:0");
-	infof(b, "maxmemory_policy:noeviction");
+	uint64_t maxmemory = (uint64_t)config_get(c->node->cfg, CFG_MAXMEMORY);
+	char h4[32];
+	human_bytes(h4, sizeof(h4), maxmemory);
+	infof(b, "maxmemory:%llu", (unsigned long long)maxmemory);
+	infof(b, "maxmemory_human:%s", h4);
+	infof(b, "maxmemory_policy:%s",
+	      evict_policy_name((int)config_get(c->node->cfg, CFG_MAXMEMORY_POLICY)));
 	infof(b, "mem_fragmentation_ratio:%.2f", used ? (double)rss / (double)used : 0.0);
 	infof(b, "mem_allocator:%s", env_allocator_name());
 }
@@ -135,7 +142,7 @@ static void info_stats(struct client *c, struct buf *b, const struct ks_stats *s
 	      (unsigned long long)sum_threads(n, offsetof(struct cmd_thread, commands)));
 	infof(b, "instantaneous_ops_per_sec:%llu", (unsigned long long)cmd_node_ops_per_sec(n));
 	infof(b, "expired_keys:%llu", (unsigned long long)st->expired_keys);
-	infof(b, "evicted_keys:0");
+	infof(b, "evicted_keys:%llu", (unsigned long long)st->evicted_keys);
 	infof(b, "keyspace_hits:%llu",
 	      (unsigned long long)sum_threads(n, offsetof(struct cmd_thread, hits)));
 	infof(b, "keyspace_misses:%llu",
@@ -165,11 +172,11 @@ static void info_commandstats(struct client *c, struct buf *b)
 	struct node *n = c->node;
 	infof(b, "# Commandstats");
 	for (size_t i = 0; i < cmd_table_len; i++) {
-		uint64_t calls = 0, usec = 0, rejected = 0, failed = 0;
+		uint64_t calls = 0, ns = 0, rejected = 0, failed = 0;
 		for (unsigned t = 0; t < n->thread_count; t++) {
 			struct cmd_stat *s = &n->threads[t].stats[i];
 			calls += atomic_load_explicit(&s->calls, memory_order_relaxed);
-			usec += atomic_load_explicit(&s->usec, memory_order_relaxed);
+			ns += atomic_load_explicit(&s->ns, memory_order_relaxed);
 			rejected += atomic_load_explicit(&s->rejected, memory_order_relaxed);
 			failed += atomic_load_explicit(&s->failed, memory_order_relaxed);
 		}
@@ -178,9 +185,9 @@ static void info_commandstats(struct client *c, struct buf *b)
 		infof(b,
 		      "cmdstat_%s:calls=%llu,usec=%llu,usec_per_call=%.2f,rejected_calls=%llu,"
 		      "failed_calls=%llu",
-		      cmd_table[i].name, (unsigned long long)calls, (unsigned long long)usec,
-		      calls ? (double)usec / (double)calls : 0.0, (unsigned long long)rejected,
-		      (unsigned long long)failed);
+		      cmd_table[i].name, (unsigned long long)calls, (unsigned long long)(ns / 1000),
+		      calls ? (double)ns / 1000.0 / (double)calls : 0.0,
+		      (unsigned long long)rejected, (unsigned long long)failed);
 	}
 }
 
@@ -202,9 +209,11 @@ enum {
 	SEC_CPU = 1 << 6,
 	SEC_COMMANDSTATS = 1 << 7,
 	SEC_KEYSPACE = 1 << 8,
+	SEC_LATENCYSTATS = 1 << 9,
+	SEC_ERRORSTATS = 1 << 10,
 	SEC_DEFAULT = SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS |
-	    SEC_REPLICATION | SEC_CPU | SEC_KEYSPACE,
-	SEC_ALL = SEC_DEFAULT | SEC_COMMANDSTATS,
+	    SEC_REPLICATION | SEC_CPU | SEC_ERRORSTATS | SEC_KEYSPACE,
+	SEC_ALL = SEC_DEFAULT | SEC_COMMANDSTATS | SEC_LATENCYSTATS,
 };
 
 static unsigned info_section_bits(struct bytes name)
@@ -213,12 +222,20 @@ static unsigned info_section_bits(struct bytes name)
 		const char *name;
 		unsigned bits;
 	} names[] = {
-	    {"server", SEC_SERVER},     {"clients", SEC_CLIENTS},
-	    {"memory", SEC_MEMORY},     {"persistence", SEC_PERSISTENCE},
-	    {"stats", SEC_STATS},       {"replication", SEC_REPLICATION},
-	    {"cpu", SEC_CPU},           {"commandstats", SEC_COMMANDSTATS},
-	    {"keyspace", SEC_KEYSPACE}, {"default", SEC_DEFAULT},
-	    {"all", SEC_ALL},           {"everything", SEC_ALL},
+	    {"server", SEC_SERVER},
+	    {"clients", SEC_CLIENTS},
+	    {"memory", SEC_MEMORY},
+	    {"persistence", SEC_PERSISTENCE},
+	    {"stats", SEC_STATS},
+	    {"replication", SEC_REPLICATION},
+	    {"cpu", SEC_CPU},
+	    {"commandstats", SEC_COMMANDSTATS},
+	    {"keyspace", SEC_KEYSPACE},
+	    {"default", SEC_DEFAULT},
+	    {"all", SEC_ALL},
+	    {"everything", SEC_ALL},
+	    {"latencystats", SEC_LATENCYSTATS},
+	    {"errorstats", SEC_ERRORSTATS},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(names); i++)
 		if (bytes_eq_nocase(name, names[i].name))
@@ -251,6 +268,8 @@ void cmd_info(struct client *c)
 	SECTION(SEC_REPLICATION, info_replication(&b));
 	SECTION(SEC_CPU, info_cpu(&b));
 	SECTION(SEC_COMMANDSTATS, info_commandstats(c, &b));
+	SECTION(SEC_ERRORSTATS, metrics_info_errorstats(c->node, &b));
+	SECTION(SEC_LATENCYSTATS, metrics_info_latencystats(c->node, &b));
 	SECTION(SEC_KEYSPACE, info_keyspace(&b, &st));
 #undef SECTION
 	resp_w_verbatim(&c->out, b.data, b.len);
@@ -287,6 +306,7 @@ static void config_apply_effects(struct node *n)
 {
 	atomic_store(&n->requirepass_set, config_get_str(n->cfg, CFG_REQUIREPASS, NULL, 0) > 0);
 	atomic_store(&n->log->level, (int)config_get(n->cfg, CFG_LOGLEVEL));
+	evict_apply_config(&n->evict);
 }
 
 static void config_set_cmd(struct client *c)
@@ -355,11 +375,12 @@ static void config_resetstat(struct client *c)
 		atomic_store(&th->errors, 0);
 		for (size_t i = 0; i < cmd_table_len; i++) {
 			atomic_store(&th->stats[i].calls, 0);
-			atomic_store(&th->stats[i].usec, 0);
+			atomic_store(&th->stats[i].ns, 0);
 			atomic_store(&th->stats[i].rejected, 0);
 			atomic_store(&th->stats[i].failed, 0);
 		}
 	}
+	obs_reset_stats(n);
 	ks_reset_stats(n->ks);
 	n->hooks->reset_stats(n);
 	resp_w_ok(&c->out);

@@ -92,6 +92,12 @@ const struct cmd_def cmd_table[] = {
     C(command, -1, 0, 0, 0, 0, "server", "2.8.13", "Describes the commands."),
     C(time, 1, F, 0, 0, 0, "server", "2.6.0", "Returns the server time."),
     C(shutdown, -1, A | NM, 0, 0, 0, "server", "1.0.0", "Stops the server."),
+    C(slowlog, -2, A, 0, 0, 0, "server", "2.2.12", "Reads or resets the slow log."),
+    C(latency, -2, A, 0, 0, 0, "server", "2.8.13", "Reads or resets latency samples."),
+    /* memory and access introspection (cmd_mem.c, docs/memory.md) */
+    C(object, -2, R, 2, 2, 1, "generic", "2.2.3", "Inspects the internals of a key's value."),
+    C(hotkeys, -1, R | G, 0, 0, 0, "server", "ringkv",
+      "Returns the most frequently accessed keys."),
 };
 
 const size_t cmd_table_len = sizeof(cmd_table) / sizeof(cmd_table[0]);

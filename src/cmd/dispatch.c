@@ -12,6 +12,7 @@
 #include "base/hash.h"
 #include "cmd/cmd.h"
 #include "cmd/cmd_internal.h"
+#include "cmd/cmd_slowlog.h"
 
 /* Open-addressing index from lower-case name to table row, built once. */
 #define INDEX_SLOTS 512
@@ -30,6 +31,7 @@ static uint64_t name_hash(const char *lower, size_t len)
 
 int cmd_node_init(struct node *n)
 {
+	evict_init(&n->evict, n->ks, n->cfg);
 	n->index = calloc(1, sizeof(*n->index));
 	if (!n->index)
 		return ERR_NOMEM;
@@ -44,11 +46,12 @@ int cmd_node_init(struct node *n)
 			s = (s + 1) & (INDEX_SLOTS - 1);
 		n->index->slot[s] = (int16_t)(i + 1);
 	}
-	return 0;
+	return obs_node_init(n);
 }
 
 void cmd_node_deinit(struct node *n)
 {
+	obs_node_deinit(n);
 	free(n->index);
 	n->index = NULL;
 }
@@ -57,13 +60,16 @@ int cmd_thread_init(struct cmd_thread *t, unsigned index)
 {
 	memset(t, 0, sizeof(*t));
 	t->index = index;
+	evict_thread_init(&t->evict);
 	env_rng_seed(&t->rng, env_random_seed() ^ index);
 	t->stats = calloc(cmd_table_len, sizeof(*t->stats));
-	return t->stats ? 0 : ERR_NOMEM;
+	return t->stats ? obs_thread_init(t) : ERR_NOMEM;
 }
 
 void cmd_thread_deinit(struct cmd_thread *t)
 {
+	evict_thread_deinit(&t->evict);
+	obs_thread_deinit(t);
 	free(t->stats);
 	t->stats = NULL;
 }
@@ -198,6 +204,18 @@ static void call_locked(struct client *c)
 	ks_unlock_set(ks, &ls);
 }
 
+/* Counts the error reply written at c->out.buf.data[at] (INFO stats
+ * total_error_replies and errorstats). */
+static void count_error_reply(struct client *c, size_t at)
+{
+	struct cmd_thread *t = c->thr;
+	atomic_store_explicit(&t->errors,
+	                      atomic_load_explicit(&t->errors, memory_order_relaxed) + 1,
+	                      memory_order_relaxed);
+	if (c->out.buf.len > at)
+		obs_count_error(t, c->out.buf.data + at, c->out.buf.len - at);
+}
+
 /* Runs one resolved command and counts it. */
 void cmd_call(struct client *c)
 {
@@ -205,28 +223,33 @@ void cmd_call(struct client *c)
 	const struct cmd_def *d = c->cmd; /* EXEC changes c->cmd while it runs */
 	struct cmd_stat *st = &t->stats[d - cmd_table];
 	size_t out_before = c->out.buf.len;
+	struct bytes *argv = c->argv; /* EXEC changes c->argv too */
+	size_t argc = c->argc;
 	uint64_t start = env_mono_ns();
+	ks_clock_advance(c->node->ks, t->now_ms);
 	if (collect_keys(c))
 		call_locked(c);
-	uint64_t us = (env_mono_ns() - start) / 1000;
+	uint64_t ns = env_mono_ns() - start;
 	atomic_store_explicit(&st->calls,
 	                      atomic_load_explicit(&st->calls, memory_order_relaxed) + 1,
 	                      memory_order_relaxed);
-	atomic_store_explicit(&st->usec, atomic_load_explicit(&st->usec, memory_order_relaxed) + us,
+	atomic_store_explicit(&st->ns, atomic_load_explicit(&st->ns, memory_order_relaxed) + ns,
 	                      memory_order_relaxed);
-	if (c->out.buf.len > out_before && c->out.buf.data[out_before] == '-')
+	if (c->out.buf.len > out_before && c->out.buf.data[out_before] == '-') {
 		atomic_store_explicit(&st->failed,
 		                      atomic_load_explicit(&st->failed, memory_order_relaxed) + 1,
 		                      memory_order_relaxed);
+		count_error_reply(c, out_before);
+	}
+	obs_record_call(c, d, st, argv, argc, ns);
 	c->last_cmd_name = d->name;
 }
 
+/* Counts a command rejected before it ran; its error reply, which the
+ * caller writes next, is counted by count_error_reply. */
 static void count_rejected(struct client *c, const struct cmd_def *d)
 {
 	struct cmd_thread *t = c->thr;
-	atomic_store_explicit(&t->errors,
-	                      atomic_load_explicit(&t->errors, memory_order_relaxed) + 1,
-	                      memory_order_relaxed);
 	if (d) {
 		struct cmd_stat *st = &t->stats[d - cmd_table];
 		atomic_store_explicit(&st->rejected,
@@ -240,15 +263,41 @@ static void count_rejected(struct client *c, const struct cmd_def *d)
 static void reject(struct client *c, const struct cmd_def *d, const char *err)
 {
 	count_rejected(c, d);
+	size_t at = c->out.buf.len;
 	if (d && d->fn == cmd_exec) {
 		const char *reason = strncmp(err, "ERR ", 4) == 0 ? err + 4 : err;
 		resp_w_errorf(&c->out, "EXECABORT Transaction discarded because of: %s", reason);
+		count_error_reply(c, at);
 		multi_discard(c);
 		ks_unwatch_all(c->node->ks, &c->watch);
 		return;
 	}
 	resp_w_error(&c->out, err);
+	count_error_reply(c, at);
 	multi_flag_error(c);
+}
+
+#define OOM_MAXMEMORY "OOM command not allowed when used memory > 'maxmemory'."
+
+static bool grows_memory(const struct cmd_def *d)
+{
+	return (d->flags & CMD_WRITE) && !(d->flags & (CMD_NOCREATE | CMD_GLOBAL));
+}
+
+/* Redis's "denyoom" commands: writes that may create a key or grow a value
+ * (not DEL, EXPIRE, FLUSHALL, ...), and EXEC of a transaction holding one.
+ * Under maxmemory they first make room (evicting while the command's own
+ * stripes are not yet locked), or are refused with -OOM. */
+static bool may_grow_memory(const struct client *c, const struct cmd_def *d)
+{
+	if (grows_memory(d))
+		return true;
+	if (d->fn != cmd_exec || !(c->flags & CLIENT_MULTI))
+		return false;
+	for (size_t i = 0; i < c->queue_len; i++)
+		if (grows_memory(c->queue[i].cmd))
+			return true;
+	return false;
 }
 
 void cmd_dispatch(struct client *c)
@@ -262,7 +311,9 @@ void cmd_dispatch(struct client *c)
 	const struct cmd_def *d = cmd_lookup(c->node, c->argv[0]);
 	if (UNLIKELY(!d)) {
 		count_rejected(c, NULL);
+		size_t at = c->out.buf.len;
 		reply_unknown(c);
+		count_error_reply(c, at);
 		multi_flag_error(c);
 		return;
 	}
@@ -276,6 +327,11 @@ void cmd_dispatch(struct client *c)
 	}
 	if (UNLIKELY(!c->authenticated && !(d->flags & CMD_NOAUTH))) {
 		reject(c, d, "NOAUTH Authentication required.");
+		return;
+	}
+	if (UNLIKELY(config_get(c->node->cfg, CFG_MAXMEMORY) > 0) && may_grow_memory(c, d) &&
+	    evict_make_room(&c->node->evict, &t->evict, t->now_ms, &t->rng) != 0) {
+		reject(c, d, OOM_MAXMEMORY);
 		return;
 	}
 	if (UNLIKELY(c->flags & CLIENT_MULTI) && !(d->flags & CMD_NOMULTI)) {
@@ -325,6 +381,8 @@ bool check_value_len(struct client *c, uint64_t len)
 
 void cmd_node_cron(struct node *n, int64_t now_ms)
 {
+	/* Runs on thread 0 (net.c), which owns threads[0]'s eviction state. */
+	evict_cron(&n->evict, &n->threads[0].evict, now_ms, &n->threads[0].rng);
 	uint64_t total = 0;
 	for (unsigned i = 0; i < n->thread_count; i++)
 		total += atomic_load_explicit(&n->threads[i].commands, memory_order_relaxed);

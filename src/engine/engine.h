@@ -38,9 +38,18 @@ struct ekey {
 	unsigned stripe;
 };
 
+/* The access word: 64 bits per entry that the engine stores and never
+ * interprets; the keyspace keeps its LRU clock and LFU counter in it
+ * (keyspace/evict.h). get, random, random_volatile and scan report it;
+ * put stores meta->access for a new entry and keeps the stored word when
+ * it replaces an entry (access history belongs to the key, as in Redis);
+ * set_meta ignores it. get and put also hand out a pointer to the stored
+ * word (a view, like the value) so that the keyspace can update it in place
+ * without a second lookup. */
 struct entry_meta {
 	int64_t expire_ms; /* absolute wall-clock ms, or 0 for no expiry */
 	uint64_t version;  /* sequence number of the last write */
+	uint64_t access;   /* the access word */
 };
 
 typedef void engine_visit_fn(void *ctx, struct bytes key, const struct entry_meta *meta);
@@ -50,16 +59,18 @@ struct engine;
 struct engine_ops {
 	const char *name;
 	void (*destroy)(struct engine *e);
-	/* Looks a key up. 0 with *val and *meta set, or ERR_NOT_FOUND. */
+	/* Looks a key up. 0 with *val and *meta set, or ERR_NOT_FOUND. When
+	 * access is not NULL, *access points at the stored access word. */
 	int (*get)(struct engine *e, const struct ekey *k, struct bytes *val,
-	           struct entry_meta *meta);
+	           struct entry_meta *meta, uint64_t **access);
 	/* Creates or replaces the entry and returns room for a value of len
 	 * bytes in *val_out. The first keep_bytes bytes of the old value (at
 	 * most its length) are preserved; the rest is uninitialised and the
 	 * caller fills it before releasing the stripe. ERR_NOMEM on failure,
-	 * in which case the old entry is unchanged. */
+	 * in which case the old entry is unchanged. When access is not NULL,
+	 * *access points at the entry's access word (see entry_meta). */
 	int (*put)(struct engine *e, const struct ekey *k, size_t len, size_t keep_bytes,
-	           const struct entry_meta *meta, uint8_t **val_out);
+	           const struct entry_meta *meta, uint8_t **val_out, uint64_t **access);
 	/* Changes the metadata of an existing entry; ERR_NOT_FOUND if none. */
 	int (*set_meta)(struct engine *e, const struct ekey *k, const struct entry_meta *meta);
 	/* Deletes an entry; ERR_NOT_FOUND if none. */

@@ -3,8 +3,9 @@
  * per lock stripe, entries allocated with their key and value inline.
  *
  * Layout of an entry: a fixed header (hash-chain link, expiry, version,
- * lengths) followed by the key bytes and then value_cap bytes of room for
- * the value. One allocation per key keeps lookups to one pointer chase
+ * the keyspace's access word, lengths) followed by the key bytes and then
+ * value_cap bytes of room for the value. One allocation per key keeps
+ * lookups to one pointer chase
  * after the bucket, and lets an overwrite of a value of similar size reuse
  * the allocation. Values grown by APPEND or SETRANGE get geometric spare
  * room (like Redis's sdsMakeRoomFor) so repeated appends are amortised.
@@ -32,6 +33,7 @@ struct mem_entry {
 	struct dict_node node;
 	int64_t expire_ms;
 	uint64_t version;
+	uint64_t access; /* the keyspace's access word (engine.h) */
 	uint32_t vol_idx;
 	uint32_t key_len;
 	uint32_t value_len;
@@ -130,7 +132,7 @@ static void mem_destroy(struct engine *e)
 }
 
 static int mem_get(struct engine *e, const struct ekey *k, struct bytes *val,
-                   struct entry_meta *meta)
+                   struct entry_meta *meta, uint64_t **access)
 {
 	struct mem_entry *me = stripe_find(&mem_of(e)->stripes[k->stripe], k);
 	if (!me)
@@ -138,6 +140,9 @@ static int mem_get(struct engine *e, const struct ekey *k, struct bytes *val,
 	*val = bytes_make(entry_value(me), me->value_len);
 	meta->expire_ms = me->expire_ms;
 	meta->version = me->version;
+	meta->access = me->access;
+	if (access)
+		*access = &me->access;
 	return 0;
 }
 
@@ -184,7 +189,7 @@ static struct mem_entry *entry_alloc(const struct ekey *k, size_t cap)
 }
 
 static int mem_put(struct engine *e, const struct ekey *k, size_t len, size_t keep_bytes,
-                   const struct entry_meta *meta, uint8_t **val_out)
+                   const struct entry_meta *meta, uint8_t **val_out, uint64_t **access)
 {
 	ASSERT(len <= VALUE_BYTES_MAX && k->key.len <= KEY_BYTES_MAX);
 	struct mem_stripe *s = &mem_of(e)->stripes[k->stripe];
@@ -197,6 +202,9 @@ static int mem_put(struct engine *e, const struct ekey *k, size_t len, size_t ke
 		if (old) {
 			size_t keep = keep_bytes < old->value_len ? keep_bytes : old->value_len;
 			memcpy(entry_value(me), entry_value(old), keep < len ? keep : len);
+			me->access = old->access;
+		} else {
+			me->access = meta->access;
 		}
 	}
 	if (vol_update(s, me, meta->expire_ms) != 0) {
@@ -220,6 +228,8 @@ static int mem_put(struct engine *e, const struct ekey *k, size_t len, size_t ke
 	me->expire_ms = meta->expire_ms;
 	me->version = meta->version;
 	*val_out = entry_value(me);
+	if (access)
+		*access = &me->access;
 	return 0;
 }
 
@@ -275,7 +285,7 @@ static void scan_visit(void *ctx, struct dict_node *node)
 {
 	struct scan_ctx *sc = ctx;
 	struct mem_entry *me = (struct mem_entry *)node;
-	struct entry_meta meta = {me->expire_ms, me->version};
+	struct entry_meta meta = {me->expire_ms, me->version, me->access};
 	sc->fn(sc->ctx, bytes_make(me->data, me->key_len), &meta);
 }
 
@@ -291,6 +301,7 @@ static void entry_view(struct mem_entry *me, struct bytes *key, struct entry_met
 	*key = bytes_make(me->data, me->key_len);
 	meta->expire_ms = me->expire_ms;
 	meta->version = me->version;
+	meta->access = me->access;
 }
 
 static int mem_random(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,

@@ -161,22 +161,57 @@ int env_dir_enter(const char *path, char *err, size_t errcap)
 extern int mallctl(const char *name, void *oldp, size_t *oldlenp, void *newp, size_t newlen)
     __attribute__((weak));
 
+/* AddressSanitizer's allocator statistics, present only in ASan builds. */
+extern size_t __sanitizer_get_current_allocated_bytes(void) __attribute__((weak));
+
 uint64_t env_allocated_bytes(void)
 {
+	if (__sanitizer_get_current_allocated_bytes)
+		return __sanitizer_get_current_allocated_bytes();
 	if (mallctl) {
 		uint64_t epoch = 1;
 		size_t sz = sizeof(epoch);
 		mallctl("epoch", &epoch, &sz, &epoch, sz); /* refresh the statistics */
 		size_t allocated = 0;
 		sz = sizeof(allocated);
-		if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0)
+		if (mallctl("stats.allocated", &allocated, &sz, NULL, 0) == 0) {
+			/* jemalloc counts objects parked in thread caches as
+			 * allocated; the application has freed them, and the
+			 * per-thread counters (env_alloc_thread_net) agree. 4096 is
+			 * MALLCTL_ARENAS_ALL: the sum over arenas. */
+			size_t cached = 0;
+			sz = sizeof(cached);
+			if (mallctl("stats.arenas.4096.tcache_bytes", &cached, &sz, NULL, 0) == 0 &&
+			    cached < allocated)
+				allocated -= cached;
 			return allocated;
+		}
 	}
 	struct mallinfo2 mi = mallinfo2();
 	return mi.uordblks + mi.hblkhd;
 }
 
+bool env_alloc_thread_init(struct env_alloc_thread *t)
+{
+	t->allocated = NULL;
+	t->deallocated = NULL;
+	if (!mallctl)
+		return false;
+	uint64_t *a = NULL, *d = NULL;
+	size_t sz = sizeof(a);
+	if (mallctl("thread.allocatedp", &a, &sz, NULL, 0) != 0 || !a)
+		return false;
+	sz = sizeof(d);
+	if (mallctl("thread.deallocatedp", &d, &sz, NULL, 0) != 0 || !d)
+		return false;
+	t->allocated = a;
+	t->deallocated = d;
+	return true;
+}
+
 const char *env_allocator_name(void)
 {
+	if (__sanitizer_get_current_allocated_bytes)
+		return "sanitizer";
 	return mallctl ? "jemalloc" : "libc";
 }

@@ -10,6 +10,7 @@
 #include "base/err.h"
 #include "base/hash.h"
 #include "env/env.h"
+#include "keyspace/evict.h"
 
 /* Keys deleted per lock hold while flushing: bounds the pause a flush
  * imposes on other clients of the same stripe. */
@@ -30,6 +31,8 @@ struct ks_stripe {
 	struct env_mutex mu;
 	uint64_t next_version;
 	uint64_t expired_keys;
+	uint64_t evicted_keys;
+	uint64_t rng; /* LFU increments' coin flips (stripe held) */
 	struct watch_rec *watches;
 	uint32_t watch_count;
 	uint32_t watch_cap;
@@ -37,6 +40,8 @@ struct ks_stripe {
 
 struct keyspace {
 	struct engine *engine;
+	_Atomic int64_t clock_ms; /* ks_clock_advance */
+	atomic_uint lfu_log_factor, lfu_decay_minutes;
 	struct ks_stripe stripes[KEYSPACE_STRIPES];
 };
 
@@ -50,7 +55,11 @@ struct keyspace *ks_create(struct engine *engine)
 	for (unsigned i = 0; i < KEYSPACE_STRIPES; i++) {
 		env_mutex_init(&ks->stripes[i].mu);
 		ks->stripes[i].next_version = 1;
+		ks->stripes[i].rng = 0x9e3779b97f4a7c15ull * (i + 1);
 	}
+	atomic_init(&ks->clock_ms, 0);
+	atomic_init(&ks->lfu_log_factor, 10);
+	atomic_init(&ks->lfu_decay_minutes, 1);
 	return ks;
 }
 
@@ -153,16 +162,95 @@ static void expire_entry(struct keyspace *ks, struct ks_stripe *s, const struct 
 	s->expired_keys++;
 }
 
-int ks_get(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
-           struct entry_meta *meta)
+/* Counts an access in an entry's access word (evict.h). Stripe held. */
+static inline void count_access(struct keyspace *ks, struct ks_stripe *s, uint64_t *w,
+                                int64_t now_ms)
 {
-	int rc = ks->engine->ops->get(ks->engine, k, val, meta);
+	/* A 64-bit LCG per stripe: the coin flips need no quality beyond
+	 * uniform high bits, and it costs a multiply. */
+	s->rng = s->rng * 6364136223846793005ull + 1442695040888963407ull;
+	*w = access_count(
+	    *w, now_ms, atomic_load_explicit(&ks->lfu_log_factor, memory_order_relaxed),
+	    atomic_load_explicit(&ks->lfu_decay_minutes, memory_order_relaxed), s->rng >> 32);
+}
+
+static int lookup(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
+                  struct entry_meta *meta, bool counted)
+{
+	uint64_t *access;
+	int rc = ks->engine->ops->get(ks->engine, k, val, meta, &access);
 	if (rc != 0)
 		return rc;
 	if (UNLIKELY(is_expired(meta->expire_ms, now_ms))) {
 		expire_entry(ks, &ks->stripes[k->stripe], k);
 		return ERR_NOT_FOUND;
 	}
+	if (counted)
+		count_access(ks, &ks->stripes[k->stripe], access, now_ms);
+	return 0;
+}
+
+int ks_get(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
+           struct entry_meta *meta)
+{
+	return lookup(ks, k, now_ms, val, meta, true);
+}
+
+int ks_peek(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
+            struct entry_meta *meta)
+{
+	return lookup(ks, k, now_ms, val, meta, false);
+}
+
+void ks_clock_advance(struct keyspace *ks, int64_t now_ms)
+{
+	if (atomic_load_explicit(&ks->clock_ms, memory_order_relaxed) < now_ms)
+		atomic_store_explicit(&ks->clock_ms, now_ms, memory_order_relaxed);
+}
+
+void ks_set_lfu(struct keyspace *ks, unsigned log_factor, unsigned decay_minutes)
+{
+	atomic_store_explicit(&ks->lfu_log_factor, log_factor, memory_order_relaxed);
+	atomic_store_explicit(&ks->lfu_decay_minutes, decay_minutes, memory_order_relaxed);
+}
+
+void ks_get_lfu(struct keyspace *ks, unsigned *log_factor, unsigned *decay_minutes)
+{
+	*log_factor = atomic_load_explicit(&ks->lfu_log_factor, memory_order_relaxed);
+	*decay_minutes = atomic_load_explicit(&ks->lfu_decay_minutes, memory_order_relaxed);
+}
+
+int ks_sample(struct keyspace *ks, unsigned stripe, bool volatile_only, uint64_t rnd,
+              struct bytes *key, struct entry_meta *meta)
+{
+	const struct engine_ops *ops = ks->engine->ops;
+	return volatile_only ? ops->random_volatile(ks->engine, stripe, rnd, key, meta)
+	                     : ops->random(ks->engine, stripe, rnd, key, meta);
+}
+
+uint64_t ks_stripe_count(struct keyspace *ks, unsigned stripe, bool volatile_only)
+{
+	const struct engine_ops *ops = ks->engine->ops;
+	return volatile_only ? ops->volatile_count(ks->engine, stripe)
+	                     : ops->count(ks->engine, stripe);
+}
+
+int ks_evict(struct keyspace *ks, const struct ekey *k, bool volatile_only,
+             const uint64_t *if_access)
+{
+	struct bytes val;
+	struct entry_meta meta;
+	if (ks->engine->ops->get(ks->engine, k, &val, &meta, NULL) != 0)
+		return ERR_NOT_FOUND;
+	if (volatile_only && meta.expire_ms == 0)
+		return ERR_NOT_FOUND;
+	if (if_access && meta.access != *if_access)
+		return ERR_NOT_FOUND;
+	struct ks_stripe *s = &ks->stripes[k->stripe];
+	maybe_touch(s, k);
+	int rc = ks->engine->ops->del(ks->engine, k);
+	ASSERT(rc == 0);
+	s->evicted_keys++;
 	return 0;
 }
 
@@ -170,10 +258,14 @@ int ks_put(struct keyspace *ks, const struct ekey *k, size_t len, size_t keep_by
            int64_t expire_ms, uint8_t **val_out)
 {
 	struct ks_stripe *s = &ks->stripes[k->stripe];
-	struct entry_meta meta = {expire_ms, s->next_version};
-	int rc = ks->engine->ops->put(ks->engine, k, len, keep_bytes, &meta, val_out);
+	int64_t now_ms = atomic_load_explicit(&ks->clock_ms, memory_order_relaxed);
+	struct entry_meta meta = {expire_ms, s->next_version, access_new(now_ms)};
+	uint64_t *access;
+	int rc = ks->engine->ops->put(ks->engine, k, len, keep_bytes, &meta, val_out, &access);
 	if (rc != 0)
 		return rc;
+	/* A write is an access; it brings a new entry to LFU_INIT_VAL. */
+	count_access(ks, s, access, now_ms);
 	s->next_version++;
 	maybe_touch(s, k);
 	return 0;
@@ -249,7 +341,7 @@ static void touch_existing(struct keyspace *ks, struct ks_stripe *s)
 		struct ekey k = {bytes_make(r->key, r->len), r->hash, (unsigned)(s - ks->stripes)};
 		struct bytes val;
 		struct entry_meta meta;
-		if (ks->engine->ops->get(ks->engine, &k, &val, &meta) == 0)
+		if (ks->engine->ops->get(ks->engine, &k, &val, &meta, NULL) == 0)
 			atomic_store_explicit(&r->w->dirty, true, memory_order_release);
 	}
 }
@@ -430,6 +522,7 @@ void ks_stats(struct keyspace *ks, int64_t now_ms, struct ks_stats *out)
 		out->keys += ops->count(ks->engine, i);
 		out->volatile_keys += ops->volatile_count(ks->engine, i);
 		out->expired_keys += ks->stripes[i].expired_keys;
+		out->evicted_keys += ks->stripes[i].evicted_keys;
 		out->memory_bytes += ops->memory_bytes(ks->engine, i);
 		sample_ttl(ks, i, now_ms, &rng, &ttl_sum, &ttl_n);
 		ks_unlock(ks, i);
@@ -442,6 +535,7 @@ void ks_reset_stats(struct keyspace *ks)
 	for (unsigned i = 0; i < KEYSPACE_STRIPES; i++) {
 		ks_lock(ks, i);
 		ks->stripes[i].expired_keys = 0;
+		ks->stripes[i].evicted_keys = 0;
 		ks_unlock(ks, i);
 	}
 }

@@ -142,11 +142,44 @@ struct ks_stats {
 	uint64_t keys;
 	uint64_t volatile_keys;
 	uint64_t expired_keys;
+	uint64_t evicted_keys;
 	uint64_t memory_bytes;
 	int64_t avg_ttl_ms;
 };
 void ks_stats(struct keyspace *ks, int64_t now_ms, struct ks_stats *out);
 void ks_reset_stats(struct keyspace *ks);
+
+/* ---- Access tracking and eviction (see keyspace/evict.h) ---------------- */
+
+/* Advances the clock that stamps the access word of written entries
+ * (ks_put has no time argument); reads pass their own now_ms. Cheap: a
+ * store only when the millisecond changed. Any thread. */
+void ks_clock_advance(struct keyspace *ks, int64_t now_ms);
+
+/* LFU parameters (lfu-log-factor, lfu-decay-time in minutes). Any thread. */
+void ks_set_lfu(struct keyspace *ks, unsigned log_factor, unsigned decay_minutes);
+void ks_get_lfu(struct keyspace *ks, unsigned *log_factor, unsigned *decay_minutes);
+
+/* ks_get that does not count as an access (OBJECT, HOTKEYS); meta->access
+ * is the entry's access word. Stripe held. */
+int ks_peek(struct keyspace *ks, const struct ekey *k, int64_t now_ms, struct bytes *val,
+            struct entry_meta *meta);
+
+/* A random entry of the stripe (held), among those with an expiry time
+ * when volatile_only: 0 with the key (a view) and metadata, or
+ * ERR_NOT_FOUND when there is none. Expired entries are returned too. */
+int ks_sample(struct keyspace *ks, unsigned stripe, bool volatile_only, uint64_t rnd,
+              struct bytes *key, struct entry_meta *meta);
+
+/* Entries of a stripe (held), or those with an expiry time. */
+uint64_t ks_stripe_count(struct keyspace *ks, unsigned stripe, bool volatile_only);
+
+/* Evicts an entry (stripe held): deletes it, marks its watchers dirty and
+ * counts it in evicted_keys. It is left alone (ERR_NOT_FOUND) when absent,
+ * when volatile_only and it has no expiry time, and when if_access is not
+ * NULL and its access word is no longer *if_access (used since sampled). */
+int ks_evict(struct keyspace *ks, const struct ekey *k, bool volatile_only,
+             const uint64_t *if_access);
 
 /* ---- WATCH ------------------------------------------------------------ */
 

@@ -18,6 +18,7 @@
 #include "env/env.h"
 #include "env/log.h"
 #include "keyspace/keyspace.h"
+#include "net/http.h"
 #include "net/net.h"
 
 #define RINGKV_VERSION "0.1.0"
@@ -130,6 +131,15 @@ static int run(struct config *cfg, struct log *log)
 		node_deinit(&node);
 		return 1;
 	}
+	struct http *http;
+	if (http_create(&http, &node, net, err, sizeof(err)) != 0 ||
+	    (http && http_start(http) != 0)) {
+		LOG_W(log, "%s", http ? "could not start the HTTP thread" : err);
+		http_destroy(http);
+		net_destroy(net);
+		node_deinit(&node);
+		return 1;
+	}
 	signal_net = net;
 	char bind_s[256];
 	config_get_str(cfg, CFG_BIND, bind_s, sizeof(bind_s));
@@ -137,8 +147,12 @@ static int run(struct config *cfg, struct log *log)
 	      "ringkv %s ready to accept connections on %s port %lld (threads %u, engine memory, "
 	      "dir %s)",
 	      RINGKV_VERSION, bind_s, (long long)config_get(cfg, CFG_PORT), node.thread_count, dir);
+	if (http)
+		LOG_N(log, "metrics on http://%s:%lld/metrics", bind_s,
+		      (long long)config_get(cfg, CFG_HTTP_PORT));
 	int rc = net_run(net);
 	signal_net = NULL;
+	http_destroy(http);
 	net_destroy(net);
 	node_deinit(&node);
 	LOG_N(log, "ringkv is now ready to exit, bye bye...");

@@ -66,8 +66,10 @@ class Server:
             argv = [REDIS_SERVER, "--port", str(self.port), "--bind", HOST,
                     "--save", "", "--appendonly", "no", "--dir", self.dir]
         else:
+            # No HTTP port unless a test asks for one (http_port=...): the
+            # default 9380 would collide between servers running at once.
             argv = [RINGKV_SERVER, "--port", str(self.port), "--bind", HOST,
-                    "--dir", self.dir, "--threads", "2"]
+                    "--dir", self.dir, "--threads", "2", "--http-port", "0"]
         for name, value in self.config.items():
             argv += ["--" + name, value]
         return argv
