@@ -56,46 +56,6 @@ struct http {
 
 /* ---- Listening ------------------------------------------------------------------ */
 
-static int http_listen_on(const char *addr, int port, char *err, size_t errcap)
-{
-	struct sockaddr_storage ss;
-	socklen_t len;
-	memset(&ss, 0, sizeof(ss));
-	struct sockaddr_in *v4 = (struct sockaddr_in *)&ss;
-	struct sockaddr_in6 *v6 = (struct sockaddr_in6 *)&ss;
-	const char *host = addr[0] == '*' ? "0.0.0.0" : addr;
-	if (inet_pton(AF_INET, host, &v4->sin_addr) == 1) {
-		v4->sin_family = AF_INET;
-		v4->sin_port = htons((uint16_t)port);
-		len = sizeof(*v4);
-	} else if (inet_pton(AF_INET6, host[0] == '-' ? host + 1 : host, &v6->sin6_addr) == 1) {
-		v6->sin6_family = AF_INET6;
-		v6->sin6_port = htons((uint16_t)port);
-		len = sizeof(*v6);
-	} else {
-		snprintf(err, errcap, "bind address '%s' is not an IPv4 or IPv6 address", addr);
-		return ERR_INVALID;
-	}
-	int fd = socket(ss.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		snprintf(err, errcap, "socket: %s", strerror(errno));
-		return ERR_IO;
-	}
-	/* SO_REUSEADDR only: unlike the client port, two servers must never
-	 * share an HTTP port, or a scrape would reach either of them. */
-	int one = 1;
-	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	if (ss.ss_family == AF_INET6)
-		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
-	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, 64) != 0) {
-		snprintf(err, errcap, "could not listen for HTTP on %s:%d: %s", addr, port,
-		         strerror(errno));
-		close(fd);
-		return ERR_IO;
-	}
-	return fd;
-}
-
 static int http_listen(struct http *h, char *err, size_t errcap)
 {
 	char bind_s[512];
@@ -104,9 +64,13 @@ static int http_listen(struct http *h, char *err, size_t errcap)
 	char *save = NULL;
 	for (char *tok = strtok_r(bind_s, " ", &save); tok && h->listen_count < BIND_ADDRS_MAX;
 	     tok = strtok_r(NULL, " ", &save)) {
-		int fd = http_listen_on(tok, port, err, errcap);
-		if (fd < 0)
+		int fd = net_listen_socket(tok, port, 64, err, errcap);
+		if (fd < 0) {
+			char why[256];
+			snprintf(why, sizeof(why), "%s", err);
+			snprintf(err, errcap, "http-port: %s", why);
 			return fd;
+		}
 		unsigned i = h->listen_count++;
 		h->listen_fds[i] = fd;
 		struct epoll_event ev = {.events = EPOLLIN,

@@ -201,7 +201,7 @@ const struct node_hooks net_node_hooks = {
 
 /* ---- Listeners --------------------------------------------------------------- */
 
-static int listen_on(const char *addr, int port, int backlog, char *err, size_t errcap)
+int net_listen_socket(const char *addr, int port, int backlog, char *err, size_t errcap)
 {
 	struct sockaddr_storage ss;
 	socklen_t len;
@@ -226,9 +226,11 @@ static int listen_on(const char *addr, int port, int backlog, char *err, size_t 
 		snprintf(err, errcap, "socket: %s", strerror(errno));
 		return ERR_IO;
 	}
+	/* SO_REUSEADDR (restart while old connections linger in TIME_WAIT),
+	 * never SO_REUSEPORT: with it a second server started on the same
+	 * port by mistake would silently share it and split the clients. */
 	int one = 1;
 	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
-	setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &one, sizeof(one));
 	if (ss.ss_family == AF_INET6)
 		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
 	if (bind(fd, (struct sockaddr *)&ss, len) != 0 || listen(fd, backlog) != 0) {
@@ -249,9 +251,10 @@ static unsigned split_bind(char *s, char *addrs[BIND_ADDRS_MAX])
 	return n;
 }
 
-static int loop_listen(struct loop *lp, char *err, size_t errcap)
+/* Opens one listening socket per bind address, shared by every loop. */
+static int net_listen(struct net *net, char *err, size_t errcap)
 {
-	struct config *cfg = lp->net->node->cfg;
+	struct config *cfg = net->node->cfg;
 	char bind_s[512];
 	config_get_str(cfg, CFG_BIND, bind_s, sizeof(bind_s));
 	char *addrs[BIND_ADDRS_MAX];
@@ -263,15 +266,35 @@ static int loop_listen(struct loop *lp, char *err, size_t errcap)
 	int port = (int)config_get(cfg, CFG_PORT);
 	int backlog = (int)config_get(cfg, CFG_TCP_BACKLOG);
 	for (unsigned i = 0; i < n; i++) {
-		int fd = listen_on(addrs[i], port, backlog, err, errcap);
+		int fd = net_listen_socket(addrs[i], port, backlog, err, errcap);
 		if (fd < 0)
 			return fd;
-		lp->listen_fds[lp->listen_count++] = fd;
-		struct epoll_event ev = {.events = EPOLLIN,
-		                         .data.u64 = ((uint64_t)i << 2) | TAG_LISTEN};
-		epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
+		net->listen_fds[net->listen_count++] = fd;
 	}
 	return 0;
+}
+
+/* Every loop waits on every listener; EPOLLEXCLUSIVE wakes one loop per
+ * new connection rather than all of them, which spreads accepts over the
+ * threads without SO_REUSEPORT. */
+static void loop_watch_listeners(struct loop *lp)
+{
+	struct net *net = lp->net;
+	for (unsigned i = 0; i < net->listen_count; i++) {
+		struct epoll_event ev = {.events = EPOLLIN | EPOLLEXCLUSIVE,
+		                         .data.u64 = ((uint64_t)i << 2) | TAG_LISTEN};
+		epoll_ctl(lp->epfd, EPOLL_CTL_ADD, net->listen_fds[i], &ev);
+	}
+}
+
+/* Closes the listeners once (the first loop to stop does it), so that new
+ * clients are refused from the moment shutdown begins. */
+static void net_close_listeners(struct net *net)
+{
+	if (atomic_exchange(&net->listeners_closed, true))
+		return;
+	for (unsigned i = 0; i < net->listen_count; i++)
+		close(net->listen_fds[i]);
 }
 
 /* ---- Loop ------------------------------------------------------------------- */
@@ -397,6 +420,49 @@ static void accept_one(struct loop *lp, int fd, const struct sockaddr_storage *p
 	epoll_ctl(lp->epfd, EPOLL_CTL_ADD, fd, &ev);
 }
 
+/* Gives a new connection to the next loop in turn: whichever thread the
+ * kernel woke for the accept, connections end up spread evenly. The queue
+ * is touched only on connect, never on the request path. */
+static void hand_off(struct loop *lp, int fd, const struct sockaddr_storage *peer)
+{
+	struct net *net = lp->net;
+	unsigned target = (unsigned)(atomic_fetch_add(&net->next_loop, 1) % net->loop_count);
+	struct loop *to = &net->loops[target];
+	if (to == lp) {
+		accept_one(lp, fd, peer);
+		return;
+	}
+	env_mutex_lock(&to->handoff_mu);
+	bool queued = to->handoff_len < HANDOFF_MAX;
+	if (queued)
+		to->handoff[to->handoff_len++] = (struct handoff){fd, *peer};
+	env_mutex_unlock(&to->handoff_mu);
+	if (!queued) {
+		accept_one(lp, fd, peer); /* the target is swamped: keep it here */
+		return;
+	}
+	uint64_t one = 1;
+	ssize_t w = write(to->wakefd, &one, sizeof(one));
+	(void)w;
+}
+
+/* Takes the connections other loops handed to this one. */
+static void take_handoffs(struct loop *lp)
+{
+	struct handoff batch[HANDOFF_MAX];
+	env_mutex_lock(&lp->handoff_mu);
+	size_t n = lp->handoff_len;
+	memcpy(batch, lp->handoff, n * sizeof(batch[0]));
+	lp->handoff_len = 0;
+	env_mutex_unlock(&lp->handoff_mu);
+	for (size_t i = 0; i < n; i++) {
+		if (lp->stopping)
+			close(batch[i].fd);
+		else
+			accept_one(lp, batch[i].fd, &batch[i].peer);
+	}
+}
+
 static void on_accept(struct loop *lp, int lfd)
 {
 	for (int i = 0; i < ACCEPTS_PER_EVENT; i++) {
@@ -409,7 +475,7 @@ static void on_accept(struct loop *lp, int lfd)
 				LOG_W(lp->net->node->log, "accept: %s", strerror(errno));
 			return;
 		}
-		accept_one(lp, fd, &peer);
+		hand_off(lp, fd, &peer);
 	}
 }
 
@@ -482,7 +548,9 @@ static void drain_wakefd(struct loop *lp)
 	uint64_t v;
 	ssize_t r = read(lp->wakefd, &v, sizeof(v));
 	(void)r;
-	/* A wake-up means: shutdown, or a CLIENT KILL for one of ours. */
+	/* A wake-up means: shutdown, a connection handed over, or a CLIENT
+	 * KILL for one of ours. */
+	take_handoffs(lp);
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
 		if (!cn->closed && atomic_load_explicit(&cn->kill, memory_order_acquire))
 			conn_close(cn);
@@ -497,7 +565,7 @@ static void handle_event(struct loop *lp, struct epoll_event *ev)
 	}
 	if (tag == TAG_LISTEN) {
 		if (!lp->stopping)
-			on_accept(lp, lp->listen_fds[ev->data.u64 >> 2]);
+			on_accept(lp, lp->net->listen_fds[ev->data.u64 >> 2]);
 		return;
 	}
 	struct conn *cn = ev->data.ptr;
@@ -513,11 +581,9 @@ static void begin_stop(struct loop *lp, int64_t now_ms)
 {
 	lp->stopping = true;
 	lp->stop_deadline_ms = now_ms + SHUTDOWN_FLUSH_MS;
-	for (unsigned i = 0; i < lp->listen_count; i++) {
-		epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->listen_fds[i], NULL);
-		close(lp->listen_fds[i]);
-	}
-	lp->listen_count = 0;
+	for (unsigned i = 0; i < lp->net->listen_count; i++)
+		epoll_ctl(lp->epfd, EPOLL_CTL_DEL, lp->net->listen_fds[i], NULL);
+	net_close_listeners(lp->net);
 }
 
 /* While stopping: true once every reply is flushed or the deadline passed. */
@@ -593,6 +659,7 @@ static int loop_init(struct loop *lp, struct net *net, unsigned index, char *err
 	lp->net = net;
 	lp->index = index;
 	lp->thr = &net->node->threads[index];
+	env_mutex_init(&lp->handoff_mu);
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (lp->epfd < 0 || lp->wakefd < 0) {
@@ -601,13 +668,17 @@ static int loop_init(struct loop *lp, struct net *net, unsigned index, char *err
 	}
 	struct epoll_event ev = {.events = EPOLLIN, .data.u64 = TAG_WAKE};
 	epoll_ctl(lp->epfd, EPOLL_CTL_ADD, lp->wakefd, &ev);
-	return loop_listen(lp, err, errcap);
+	loop_watch_listeners(lp);
+	return 0;
 }
 
 static void loop_deinit(struct loop *lp)
 {
-	for (unsigned i = 0; i < lp->listen_count; i++)
-		close(lp->listen_fds[i]);
+	for (size_t i = 0; i < lp->handoff_len; i++)
+		close(lp->handoff[i].fd);
+	lp->handoff_len = 0;
+	if (lp->net)
+		env_mutex_deinit(&lp->handoff_mu);
 	if (lp->wakefd >= 0)
 		close(lp->wakefd);
 	if (lp->epfd >= 0)
@@ -634,8 +705,13 @@ int net_create(struct net **out, struct node *n, char *err, size_t errcap)
 	for (unsigned i = 0; i < net->loop_count; i++)
 		net->loops[i].epfd = net->loops[i].wakefd = -1;
 	n->net = net;
+	int rc = net_listen(net, err, errcap);
+	if (rc != 0) {
+		net_destroy(net);
+		return rc;
+	}
 	for (unsigned i = 0; i < net->loop_count; i++) {
-		int rc = loop_init(&net->loops[i], net, i, err, errcap);
+		rc = loop_init(&net->loops[i], net, i, err, errcap);
 		if (rc != 0) {
 			net_destroy(net);
 			return rc;
@@ -682,6 +758,7 @@ void net_destroy(struct net *net)
 		return;
 	for (unsigned i = 0; i < net->loop_count; i++)
 		loop_deinit(&net->loops[i]);
+	net_close_listeners(net);
 	env_mutex_deinit(&net->reg_mu);
 	free(net->loops);
 	free(net);

@@ -2,9 +2,11 @@
  * net.h - the network layer of one node: event-loop threads, listening
  * sockets, client connections and their buffers.
  *
- * Model. --threads N event-loop threads; each owns a listening socket per
- * bind address (SO_REUSEPORT, so the kernel spreads new connections across
- * threads) and the connections it accepted, for their whole life. A
+ * Model. --threads N event-loop threads share one listening socket per
+ * bind address, each waiting on it with EPOLLEXCLUSIVE so that a new
+ * connection wakes one thread; a thread owns the connections it accepted
+ * for their whole life. (Not SO_REUSEPORT: it would let a second server
+ * started on the same port by mistake share it silently.) A
  * connection's bytes are parsed, its commands executed (cmd_dispatch, which
  * locks only the keyspace stripes of the keys involved) and its replies
  * written, all on its thread. There is no global lock on that path; the

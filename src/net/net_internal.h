@@ -8,6 +8,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "base/buf.h"
 #include "cmd/cmd.h"
@@ -46,14 +47,25 @@ struct conn {
 	bool write_queued;
 };
 
+/* A connection accepted by one loop and handed to another. */
+struct handoff {
+	int fd;
+	struct sockaddr_storage peer;
+};
+
+/* Connections waiting in one loop's hand-off queue; past this the
+ * accepting loop keeps the connection itself. */
+#define HANDOFF_MAX 256
+
 struct loop {
 	struct net *net;
 	unsigned index;
 	int epfd;
 	int wakefd;
-	int listen_fds[BIND_ADDRS_MAX];
-	unsigned listen_count;
 	struct env_thread thread;
+	struct env_mutex handoff_mu; /* guards handoff[] */
+	struct handoff handoff[HANDOFF_MAX];
+	size_t handoff_len;
 	struct cmd_thread *thr;
 	struct conn *conns;   /* all connections of this loop */
 	struct conn *pending; /* connections with input left to execute */
@@ -71,11 +83,15 @@ struct net {
 	unsigned loop_count;
 	atomic_bool shutdown;
 	atomic_uint_fast64_t next_client_id;
+	atomic_uint next_loop; /* round-robin target of new connections */
 	atomic_uint_fast64_t connected;
 	atomic_uint_fast64_t total_connections;
 	atomic_uint_fast64_t rejected_connections;
 	atomic_uint_fast64_t net_input_bytes;
 	atomic_uint_fast64_t net_output_bytes;
+	int listen_fds[BIND_ADDRS_MAX]; /* shared by the loops */
+	unsigned listen_count;
+	atomic_bool listeners_closed;
 	struct env_mutex reg_mu;
 	struct conn *registry;
 };
@@ -96,6 +112,9 @@ bool conn_cron(struct conn *cn, int64_t now_ms);
 bool conn_flush_for_shutdown(struct conn *cn);
 
 /* net.c */
+/* A non-blocking listening TCP socket on addr:port (IPv4 or IPv6, "*" for
+ * any); returns the fd, or ERR_INVALID/ERR_IO with the reason in err. */
+int net_listen_socket(const char *addr, int port, int backlog, char *err, size_t errcap);
 void loop_update_events(struct loop *lp, struct conn *cn);
 void loop_add_pending(struct loop *lp, struct conn *cn);
 void loop_add_write(struct loop *lp, struct conn *cn);

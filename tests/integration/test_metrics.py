@@ -156,7 +156,8 @@ def test_http_port_in_use_fails_start_with_a_clear_message(start_server):
         port = taken.getsockname()[1]
         with pytest.raises(RuntimeError) as e:
             start_server(http_port=port)
-        assert "could not listen for HTTP" in str(e.value)
+        assert "http-port: could not listen on" in str(e.value)
+        assert "Address already in use" in str(e.value)
 
 
 # ---- /metrics -----------------------------------------------------------------------
