@@ -84,7 +84,7 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
     [CFG_LATENCY_TRACKING] =
         BOOL("latency-tracking", CFG_F_RUNTIME, 1, "per-command latency histograms"),
     [CFG_LATENCY_TRACKING_PERCENTILES] =
-        STR("latency-tracking-info-percentiles", CFG_F_RUNTIME, "50 99 99.9",
+        STR("latency-tracking-info-percentiles", CFG_F_RUNTIME, "50 95 99 99.9",
             "percentiles shown by INFO latencystats"),
     [CFG_SLOWLOG_LOG_SLOWER_THAN] =
         INT("slowlog-log-slower-than", CFG_F_RUNTIME, 10000, -1, INT32_MAX,

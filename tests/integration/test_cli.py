@@ -64,7 +64,10 @@ def test_top_shows_rates_latencies_and_fits_80_columns(start_server, connect):
     lines = out.stdout.splitlines()
     assert all(len(line) <= 80 for line in lines), max(lines, key=len)
     assert any(line.startswith("command") and "p99" in line for line in lines)
-    assert any(line.split()[:1] == ["set"] for line in lines)
+    set_rows = [line.split() for line in lines if line.split()[:1] == ["set"]]
+    assert set_rows
+    # ops/s, then p50, p95 and p99 in microseconds: numbers, not "-".
+    assert all(field.replace(".", "").isdigit() for field in set_rows[-1][2:5]), set_rows
     assert any(line.startswith("memory ") for line in lines)
     assert any("hit ratio" in line for line in lines)
 
