@@ -122,4 +122,33 @@
  * headroom so that used + a value size never overflows in the checks. */
 #define MAXMEMORY_BYTES_MAX ((int64_t)1 << 50)
 
+/* ---- Storage engine -------------------------------------------------- */
+
+/* Length of a file path handed to env_fs, terminator included: Linux's
+ * PATH_MAX, so every path the OS accepts fits and a buffer for one can live
+ * on the stack. */
+#define FS_PATH_BYTES_MAX 4096
+
+/* WAL block: the unit a torn or corrupt region costs at most (a reader
+ * resynchronises at the next block). 32 KiB as in LevelDB: small enough
+ * that a damaged block loses little, large enough that the 12-byte fragment
+ * header and block padding stay under 0.1% of the log. Changing it changes
+ * the file format (it is recorded in the log header and checked). */
+#define WAL_BLOCK_BYTES (32 * KIB)
+
+/* Largest WAL record (one write batch of the engine). A record must hold
+ * the largest value plus its key and the batch's framing, so the default
+ * follows VALUE_BYTES_DEFAULT and the maximum VALUE_BYTES_MAX; 1 MiB of
+ * headroom covers a maximal key and the batch encoding. The reader checks
+ * the limit as fragments arrive, before growing its buffer, so a damaged
+ * log never makes it allocate more than this. */
+#define WAL_RECORD_BYTES_DEFAULT (VALUE_BYTES_DEFAULT + KEY_BYTES_MAX + 1 * MIB)
+#define WAL_RECORD_BYTES_MAX     (VALUE_BYTES_MAX + KEY_BYTES_MAX + 1 * MIB)
+
+/* The WAL writer stages encoded fragments in a buffer of this size and
+ * hands it to one append when full or at the end of wal_append: 8 blocks
+ * make a group commit of small records one write call, while a huge record
+ * streams through without a copy of its own size. Allocated once at open. */
+#define WAL_WRITE_BUFFER_BYTES (8 * WAL_BLOCK_BYTES)
+
 #endif

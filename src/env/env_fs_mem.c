@@ -1,0 +1,576 @@
+/*
+ * env_fs_mem.c - in-memory files with faults and power cuts (env_fs_mem.h).
+ *
+ * Representation. A file is an inode with two byte arrays: data (live) and
+ * durable (as of the last successful sync), plus shared_len, the length of
+ * the prefix the two are known to agree on, so that a sync copies only the
+ * bytes appended since the previous one. Names are two flat arrays of
+ * (path, inode) pairs, live and durable; an inode is reference-counted by
+ * the names in both arrays and by open handles, and freed at zero. The
+ * arrays are searched linearly: a test or simulated node holds tens of
+ * files, not thousands.
+ *
+ * Invariants: shared_len <= min(len, durable_len); used_bytes is the sum of
+ * len over all inodes alive; every handle's generation is at most
+ * crash_gen, and it is dead when lower.
+ */
+#include "env/env_fs_mem.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/limits.h"
+
+struct mem_inode {
+	uint8_t *data, *durable;
+	uint64_t len, cap, durable_len, durable_cap;
+	uint64_t shared_len;
+	uint64_t crash_gen; /* the last crash applied to this inode */
+	unsigned refs;
+};
+
+struct mem_name {
+	char *path;
+	struct mem_inode *ino;
+};
+
+struct env_file {
+	struct mem_inode *ino;
+	uint64_t gen;
+};
+
+static struct env_fs_mem *mem_of(struct env_fs *fs)
+{
+	return (struct env_fs_mem *)fs;
+}
+
+/* ---- Inodes and names ------------------------------------------------ */
+
+static void inode_unref(struct env_fs_mem *m, struct mem_inode *ino)
+{
+	ASSERT(ino->refs > 0);
+	if (--ino->refs > 0)
+		return;
+	m->used_bytes -= ino->len;
+	free(ino->data);
+	free(ino->durable);
+	free(ino);
+}
+
+/* Grows *buf to hold at least need bytes. */
+static int bytes_reserve(uint8_t **buf, uint64_t *cap, uint64_t need)
+{
+	if (need <= *cap)
+		return 0;
+	uint64_t n = *cap ? *cap : 256;
+	while (n < need)
+		n *= 2;
+	uint8_t *p = realloc(*buf, n);
+	if (!p)
+		return ERR_NOMEM;
+	*buf = p;
+	*cap = n;
+	return 0;
+}
+
+static struct mem_name *name_find(struct mem_name *names, size_t count, const char *path)
+{
+	for (size_t i = 0; i < count; i++)
+		if (strcmp(names[i].path, path) == 0)
+			return &names[i];
+	return NULL;
+}
+
+/* Adds (a copy of path, ino) to a name array, taking a reference. */
+static int name_add(struct mem_name **names, size_t *count, size_t *cap, const char *path,
+                    struct mem_inode *ino)
+{
+	if (*count == *cap) {
+		size_t n = *cap ? *cap * 2 : 8;
+		struct mem_name *p = realloc(*names, n * sizeof(*p));
+		if (!p)
+			return ERR_NOMEM;
+		*names = p;
+		*cap = n;
+	}
+	char *copy = strdup(path);
+	if (!copy)
+		return ERR_NOMEM;
+	(*names)[*count].path = copy;
+	(*names)[*count].ino = ino;
+	(*count)++;
+	ino->refs++;
+	return 0;
+}
+
+/* Removes names[i] (order is not kept), dropping its reference. */
+static void name_del(struct env_fs_mem *m, struct mem_name *names, size_t *count, size_t i)
+{
+	free(names[i].path);
+	inode_unref(m, names[i].ino);
+	names[i] = names[--(*count)];
+}
+
+static bool in_dir(const char *path, const char *dir)
+{
+	char d[FS_PATH_BYTES_MAX];
+	return env_fs_dirname(path, d, sizeof(d)) == 0 && strcmp(d, dir) == 0;
+}
+
+static bool dir_exists(const struct env_fs_mem *m, const char *dir)
+{
+	if (strcmp(dir, ".") == 0 || strcmp(dir, "/") == 0)
+		return true;
+	for (size_t i = 0; i < m->dir_count; i++)
+		if (strcmp(m->dirs[i], dir) == 0)
+			return true;
+	return false;
+}
+
+static bool parent_exists(const struct env_fs_mem *m, const char *path)
+{
+	char d[FS_PATH_BYTES_MAX];
+	return env_fs_dirname(path, d, sizeof(d)) == 0 && dir_exists(m, d);
+}
+
+/* ---- Faults ---------------------------------------------------------- */
+
+/* Counts a call and decides whether the fault rule fails it: 0 or the
+ * rule's error. */
+static int fault_check(struct env_fs_mem *m, enum env_fs_op op)
+{
+	m->calls[op]++;
+	m->calls[ENV_FS_OP_ANY]++;
+	struct env_fs_mem_fault *f = &m->fault;
+	if (f->nth == 0 || (f->op != ENV_FS_OP_ANY && f->op != op))
+		return 0;
+	m->fault_seen++;
+	if (m->fault_seen == f->nth || (f->sticky && m->fault_seen > f->nth))
+		return f->err;
+	return 0;
+}
+
+static int handle_check(const struct env_fs_mem *m, const struct env_file *f)
+{
+	return f->gen == m->crash_gen ? 0 : ERR_IO;
+}
+
+/* ---- Operations ------------------------------------------------------ */
+
+static int mem_open(struct env_fs *fs, const char *path, unsigned flags, struct env_file **out)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_OPEN);
+	if (rc)
+		return rc;
+	if (strlen(path) >= FS_PATH_BYTES_MAX)
+		return ERR_LIMIT;
+	if (!parent_exists(m, path))
+		return ERR_NOT_FOUND;
+	struct env_file *f = malloc(sizeof(*f));
+	if (!f)
+		return ERR_NOMEM;
+	struct mem_name *n = name_find(m->live, m->live_count, path);
+	if (!n && !(flags & ENV_FS_CREATE)) {
+		free(f);
+		return ERR_NOT_FOUND;
+	}
+	if (!n) {
+		struct mem_inode *ino = calloc(1, sizeof(*ino));
+		if (!ino || name_add(&m->live, &m->live_count, &m->live_cap, path, ino) != 0) {
+			free(ino);
+			free(f);
+			return ERR_NOMEM;
+		}
+		n = &m->live[m->live_count - 1];
+	} else if (flags & ENV_FS_TRUNCATE) {
+		m->used_bytes -= n->ino->len;
+		n->ino->len = 0;
+		n->ino->shared_len = 0;
+	}
+	f->ino = n->ino;
+	f->ino->refs++;
+	f->gen = m->crash_gen;
+	m->open_handles++;
+	*out = f;
+	return 0;
+}
+
+static int mem_close(struct env_fs *fs, struct env_file *f)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_CLOSE);
+	inode_unref(m, f->ino);
+	free(f);
+	m->open_handles--;
+	return rc;
+}
+
+static int mem_read_at(struct env_fs *fs, struct env_file *f, uint64_t off, void *buf, size_t len,
+                       size_t *got)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_READ);
+	if (rc || (rc = handle_check(m, f)))
+		return rc;
+	const struct mem_inode *ino = f->ino;
+	size_t n = 0;
+	if (off < ino->len)
+		n = ino->len - off < len ? (size_t)(ino->len - off) : len;
+	if (n)
+		memcpy(buf, ino->data + off, n);
+	*got = n;
+	return 0;
+}
+
+/* Appends len bytes to the inode's live data; the caller checked space. */
+static int inode_append(struct env_fs_mem *m, struct mem_inode *ino, const void *buf, size_t len)
+{
+	if (len == 0)
+		return 0;
+	int rc = bytes_reserve(&ino->data, &ino->cap, ino->len + len);
+	if (rc)
+		return rc;
+	memcpy(ino->data + ino->len, buf, len);
+	ino->len += len;
+	m->used_bytes += len;
+	return 0;
+}
+
+static int mem_append(struct env_fs *fs, struct env_file *f, const void *buf, size_t len)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_APPEND);
+	if (rc) {
+		/* A short write: some prefix reached the file, then the error. */
+		if (m->fault.partial && len > 0 && handle_check(m, f) == 0) {
+			size_t keep = (size_t)(env_rng_next(&m->rng) % len);
+			uint64_t room =
+			    m->capacity_bytes ? m->capacity_bytes - m->used_bytes : keep;
+			inode_append(m, f->ino, buf, keep < room ? keep : (size_t)room);
+		}
+		return rc;
+	}
+	if ((rc = handle_check(m, f)))
+		return rc;
+	if (m->capacity_bytes && m->used_bytes + len > m->capacity_bytes) {
+		/* Fill the disk, as a real write that runs out of blocks. */
+		uint64_t room = m->capacity_bytes - m->used_bytes;
+		rc = inode_append(m, f->ino, buf, (size_t)room);
+		return rc ? rc : ERR_NOSPACE;
+	}
+	return inode_append(m, f->ino, buf, len);
+}
+
+static int mem_sync(struct env_fs *fs, struct env_file *f)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_SYNC);
+	if (rc || (rc = handle_check(m, f)))
+		return rc;
+	struct mem_inode *ino = f->ino;
+	rc = bytes_reserve(&ino->durable, &ino->durable_cap, ino->len);
+	if (rc)
+		return rc;
+	memcpy(ino->durable + ino->shared_len, ino->data + ino->shared_len,
+	       ino->len - ino->shared_len);
+	ino->durable_len = ino->len;
+	ino->shared_len = ino->len;
+	return 0;
+}
+
+static int mem_sync_dir(struct env_fs *fs, const char *dir)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_SYNC_DIR);
+	if (rc)
+		return rc;
+	if (!dir_exists(m, dir))
+		return ERR_NOT_FOUND;
+	/* Add the live names first, so that a failed allocation leaves the
+	 * durable namespace as it was (a failed sync changes nothing). */
+	size_t old_count = m->durable_count;
+	for (size_t i = 0; i < m->live_count; i++) {
+		if (!in_dir(m->live[i].path, dir))
+			continue;
+		rc = name_add(&m->durable, &m->durable_count, &m->durable_cap, m->live[i].path,
+		              m->live[i].ino);
+		if (rc) {
+			while (m->durable_count > old_count)
+				name_del(m, m->durable, &m->durable_count, m->durable_count - 1);
+			return rc;
+		}
+	}
+	for (size_t i = old_count; i-- > 0;)
+		if (in_dir(m->durable[i].path, dir))
+			name_del(m, m->durable, &m->durable_count, i);
+	return 0;
+}
+
+static int mem_rename(struct env_fs *fs, const char *from, const char *to)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_RENAME);
+	if (rc)
+		return rc;
+	if (strlen(to) >= FS_PATH_BYTES_MAX)
+		return ERR_LIMIT;
+	struct mem_name *src = name_find(m->live, m->live_count, from);
+	if (!src || !parent_exists(m, to))
+		return ERR_NOT_FOUND;
+	if (strcmp(from, to) == 0)
+		return 0;
+	char *copy = strdup(to);
+	if (!copy)
+		return ERR_NOMEM;
+	free(src->path);
+	src->path = copy;
+	/* Drop the name that was replaced (it is not the one just renamed:
+	 * paths differ, so search for the other entry). */
+	for (size_t i = 0; i < m->live_count; i++) {
+		if (&m->live[i] != src && strcmp(m->live[i].path, to) == 0) {
+			name_del(m, m->live, &m->live_count, i);
+			break;
+		}
+	}
+	return 0;
+}
+
+static int mem_remove(struct env_fs *fs, const char *path)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_REMOVE);
+	if (rc)
+		return rc;
+	for (size_t i = 0; i < m->live_count; i++) {
+		if (strcmp(m->live[i].path, path) == 0) {
+			name_del(m, m->live, &m->live_count, i);
+			return 0;
+		}
+	}
+	return ERR_NOT_FOUND;
+}
+
+static int mem_truncate(struct env_fs *fs, struct env_file *f, uint64_t size)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_TRUNCATE);
+	if (rc || (rc = handle_check(m, f)))
+		return rc;
+	struct mem_inode *ino = f->ino;
+	if (size <= ino->len) {
+		m->used_bytes -= ino->len - size;
+		ino->len = size;
+		if (ino->shared_len > size)
+			ino->shared_len = size;
+		return 0;
+	}
+	/* Growing fills with zeros, as ftruncate does. */
+	uint64_t grow = size - ino->len;
+	if (m->capacity_bytes && m->used_bytes + grow > m->capacity_bytes)
+		return ERR_NOSPACE;
+	if ((rc = bytes_reserve(&ino->data, &ino->cap, size)))
+		return rc;
+	memset(ino->data + ino->len, 0, grow);
+	ino->len = size;
+	m->used_bytes += grow;
+	return 0;
+}
+
+static int mem_size(struct env_fs *fs, struct env_file *f, uint64_t *size)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_SIZE);
+	if (rc || (rc = handle_check(m, f)))
+		return rc;
+	*size = f->ino->len;
+	return 0;
+}
+
+static int mem_list(struct env_fs *fs, const char *dir, env_fs_list_fn *fn, void *ctx)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_LIST);
+	if (rc)
+		return rc;
+	if (!dir_exists(m, dir))
+		return ERR_NOT_FOUND;
+	for (size_t i = 0; i < m->live_count + m->dir_count; i++) {
+		const char *p = i < m->live_count ? m->live[i].path : m->dirs[i - m->live_count];
+		if (!in_dir(p, dir))
+			continue;
+		const char *slash = strrchr(p, '/');
+		if ((rc = fn(ctx, slash ? slash + 1 : p)))
+			return rc;
+	}
+	return 0;
+}
+
+static int mem_mkdir(struct env_fs *fs, const char *dir)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_MKDIR);
+	if (rc)
+		return rc;
+	if (strlen(dir) >= FS_PATH_BYTES_MAX)
+		return ERR_LIMIT;
+	if (dir_exists(m, dir) || name_find(m->live, m->live_count, dir))
+		return ERR_EXISTS;
+	if (!parent_exists(m, dir))
+		return ERR_NOT_FOUND;
+	if (m->dir_count == m->dir_cap) {
+		size_t n = m->dir_cap ? m->dir_cap * 2 : 4;
+		char **p = realloc(m->dirs, n * sizeof(*p));
+		if (!p)
+			return ERR_NOMEM;
+		m->dirs = p;
+		m->dir_cap = n;
+	}
+	char *copy = strdup(dir);
+	if (!copy)
+		return ERR_NOMEM;
+	m->dirs[m->dir_count++] = copy;
+	return 0;
+}
+
+static const struct env_fs_ops mem_ops = {
+    .open = mem_open,
+    .close = mem_close,
+    .read_at = mem_read_at,
+    .append = mem_append,
+    .sync = mem_sync,
+    .sync_dir = mem_sync_dir,
+    .rename = mem_rename,
+    .remove = mem_remove,
+    .truncate = mem_truncate,
+    .size = mem_size,
+    .list = mem_list,
+    .mkdir = mem_mkdir,
+};
+
+/* ---- Control --------------------------------------------------------- */
+
+void env_fs_mem_init(struct env_fs_mem *fs, uint64_t seed)
+{
+	memset(fs, 0, sizeof(*fs));
+	fs->base.ops = &mem_ops;
+	env_rng_seed(&fs->rng, seed);
+}
+
+void env_fs_mem_deinit(struct env_fs_mem *fs)
+{
+	ASSERT(fs->open_handles == 0);
+	while (fs->live_count)
+		name_del(fs, fs->live, &fs->live_count, fs->live_count - 1);
+	while (fs->durable_count)
+		name_del(fs, fs->durable, &fs->durable_count, fs->durable_count - 1);
+	for (size_t i = 0; i < fs->dir_count; i++)
+		free(fs->dirs[i]);
+	free(fs->live);
+	free(fs->durable);
+	free(fs->dirs);
+	ASSERT(fs->used_bytes == 0);
+	memset(fs, 0, sizeof(*fs));
+}
+
+void env_fs_mem_inject(struct env_fs_mem *fs, const struct env_fs_mem_fault *fault)
+{
+	fs->fault = *fault;
+	fs->fault_seen = 0;
+}
+
+void env_fs_mem_set_capacity(struct env_fs_mem *fs, uint64_t bytes)
+{
+	fs->capacity_bytes = bytes;
+}
+
+uint64_t env_fs_mem_calls(const struct env_fs_mem *fs, enum env_fs_op op)
+{
+	ASSERT(op < ENV_FS_OP_COUNT);
+	return fs->calls[op];
+}
+
+int env_fs_mem_flip_bit(struct env_fs_mem *fs, const char *path, uint64_t bit)
+{
+	struct mem_name *n = name_find(fs->live, fs->live_count, path);
+	if (!n)
+		return ERR_NOT_FOUND;
+	struct mem_inode *ino = n->ino;
+	uint64_t byte = bit / 8;
+	if (byte >= ino->len)
+		return ERR_RANGE;
+	uint8_t mask = (uint8_t)(1u << (bit % 8));
+	ino->data[byte] ^= mask;
+	/* Media damage hits what is on disk too; the shared prefix stays
+	 * shared because both copies change alike. */
+	if (byte < ino->shared_len)
+		ino->durable[byte] ^= mask;
+	return 0;
+}
+
+int env_fs_mem_flip_random(struct env_fs_mem *fs, const char *path, uint64_t lo, uint64_t hi,
+                           uint64_t *bit)
+{
+	struct mem_name *n = name_find(fs->live, fs->live_count, path);
+	if (!n)
+		return ERR_NOT_FOUND;
+	if (hi > n->ino->len)
+		hi = n->ino->len;
+	if (lo >= hi)
+		return ERR_RANGE;
+	uint64_t b = lo * 8 + env_rng_next(&fs->rng) % ((hi - lo) * 8);
+	int rc = env_fs_mem_flip_bit(fs, path, b);
+	if (rc == 0)
+		*bit = b;
+	return rc;
+}
+
+/* Rolls one inode back to what the disk holds after a power cut. */
+static void inode_crash(struct env_fs_mem *m, struct mem_inode *ino,
+                        enum env_fs_mem_crash_mode mode)
+{
+	if (ino->crash_gen == m->crash_gen)
+		return; /* reached through a second name */
+	ino->crash_gen = m->crash_gen;
+	uint64_t keep = ino->durable_len;
+	/* A torn tail is only modelled for a file that was only appended to
+	 * since its last sync: then live = durable + tail. */
+	if (mode == ENV_FS_MEM_CRASH_TORN && ino->shared_len == ino->durable_len &&
+	    ino->len > ino->durable_len)
+		keep += env_rng_next(&m->rng) % (ino->len - ino->durable_len + 1);
+	if (keep > ino->durable_len) {
+		/* The kept tail is already in data; durable catches up. */
+		ino->len = keep;
+	} else {
+		/* durable_cap >= durable_len bytes are valid there; data must
+		 * hold them, which it may not after a truncate. */
+		if (bytes_reserve(&ino->data, &ino->cap, ino->durable_len) != 0)
+			ASSERT(!"out of memory in a simulated crash");
+		if (ino->durable_len)
+			memcpy(ino->data, ino->durable, ino->durable_len);
+		ino->len = ino->durable_len;
+	}
+	ino->shared_len = ino->durable_len < ino->len ? ino->durable_len : ino->len;
+}
+
+void env_fs_mem_crash(struct env_fs_mem *fs, enum env_fs_mem_crash_mode mode)
+{
+	fs->crash_gen++;
+	/* Live names become the durable names. */
+	while (fs->live_count)
+		name_del(fs, fs->live, &fs->live_count, fs->live_count - 1);
+	for (size_t i = 0; i < fs->durable_count; i++) {
+		int rc = name_add(&fs->live, &fs->live_count, &fs->live_cap, fs->durable[i].path,
+		                  fs->durable[i].ino);
+		ASSERT(rc == 0);
+	}
+	/* Recompute used bytes from the surviving contents. */
+	for (size_t i = 0; i < fs->live_count; i++) {
+		struct mem_inode *ino = fs->live[i].ino;
+		uint64_t before = ino->len;
+		inode_crash(fs, ino, mode);
+		fs->used_bytes = fs->used_bytes - before + ino->len;
+	}
+}
