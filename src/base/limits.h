@@ -151,4 +151,70 @@
  * streams through without a copy of its own size. Allocated once at open. */
 #define WAL_WRITE_BUFFER_BYTES (8 * WAL_BLOCK_BYTES)
 
+/* ---- Memtable (engine/memtable.h, engine/arena.h) ---------------------- */
+
+/* Memtable size at which the engine makes it immutable and flushes it, as
+ * counted by memtable_bytes() (arena blocks, headers included). 64 MiB as
+ * RocksDB's write_buffer_size: big enough that a flush writes a few large
+ * SSTables, small enough that WAL replay after a crash takes well under a
+ * second per memtable. The maximum bounds that replay time and the memory
+ * two memtables (mutable + flushing) hold. */
+#define MEMTABLE_BYTES_DEFAULT (64 * MIB)
+#define MEMTABLE_BYTES_MAX     (4 * GIB - 1)
+
+/* Arena block: 1 MiB makes a 64 MiB memtable 64 mallocs, which glibc and
+ * jemalloc serve from mmap'd memory given back to the OS on free; an
+ * allocation above a quarter block gets its own block, so the unused tail
+ * of a block is under 256 KiB. */
+#define ARENA_BLOCK_BYTES_DEFAULT (1 * MIB)
+
+/* Skip-list tower height, with a 1-in-4 chance of each extra level: 4^12
+ * = 16 Mi entries are searched in O(log n) steps, more than a 64 MiB
+ * memtable of tiny entries holds (LevelDB uses the same 12 and 4). */
+#define MEMTABLE_HEIGHT_MAX 12
+#define MEMTABLE_BRANCHING  4
+
+/* ---- SSTables, bloom filters, block cache (engine/sst.h, bloom.h,
+ * cache.h; docs/formats/sst.md) ------------------------------------- */
+
+/* Target size of an SST data block before compression: 4 KiB, a page, as
+ * in LevelDB: a point read decodes one block, so small blocks keep reads
+ * cheap, while the index stays small (one entry per block). Configurable
+ * from 256 B (smaller blocks make the index as large as the data) to
+ * 1 MiB (larger ones make every point read decode a megabyte). */
+#define SST_BLOCK_BYTES_DEFAULT (4 * KIB)
+#define SST_BLOCK_BYTES_MIN     256
+#define SST_BLOCK_BYTES_MAX     (1 * MIB)
+
+/* Largest decoded data block: a block holds whole entries, so one entry of
+ * a maximal key and value (until blob separation keeps large values out of
+ * tables) makes a block of its own past the target. The reader checks a
+ * stored or decompressed length against this before allocating. */
+#define SST_BLOCK_RAW_BYTES_MAX (SST_BLOCK_BYTES_MAX + KEY_BYTES_MAX + VALUE_BYTES_MAX + 64)
+
+/* Index, filter and properties blocks are read whole at open and held
+ * while the table is open. 256 MiB covers a filter of 200 million keys at
+ * 10 bits a key, far beyond the tables compaction makes (tens of MiB). */
+#define SST_AUX_BLOCK_BYTES_MAX (256 * MIB)
+
+/* Largest table file: compaction writes tables of tens of MiB; 64 GiB
+ * bounds what one damaged footer can make the reader believe. */
+#define SST_TABLE_BYTES_MAX (64 * GIB)
+
+/* Entries between restart points in a data block: a seek binary-searches
+ * the restarts, then decodes at most this many entries. 16 as in LevelDB:
+ * prefix compression still pays, the scan stays short. */
+#define SST_RESTART_INTERVAL 16
+
+/* Bloom bits per key: 10 gives about 1% false positives; 32 is ~1e-6%,
+ * past which a larger filter costs memory for nothing. */
+#define BLOOM_BITS_PER_KEY_DEFAULT 10
+#define BLOOM_BITS_PER_KEY_MAX     32
+
+/* Block cache: 64 MiB by default (LevelDB's 8 MiB is small for a server).
+ * Shards (a power of two) each with its own mutex, so readers on different
+ * threads rarely meet on one lock. */
+#define BLOCK_CACHE_BYTES_DEFAULT (64 * MIB)
+#define BLOCK_CACHE_SHARDS        16
+
 #endif

@@ -1,0 +1,226 @@
+/*
+ * block.c - SST blocks with prefix compression and restart points
+ * (block.h; layout in docs/formats/sst.md).
+ */
+#include "engine/block.h"
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/ikey.h"
+
+static void put_u32(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static uint32_t get_u32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+void block_builder_init(struct block_builder *b, unsigned restart_interval)
+{
+	ASSERT(restart_interval >= 1);
+	buf_init(&b->data);
+	buf_init(&b->last_key);
+	buf_init(&b->restarts);
+	b->interval = restart_interval;
+	b->counter = 0;
+	b->entry_count = 0;
+}
+
+void block_builder_deinit(struct block_builder *b)
+{
+	buf_deinit(&b->data);
+	buf_deinit(&b->last_key);
+	buf_deinit(&b->restarts);
+}
+
+void block_builder_reset(struct block_builder *b)
+{
+	b->data.len = 0;
+	b->last_key.len = 0;
+	b->restarts.len = 0;
+	b->counter = 0;
+	b->entry_count = 0;
+}
+
+size_t block_builder_size(const struct block_builder *b)
+{
+	size_t restarts = b->restarts.len + (b->entry_count ? 0 : 4);
+	return b->data.len + restarts + 4;
+}
+
+int block_builder_add(struct block_builder *b, struct bytes key, struct bytes value)
+{
+	size_t shared = 0;
+	bool restart = b->counter == 0 || b->counter >= b->interval;
+	if (!restart) {
+		size_t n = key.len < b->last_key.len ? key.len : b->last_key.len;
+		while (shared < n && key.ptr[shared] == b->last_key.data[shared])
+			shared++;
+	}
+	size_t unshared = key.len - shared;
+	size_t need = 3 * 5 + unshared + value.len;
+	int rc = buf_reserve(&b->data, need, SST_BLOCK_RAW_BYTES_MAX);
+	if (!rc && restart)
+		rc = buf_reserve(&b->restarts, 4, SST_BLOCK_RAW_BYTES_MAX);
+	if (!rc)
+		rc = buf_reserve(&b->last_key,
+		                 key.len > b->last_key.len ? key.len - b->last_key.len : 0,
+		                 SST_BLOCK_RAW_BYTES_MAX);
+	if (rc)
+		return rc;
+	if (restart) {
+		put_u32(b->restarts.data + b->restarts.len, (uint32_t)b->data.len);
+		b->restarts.len += 4;
+		b->counter = 0;
+	}
+	uint8_t *p = b->data.data + b->data.len;
+	size_t n = block_put_varint(p, shared);
+	n += block_put_varint(p + n, unshared);
+	n += block_put_varint(p + n, value.len);
+	b->data.len += n;
+	buf_put(&b->data, key.ptr + shared, unshared);
+	buf_put(&b->data, value.ptr, value.len);
+	b->last_key.len = shared;
+	buf_put(&b->last_key, key.ptr + shared, unshared);
+	b->counter++;
+	b->entry_count++;
+	return 0;
+}
+
+int block_builder_finish(struct block_builder *b, struct bytes *out)
+{
+	/* An empty block still has one restart at 0, so the reader need not
+	 * special-case restart_count == 0. */
+	if (b->entry_count == 0) {
+		int rc = buf_reserve(&b->restarts, 4, SST_BLOCK_RAW_BYTES_MAX);
+		if (rc)
+			return rc;
+		put_u32(b->restarts.data, 0);
+		b->restarts.len = 4;
+	}
+	int rc = buf_reserve(&b->data, b->restarts.len + 4, SST_BLOCK_RAW_BYTES_MAX);
+	if (rc)
+		return rc;
+	buf_put(&b->data, b->restarts.data, b->restarts.len);
+	uint8_t cnt[4];
+	put_u32(cnt, (uint32_t)(b->restarts.len / 4));
+	buf_put(&b->data, cnt, 4);
+	*out = bytes_make(b->data.data, b->data.len);
+	return 0;
+}
+
+/* ---- Iterator -------------------------------------------------------- */
+
+int block_iter_init(struct block_iter *it, struct bytes block)
+{
+	memset(it, 0, sizeof(*it));
+	buf_init(&it->key);
+	it->data = block.ptr;
+	if (block.len < 8)
+		return it->err = ERR_CORRUPT;
+	uint32_t count = get_u32(block.ptr + block.len - 4);
+	if (count == 0 || count > (block.len - 4) / 4)
+		return it->err = ERR_CORRUPT;
+	it->restart_count = count;
+	it->limit = block.len - 4 - (size_t)count * 4;
+	return 0;
+}
+
+void block_iter_deinit(struct block_iter *it)
+{
+	buf_deinit(&it->key);
+}
+
+static void fail(struct block_iter *it, int err)
+{
+	it->valid = false;
+	if (!it->err)
+		it->err = err;
+}
+
+/* Decodes the entry at off into key/value; invalid at the end of entries. */
+static void decode_at(struct block_iter *it, size_t off)
+{
+	if (off >= it->limit) {
+		it->valid = false;
+		return;
+	}
+	const uint8_t *p = it->data + off, *end = it->data + it->limit;
+	uint64_t shared, unshared, vlen;
+	if (!block_get_varint(&p, end, &shared) || !block_get_varint(&p, end, &unshared) ||
+	    !block_get_varint(&p, end, &vlen) || shared > it->key.len ||
+	    unshared > (size_t)(end - p) || vlen > (size_t)(end - p) - unshared) {
+		fail(it, ERR_CORRUPT);
+		return;
+	}
+	it->key.len = (size_t)shared;
+	if (buf_reserve(&it->key, (size_t)unshared, SST_BLOCK_RAW_BYTES_MAX)) {
+		fail(it, ERR_NOMEM);
+		return;
+	}
+	buf_put(&it->key, p, (size_t)unshared);
+	if (it->key.len < IKEY_TRAILER_BYTES) {
+		fail(it, ERR_CORRUPT); /* every key of ours is an internal key */
+		return;
+	}
+	it->value = bytes_make(p + unshared, (size_t)vlen);
+	it->next = (size_t)(p + unshared + vlen - it->data);
+	it->valid = true;
+}
+
+static size_t restart_off(const struct block_iter *it, uint32_t i)
+{
+	return get_u32(it->data + it->limit + (size_t)i * 4);
+}
+
+/* Decodes the key stored at a restart point (shared must be 0). */
+static bool restart_key(struct block_iter *it, uint32_t i)
+{
+	size_t off = restart_off(it, i);
+	it->key.len = 0;
+	decode_at(it, off);
+	return it->valid;
+}
+
+void block_iter_seek_to_first(struct block_iter *it)
+{
+	if (it->err)
+		return;
+	it->key.len = 0;
+	decode_at(it, restart_off(it, 0));
+}
+
+void block_iter_next(struct block_iter *it)
+{
+	ASSERT(it->valid);
+	decode_at(it, it->next);
+}
+
+void block_iter_seek(struct block_iter *it, struct bytes target)
+{
+	if (it->err)
+		return;
+	/* Binary search for the last restart whose key is < target; the
+	 * first key >= target is at or after it. */
+	uint32_t lo = 0, hi = it->restart_count - 1;
+	while (lo < hi) {
+		uint32_t mid = lo + (hi - lo + 1) / 2;
+		if (!restart_key(it, mid)) {
+			fail(it, ERR_CORRUPT);
+			return;
+		}
+		if (ikey_cmp(block_iter_key(it), target) < 0)
+			lo = mid;
+		else
+			hi = mid - 1;
+	}
+	it->key.len = 0;
+	decode_at(it, restart_off(it, lo));
+	while (it->valid && ikey_cmp(block_iter_key(it), target) < 0)
+		decode_at(it, it->next);
+}

@@ -1,0 +1,528 @@
+/*
+ * sst_read.c - opens, reads, iterates and checks SSTables (sst.h; layout in
+ * docs/formats/sst.md).
+ *
+ * Every block read from disk is checked before use: its handle must lie
+ * inside the file before the footer, its length under the limit for its
+ * kind (checked before anything is allocated for it), its checksum must
+ * match, and a compressed block must decompress to exactly the length it
+ * claims. The index block stays pinned (in the cache, or owned) while the
+ * reader is open; data blocks are pinned only while an iterator or a get
+ * uses them.
+ */
+#include <lz4.h>
+#include <stdlib.h>
+#include <string.h>
+#include <zstd.h>
+
+#include "base/assert.h"
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/block.h"
+#include "engine/bloom.h"
+#include "engine/sst_internal.h"
+
+/* A decoded block as the cache and the reader hold it. */
+struct sst_block {
+	size_t len;
+	uint8_t data[];
+};
+
+/* A block in use: pinned in the cache (h) or owned (h == NULL). */
+struct block_ref {
+	struct sst_block *blk;
+	struct cache_handle *h;
+};
+
+struct sst_reader {
+	struct env_fs *fs;
+	struct env_file *file;
+	uint64_t file_size, data_end; /* data_end: where the footer starts */
+	struct sst_footer footer;
+	struct cache *cache;
+	uint64_t file_number;
+	struct sst_block *meta, *filter;
+	struct block_ref index;
+	struct sst_props props;
+};
+
+static void block_unref(struct sst_reader *r, struct block_ref *ref)
+{
+	if (ref->h)
+		cache_release(r->cache, ref->h);
+	else
+		free(ref->blk);
+	ref->blk = NULL;
+	ref->h = NULL;
+}
+
+static int corrupt(const char **reason, const char *why)
+{
+	if (reason)
+		*reason = why;
+	return ERR_CORRUPT;
+}
+
+/* Decompresses the stored bytes p[0, n) of type into a new block. */
+static int decompress(const uint8_t *p, size_t n, uint8_t type, uint64_t raw_max,
+                      struct sst_block **out, const char **reason)
+{
+	if (n < 4)
+		return corrupt(reason, "block: compressed block too short");
+	uint32_t raw_len = sst_get_u32(p);
+	if (raw_len > raw_max)
+		return corrupt(reason, "block: decompressed length over the limit");
+	struct sst_block *blk = malloc(sizeof(*blk) + raw_len);
+	if (!blk)
+		return ERR_NOMEM;
+	size_t got;
+	if (type == SST_COMPRESSION_LZ4) {
+		int r = LZ4_decompress_safe((const char *)p + 4, (char *)blk->data, (int)(n - 4),
+		                            (int)raw_len);
+		got = r < 0 ? SIZE_MAX : (size_t)r;
+	} else {
+		got = ZSTD_decompress(blk->data, raw_len, p + 4, n - 4);
+		got = ZSTD_isError(got) ? SIZE_MAX : got;
+	}
+	if (got != raw_len) {
+		free(blk);
+		return corrupt(reason, "block: decompression failed");
+	}
+	blk->len = raw_len;
+	*out = blk;
+	return 0;
+}
+
+/* Reads, verifies and decodes the block at h from disk. */
+static int read_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_max,
+                      struct sst_block **out, const char **reason)
+{
+	if (h.size > raw_max + 4 || h.offset > r->data_end ||
+	    h.size + SST_TRAILER_BYTES > r->data_end - h.offset)
+		return corrupt(reason, "block: handle out of the file or over the limit");
+	size_t n = (size_t)h.size;
+	struct sst_block *blk = malloc(sizeof(*blk) + n + SST_TRAILER_BYTES);
+	if (!blk)
+		return ERR_NOMEM;
+	size_t got;
+	int rc = env_fs_read_at(r->fs, r->file, h.offset, blk->data, n + SST_TRAILER_BYTES, &got);
+	if (!rc && got != n + SST_TRAILER_BYTES)
+		rc = corrupt(reason, "block: truncated file");
+	uint8_t type = rc ? 0 : blk->data[n];
+	if (!rc &&
+	    ikey_get_u64le(blk->data + n + 1) !=
+	        sst_block_checksum(blk->data, n, r->footer.seed, h.offset, type))
+		rc = corrupt(reason, "block: checksum mismatch");
+	if (!rc && type > SST_COMPRESSION_ZSTD)
+		rc = corrupt(reason, "block: unknown compression type");
+	if (rc) {
+		free(blk);
+		return rc;
+	}
+	if (type == SST_COMPRESSION_NONE) {
+		blk->len = n;
+		*out = blk;
+		return 0;
+	}
+	rc = decompress(blk->data, n, type, raw_max, out, reason);
+	free(blk);
+	return rc;
+}
+
+static void block_free(void *p)
+{
+	free(p);
+}
+
+/* A data or index block, through the cache when the reader has one. */
+static int load_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_max,
+                      struct block_ref *out, const char **reason)
+{
+	*out = (struct block_ref){0};
+	if (r->cache) {
+		out->h = cache_lookup(r->cache, r->file_number, h.offset);
+		if (out->h) {
+			out->blk = cache_value(out->h);
+			return 0;
+		}
+	}
+	int rc = read_block(r, h, raw_max, &out->blk, reason);
+	if (rc || !r->cache)
+		return rc;
+	/* On failure the cache has freed the block: forget it. */
+	rc = cache_insert(r->cache, r->file_number, h.offset, out->blk,
+	                  sizeof(*out->blk) + out->blk->len, block_free, &out->h);
+	if (rc)
+		*out = (struct block_ref){0};
+	return rc;
+}
+
+static int decode_handle(struct bytes v, struct sst_handle *h)
+{
+	const uint8_t *p = v.ptr, *end = v.ptr + v.len;
+	if (!block_get_varint(&p, end, &h->offset) || !block_get_varint(&p, end, &h->size) ||
+	    p != end)
+		return ERR_CORRUPT;
+	return 0;
+}
+
+/* Reads the footer and the filter, properties and index blocks. */
+static int open_blocks(struct sst_reader *r, const char **reason)
+{
+	int rc = env_fs_size(r->fs, r->file, &r->file_size);
+	if (rc)
+		return rc;
+	if (r->file_size < SST_FOOTER_BYTES)
+		return corrupt(reason, "file: shorter than a footer");
+	if (r->file_size > SST_TABLE_BYTES_MAX)
+		return corrupt(reason, "file: larger than SST_TABLE_BYTES_MAX");
+	r->data_end = r->file_size - SST_FOOTER_BYTES;
+	uint8_t foot[SST_FOOTER_BYTES];
+	size_t got;
+	rc = env_fs_read_at(r->fs, r->file, r->data_end, foot, sizeof(foot), &got);
+	if (rc)
+		return rc;
+	if (got != sizeof(foot))
+		return corrupt(reason, "footer: short read");
+	if ((rc = sst_footer_decode(foot, &r->footer, reason)))
+		return rc;
+	const char *why = NULL;
+	if ((rc = read_block(r, r->footer.meta, SST_AUX_BLOCK_BYTES_MAX, &r->meta, &why)) ||
+	    (rc = read_block(r, r->footer.filter, SST_AUX_BLOCK_BYTES_MAX, &r->filter, &why)) ||
+	    (rc = load_block(r, r->footer.index, SST_AUX_BLOCK_BYTES_MAX, &r->index, &why))) {
+		if (reason && why)
+			*reason = why;
+		return rc;
+	}
+	if (sst_props_decode(r->meta->data, r->meta->len, &r->props))
+		return corrupt(reason, "properties: malformed");
+	return 0;
+}
+
+int sst_open(struct sst_reader **out, struct env_fs *fs, const char *path,
+             const struct sst_read_options *opt, const char **reason)
+{
+	ASSERT(out && fs && path);
+	struct sst_reader *r = calloc(1, sizeof(*r));
+	if (!r)
+		return ERR_NOMEM;
+	r->fs = fs;
+	if (opt) {
+		r->cache = opt->cache;
+		r->file_number = opt->file_number;
+	}
+	int rc = env_fs_open(fs, path, 0, &r->file);
+	if (rc) {
+		free(r);
+		return rc;
+	}
+	rc = open_blocks(r, reason);
+	if (rc) {
+		sst_close(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+void sst_close(struct sst_reader *r)
+{
+	if (!r)
+		return;
+	if (r->index.blk)
+		block_unref(r, &r->index);
+	free(r->meta);
+	free(r->filter);
+	env_fs_close(r->fs, r->file);
+	free(r);
+}
+
+const struct sst_props *sst_props(const struct sst_reader *r)
+{
+	return &r->props;
+}
+
+/* ---- Point lookups --------------------------------------------------- */
+
+/* Seeks the index to target and loads the data block it points at.
+ * *found is false when target is past the table's last key. */
+static int locate_block(struct sst_reader *r, struct bytes target, struct block_iter *idx,
+                        struct block_ref *ref, bool *found)
+{
+	int rc = block_iter_init(idx, bytes_make(r->index.blk->data, r->index.blk->len));
+	if (rc)
+		return rc;
+	block_iter_seek(idx, target);
+	if (idx->err)
+		return idx->err;
+	*found = idx->valid;
+	if (!idx->valid)
+		return 0;
+	struct sst_handle h;
+	if (decode_handle(idx->value, &h))
+		return ERR_CORRUPT;
+	return load_block(r, h, SST_BLOCK_RAW_BYTES_MAX, ref, NULL);
+}
+
+/* Looks target up in the loaded block and fills the result. */
+static int get_in_block(struct block_ref *ref, struct bytes target, struct bytes user_key,
+                        struct sst_get_result *res, struct buf *value)
+{
+	struct block_iter it;
+	int rc = block_iter_init(&it, bytes_make(ref->blk->data, ref->blk->len));
+	if (!rc) {
+		block_iter_seek(&it, target);
+		rc = it.err;
+	}
+	struct sst_get_result g = {.status = SST_GET_NOT_FOUND};
+	struct bytes uk = {0};
+	if (!rc && it.valid) {
+		/* The index said this block's last key is >= target, so an
+		 * entry >= target must be here: its absence is corruption. */
+		ikey_decode(block_iter_key(&it), &uk, &g.seq, &g.kind);
+		if (bytes_eq(uk, user_key) && g.kind > IKEY_KIND_BLOB)
+			rc = ERR_CORRUPT;
+		else if (bytes_eq(uk, user_key))
+			g.status = g.kind == IKEY_KIND_DELETE ? SST_GET_DELETED : SST_GET_VALUE;
+	} else if (!rc) {
+		rc = ERR_CORRUPT;
+	}
+	if (!rc && g.status == SST_GET_VALUE) {
+		value->len = 0;
+		rc = buf_reserve(value, it.value.len, VALUE_BYTES_MAX + 9);
+		if (!rc)
+			buf_put(value, it.value.ptr, it.value.len);
+	}
+	if (!rc)
+		*res = g;
+	block_iter_deinit(&it);
+	return rc;
+}
+
+int sst_get(struct sst_reader *r, struct bytes user_key, uint64_t seq_as_of,
+            struct sst_get_result *res, struct buf *value)
+{
+	ASSERT(r && res && value);
+	if (user_key.len > KEY_BYTES_MAX)
+		return ERR_LIMIT;
+	struct bytes filter = bytes_make(r->filter->data, r->filter->len);
+	if (!bloom_may_match(filter, bloom_hash(user_key))) {
+		*res = (struct sst_get_result){.status = SST_GET_NOT_FOUND};
+		return 0;
+	}
+	/* Short keys are encoded on the stack; only long ones cost a malloc. */
+	uint8_t small[256];
+	size_t tlen = user_key.len + IKEY_TRAILER_BYTES;
+	uint8_t *t = tlen <= sizeof(small) ? small : malloc(tlen);
+	if (!t)
+		return ERR_NOMEM;
+	uint64_t seq = seq_as_of > IKEY_SEQ_MAX ? IKEY_SEQ_MAX : seq_as_of;
+	struct bytes target = bytes_make(t, ikey_encode(t, user_key, seq, IKEY_KIND_SEEK));
+	struct block_iter idx;
+	struct block_ref ref = {0};
+	bool found = false;
+	int rc = locate_block(r, target, &idx, &ref, &found);
+	block_iter_deinit(&idx);
+	if (!rc && !found)
+		*res = (struct sst_get_result){.status = SST_GET_NOT_FOUND};
+	else if (!rc)
+		rc = get_in_block(&ref, target, user_key, res, value);
+	if (ref.blk)
+		block_unref(r, &ref);
+	if (t != small)
+		free(t);
+	return rc;
+}
+
+/* ---- Iterator -------------------------------------------------------- */
+
+struct sst_iter {
+	struct sst_reader *r;
+	struct block_iter index;
+	struct block_ref ref;
+	struct block_iter data;
+	bool have_data;
+	int err;
+};
+
+int sst_iter_create(struct sst_reader *r, struct sst_iter **out)
+{
+	struct sst_iter *it = calloc(1, sizeof(*it));
+	if (!it)
+		return ERR_NOMEM;
+	it->r = r;
+	it->err = block_iter_init(&it->index, bytes_make(r->index.blk->data, r->index.blk->len));
+	*out = it;
+	return 0;
+}
+
+static void drop_data(struct sst_iter *it)
+{
+	if (!it->have_data)
+		return;
+	block_iter_deinit(&it->data);
+	block_unref(it->r, &it->ref);
+	it->have_data = false;
+}
+
+void sst_iter_destroy(struct sst_iter *it)
+{
+	if (!it)
+		return;
+	drop_data(it);
+	block_iter_deinit(&it->index);
+	free(it);
+}
+
+static void set_err(struct sst_iter *it, int err)
+{
+	if (!it->err)
+		it->err = err;
+	drop_data(it);
+}
+
+/* Loads the data block the index iterator is at. */
+static bool load_data(struct sst_iter *it)
+{
+	drop_data(it);
+	if (it->index.err) {
+		set_err(it, it->index.err);
+		return false;
+	}
+	if (!it->index.valid)
+		return false;
+	struct sst_handle h;
+	int rc = decode_handle(it->index.value, &h);
+	if (!rc)
+		rc = load_block(it->r, h, SST_BLOCK_RAW_BYTES_MAX, &it->ref, NULL);
+	if (rc) {
+		set_err(it, rc);
+		return false;
+	}
+	it->have_data = true;
+	rc = block_iter_init(&it->data, bytes_make(it->ref.blk->data, it->ref.blk->len));
+	if (rc)
+		set_err(it, rc);
+	return rc == 0;
+}
+
+/* Moves past exhausted blocks; the builder writes no empty data block, so
+ * an empty one is corruption. */
+static void settle(struct sst_iter *it)
+{
+	while (it->have_data && !it->data.valid) {
+		if (it->data.err) {
+			set_err(it, it->data.err);
+			return;
+		}
+		block_iter_next(&it->index);
+		if (!load_data(it))
+			return;
+		block_iter_seek_to_first(&it->data);
+	}
+}
+
+void sst_iter_seek_to_first(struct sst_iter *it)
+{
+	if (it->err)
+		return;
+	block_iter_seek_to_first(&it->index);
+	if (load_data(it))
+		block_iter_seek_to_first(&it->data);
+	settle(it);
+}
+
+void sst_iter_seek(struct sst_iter *it, struct bytes target)
+{
+	ASSERT(target.len >= IKEY_TRAILER_BYTES);
+	if (it->err)
+		return;
+	block_iter_seek(&it->index, target);
+	if (load_data(it))
+		block_iter_seek(&it->data, target);
+	settle(it);
+}
+
+void sst_iter_next(struct sst_iter *it)
+{
+	ASSERT(sst_iter_valid(it));
+	block_iter_next(&it->data);
+	settle(it);
+}
+
+bool sst_iter_valid(const struct sst_iter *it)
+{
+	return !it->err && it->have_data && it->data.valid;
+}
+
+struct bytes sst_iter_key(const struct sst_iter *it)
+{
+	ASSERT(sst_iter_valid(it));
+	return block_iter_key(&it->data);
+}
+
+struct bytes sst_iter_value(const struct sst_iter *it)
+{
+	ASSERT(sst_iter_valid(it));
+	return it->data.value;
+}
+
+int sst_iter_status(const struct sst_iter *it)
+{
+	return it->err;
+}
+
+/* ---- Check ----------------------------------------------------------- */
+
+/* Reads one block from disk and, for data blocks, decodes every entry. */
+static int check_block(struct sst_reader *r, struct sst_handle h, bool data,
+                       struct sst_check_result *res)
+{
+	struct sst_block *blk;
+	uint64_t max = data ? SST_BLOCK_RAW_BYTES_MAX : SST_AUX_BLOCK_BYTES_MAX;
+	int rc = read_block(r, h, max, &blk, &res->reason);
+	bool blk_read = rc == 0;
+	if (!rc && data) {
+		struct block_iter it;
+		rc = block_iter_init(&it, bytes_make(blk->data, blk->len));
+		for (block_iter_seek_to_first(&it); it.valid; block_iter_next(&it))
+			;
+		rc = rc ? rc : it.err;
+		block_iter_deinit(&it);
+		if (rc == ERR_CORRUPT)
+			res->reason = "block: malformed entries";
+	}
+	if (blk_read)
+		free(blk);
+	if (rc == ERR_CORRUPT)
+		res->bad_offset = h.offset;
+	res->blocks_checked += rc == 0;
+	return rc;
+}
+
+int sst_check(struct sst_reader *r, struct sst_check_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	const struct sst_handle aux[3] = {r->footer.meta, r->footer.filter, r->footer.index};
+	for (int i = 0; i < 3; i++) {
+		int rc = check_block(r, aux[i], false, res);
+		if (rc)
+			return rc;
+	}
+	struct block_iter idx;
+	int rc = block_iter_init(&idx, bytes_make(r->index.blk->data, r->index.blk->len));
+	for (block_iter_seek_to_first(&idx); !rc && idx.valid; block_iter_next(&idx)) {
+		struct sst_handle h;
+		if (decode_handle(idx.value, &h)) {
+			res->reason = "index: malformed block handle";
+			rc = ERR_CORRUPT;
+		} else {
+			rc = check_block(r, h, true, res);
+		}
+	}
+	rc = rc ? rc : idx.err;
+	if (rc == ERR_CORRUPT && !res->reason)
+		res->reason = "index: malformed entries";
+	block_iter_deinit(&idx);
+	return rc;
+}
