@@ -217,4 +217,58 @@
 #define BLOCK_CACHE_BYTES_DEFAULT (64 * MIB)
 #define BLOCK_CACHE_SHARDS        16
 
+/* ---- Blob files (engine/blob.h; docs/formats/blob.md) ----------------- */
+
+/* Values of at least this many bytes are separated into blob files: at
+ * 4 KiB a value is a page, so its pointer (under 30 bytes) saves
+ * compaction nearly all of it, while smaller values stay in the tree where
+ * a point read costs one block (WiscKey and Titan use similar cut-offs). */
+#define BLOB_VALUE_BYTES_MIN_DEFAULT (4 * KIB)
+
+/* Size at which the engine rolls over to a new blob file: 256 MiB keeps
+ * the file count low (a 1 TiB store is 4k files), and GC of one file
+ * copies at most this much. A single record may make a file larger. */
+#define BLOB_FILE_BYTES_DEFAULT (256 * MIB)
+
+/* Largest blob file a reader believes: one record of the largest key and
+ * value past the roll-over size, with headroom; bounds what a damaged
+ * size or pointer can make the reader attempt. */
+#define BLOB_FILE_BYTES_MAX (64 * GIB)
+
+/* Piece of a value handed to one env append or read_at, and the one
+ * buffer a streamed read holds: 1 MiB amortises the call cost while a
+ * 1 GiB value never needs a second copy of itself. */
+#define BLOB_IO_CHUNK_BYTES (1 * MIB)
+
+/* Staging buffer of a blob writer: a record whose header, key and value
+ * fit is one append; larger ones go straight from the caller's memory. */
+#define BLOB_WRITE_BUFFER_BYTES (64 * KIB)
+
+/* ---- Manifest and versions (engine/manifest.h, version_edit.h;
+ * docs/formats/manifest.md) ----------------------------------------- */
+
+/* Levels of the LSM tree: L0 plus six sorted levels. With a 10x fan-out
+ * and a 256 MiB L1, L6 holds ~250 TiB, beyond any one node (LevelDB: 7). */
+#define LSM_LEVELS 7
+
+/* Largest manifest record (one version edit). The snapshot edit that opens
+ * every manifest lists every live file, ~100 bytes plus two keys a file,
+ * so 64 MiB holds several hundred thousand tables of short keys; a state
+ * that does not fit is ERR_LIMIT on writing, never a truncated record. The
+ * reader checks it before growing its buffer. */
+#define MANIFEST_RECORD_BYTES_MAX (64 * MIB)
+
+/* Files in one version (and added by one edit): 1 Mi tables of 64 MiB is
+ * 64 TiB. Bounds what a damaged manifest can make recovery allocate. */
+#define MANIFEST_FILES_MAX (1024 * 1024)
+
+/* A manifest past this size is replaced by a new one that starts with a
+ * snapshot, so replay at startup reads at most about this much (RocksDB's
+ * max_manifest_file_size is 1 GiB; edits are small, 64 MiB is ~500k). */
+#define MANIFEST_ROLL_BYTES_DEFAULT (64 * MIB)
+
+/* Directory entries recovery examines for orphans and missing files: the
+ * live files plus generous room for leftovers; more is ERR_LIMIT. */
+#define MANIFEST_DIR_ENTRIES_MAX (4 * MANIFEST_FILES_MAX)
+
 #endif
