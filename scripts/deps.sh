@@ -8,6 +8,7 @@ packages=(
   libxxhash-dev libjemalloc-dev libcmocka-dev
   libhiredis-dev                    # ringkv-cli's client library
   liblz4-dev libzstd-dev            # SST block compression
+  librocksdb-dev libleveldb-dev     # bench/engine: the engines ringkv's is compared with
   redis-server redis-tools          # redis-cli, redis-benchmark, and Redis 7 to compare against
   python3-pytest python3-redis      # integration tests (run with /usr/bin/python3)
   prometheus                        # promtool and a real Prometheus for the /metrics tests

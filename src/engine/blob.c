@@ -160,8 +160,11 @@ fail_buf:
 static uint64_t record_checksum(uint64_t salt, uint64_t offset, const uint8_t *h, struct bytes key,
                                 struct bytes value)
 {
+	/* Zeroed first: reset_withSeed reads the old seed, and GCC at -O3
+	 * cannot see that XXH3_INITSTATE initialises it. */
 	XXH3_state_t st;
-	XXH3_INITSTATE(&st); /* reset_withSeed reads the old seed */
+	memset(&st, 0, sizeof(st));
+	XXH3_INITSTATE(&st);
 	XXH3_64bits_reset_withSeed(&st, record_seed(salt, offset));
 	XXH3_64bits_update(&st, h + 8, BLOB_RECORD_HEADER_BYTES - 8);
 	XXH3_64bits_update(&st, key.ptr, key.len);
