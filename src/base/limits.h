@@ -271,4 +271,23 @@
  * live files plus generous room for leftovers; more is ERR_LIMIT. */
 #define MANIFEST_DIR_ENTRIES_MAX (4 * MANIFEST_FILES_MAX)
 
+/* ---- Engine core (engine/lsm.h) ---------------------------------- */
+
+/* Values of this size or more go to blob files (the BLOB_THRESHOLD of the
+ * design; the same 4 KiB as the blob module's default). */
+#define BLOB_THRESHOLD BLOB_VALUE_BYTES_MIN_DEFAULT
+
+/* Entries in one write batch: bounds what one WAL record decodes into. */
+#define LSM_BATCH_ENTRIES_MAX (1024 * 1024)
+
+/* Bytes of batches one group-commit leader writes for its followers: large
+ * enough that one fsync covers many clients, small enough that a small
+ * write queued behind a leader is not held back by megabytes (LevelDB:
+ * 1 MiB). */
+#define LSM_GROUP_COMMIT_BYTES_MAX (1 * MIB)
+
+/* How long a writer waits for the flush of the previous memtable before it
+ * gives up with ERR_AGAIN: a bounded stall, not an unbounded memtable. */
+#define LSM_WRITE_STALL_MS_DEFAULT 10000
+
 #endif

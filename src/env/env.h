@@ -102,6 +102,21 @@ static inline void env_mutex_unlock(struct env_mutex *mu)
 	pthread_mutex_unlock(&mu->m);
 }
 
+/* A condition variable for env_mutex (group commit, the flush thread). */
+struct env_cond {
+	pthread_cond_t c;
+};
+
+void env_cond_init(struct env_cond *cv);
+void env_cond_deinit(struct env_cond *cv);
+/* Atomically releases mu and waits; mu is held again on return. Spurious
+ * wake-ups happen: callers wait in a loop on their predicate. */
+void env_cond_wait(struct env_cond *cv, struct env_mutex *mu);
+/* As env_cond_wait, for at most timeout_ms; true if it timed out. */
+bool env_cond_timedwait_ms(struct env_cond *cv, struct env_mutex *mu, uint64_t timeout_ms);
+void env_cond_signal(struct env_cond *cv);
+void env_cond_broadcast(struct env_cond *cv);
+
 struct env_thread {
 	pthread_t t;
 };

@@ -95,6 +95,48 @@ void env_mutex_deinit(struct env_mutex *mu)
 	pthread_mutex_destroy(&mu->m);
 }
 
+/* Monotonic clock, so a wall-clock jump neither cuts a wait short nor
+ * stretches it. */
+void env_cond_init(struct env_cond *cv)
+{
+	pthread_condattr_t attr;
+	pthread_condattr_init(&attr);
+	pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+	int rc = pthread_cond_init(&cv->c, &attr);
+	pthread_condattr_destroy(&attr);
+	ASSERT(rc == 0);
+}
+
+void env_cond_deinit(struct env_cond *cv)
+{
+	pthread_cond_destroy(&cv->c);
+}
+
+void env_cond_wait(struct env_cond *cv, struct env_mutex *mu)
+{
+	pthread_cond_wait(&cv->c, &mu->m);
+}
+
+bool env_cond_timedwait_ms(struct env_cond *cv, struct env_mutex *mu, uint64_t timeout_ms)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	uint64_t ns = (uint64_t)ts.tv_nsec + (timeout_ms % 1000) * 1000000u;
+	ts.tv_sec += (time_t)(timeout_ms / 1000 + ns / 1000000000u);
+	ts.tv_nsec = (long)(ns % 1000000000u);
+	return pthread_cond_timedwait(&cv->c, &mu->m, &ts) == ETIMEDOUT;
+}
+
+void env_cond_signal(struct env_cond *cv)
+{
+	pthread_cond_signal(&cv->c);
+}
+
+void env_cond_broadcast(struct env_cond *cv)
+{
+	pthread_cond_broadcast(&cv->c);
+}
+
 int env_thread_start(struct env_thread *t, const char *name, env_thread_fn *fn, void *arg)
 {
 	int rc = pthread_create(&t->t, NULL, fn, arg);

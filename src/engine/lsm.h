@@ -1,0 +1,113 @@
+/*
+ * lsm.h - the engine core: one directory, one LSM store.
+ *
+ * Owns the WAL, the memtables (one mutable, at most one immutable being
+ * flushed), the manifest and its versions, the open table readers, the
+ * block cache, the current blob file and a background flush thread.
+ *
+ * Writes: lsm_write applies a batch atomically under one sequence range.
+ * Concurrent writers queue; the first is the leader and writes the batches
+ * of the whole queue (blob records, then one WAL record per batch, one
+ * sync), inserts them into the memtable and wakes the others (LevelDB's
+ * group commit). A failed append or sync of the WAL or a blob file, or a
+ * failed flush, puts the store in a failed state: every later write returns
+ * that error until it is reopened; reads go on.
+ *
+ * Reads: lsm_get looks in the memtable, the immutable memtable, the L0
+ * tables newest first, then each deeper level (binary search by key range),
+ * and stops at the first version of the key (a tombstone means absent). It
+ * holds references to the memtables and the version it started with, so a
+ * concurrent flush frees nothing it uses.
+ *
+ * Open: recover the manifest, remove its orphans, replay the WALs at or
+ * above its log number, write the replayed memtable as an L0 table, start
+ * a new manifest and a new WAL. No compaction yet: L0 grows by one table a
+ * flush (docs/storage.md, "Engine core").
+ *
+ * Threads: every function may be called from any thread, except that
+ * lsm_close must not race with anything. The env_fs must be usable from
+ * several threads at once (env_fs_posix is; tests wrap env_fs_mem in a
+ * lock).
+ */
+#ifndef RINGKV_ENGINE_LSM_H
+#define RINGKV_ENGINE_LSM_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/bytes.h"
+#include "engine/ikey.h"
+#include "env/fs.h"
+
+enum lsm_sync {
+	LSM_SYNC_ALWAYS = 0, /* fdatasync before a write returns */
+	LSM_SYNC_NONE = 1,   /* leave it to the OS (a crash may lose a suffix) */
+};
+
+struct lsm_options {
+	enum lsm_sync sync;
+	uint64_t memtable_bytes;    /* 0: MEMTABLE_BYTES_DEFAULT */
+	uint64_t blob_threshold;    /* 0: BLOB_THRESHOLD; UINT64_MAX: no blobs */
+	uint64_t block_cache_bytes; /* 0: BLOCK_CACHE_BYTES_DEFAULT */
+	uint64_t write_stall_ms;    /* 0: LSM_WRITE_STALL_MS_DEFAULT */
+	bool salvage;               /* skip corrupt WAL/manifest records on open */
+	uint64_t seed;              /* salts and skip-list heights; 0: from the OS */
+};
+
+/* One change of a batch. value_record is a value record (ikey.h,
+ * vrec_encode) for PUT and empty for DELETE; both are borrowed. */
+struct lsm_op {
+	enum ikey_kind kind; /* IKEY_KIND_PUT or IKEY_KIND_DELETE */
+	struct bytes key;
+	struct bytes value_record;
+};
+
+struct lsm_batch {
+	const struct lsm_op *ops;
+	size_t count;
+};
+
+/* What lsm_open found, for logs and tests. */
+struct lsm_open_stats {
+	uint64_t logs_replayed, records_replayed, torn_bytes_dropped, skipped_bytes;
+	uint64_t orphans_removed;
+};
+
+struct lsm; /* opaque */
+
+/* Opens (creating if needed) the store in dir. stats may be NULL.
+ * ERR_CORRUPT (damage without salvage), ERR_IO, ERR_NOSPACE, ERR_NOMEM,
+ * ERR_LIMIT. On failure nothing is held. */
+int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, struct lsm **out,
+             struct lsm_open_stats *stats);
+
+/* Stops the flush thread (a flush in progress completes) and frees
+ * everything. Writes not yet flushed stay in the WAL for the next open. */
+void lsm_close(struct lsm *db);
+
+/* Applies the batch atomically and, with LSM_SYNC_ALWAYS, durably.
+ * ERR_INVALID for a bad kind or record, ERR_LIMIT for a batch over the
+ * limits (nothing written, the store usable), ERR_AGAIN if the flush of
+ * the previous memtable stalled writes past write_stall_ms, else the error
+ * that failed the store. */
+int lsm_write(struct lsm *db, const struct lsm_batch *batch);
+
+/* The newest value record of key into *value (replacing its contents; a
+ * blob is read back and returned as an ordinary value record). 0, or
+ * ERR_NOT_FOUND (never written or deleted), ERR_CORRUPT, ERR_IO,
+ * ERR_NOMEM. */
+int lsm_get(struct lsm *db, struct bytes key, struct buf *value);
+
+/* Rotates the memtable (if it holds anything) and waits until every
+ * immutable memtable is flushed. For tests and shutdown tooling. */
+int lsm_flush(struct lsm *db);
+
+/* 0 while writes are accepted, else the error that failed the store. */
+int lsm_failed(struct lsm *db);
+
+/* Tables per level in the current version (tests, INFO). */
+size_t lsm_level_file_count(struct lsm *db, uint32_t level);
+
+#endif

@@ -1,0 +1,118 @@
+/*
+ * lsm_flush.c - writing an immutable memtable as an L0 table, and the
+ * background thread that does it.
+ *
+ * The table is built under its final name <number>.sst: until the manifest
+ * edit that adds it is synced it is an orphan, which recovery removes, so
+ * no rename is needed. The edit also advances the log number to the WAL of
+ * the current memtable, which makes the flushed memtable's WAL obsolete;
+ * it is removed after the edit. A failed flush fails the store (writes
+ * stop, reads go on): retrying after a failed fsync could report success
+ * for data the kernel dropped (STYLE.md section 4).
+ */
+#include <stdlib.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/lsm_internal.h"
+
+/* Builds the table from every entry of m, syncs it and its directory, and
+ * records it in e as an L0 add (keys borrowed from m's arena). */
+static int build_table(struct lsm *db, struct lsm_mem *m, const char *path, struct vedit_file *f)
+{
+	struct sst_options so = {.seed = f->number};
+	struct sst_builder *b;
+	int err = sst_builder_init(&b, db->fs, path, &so);
+	if (err)
+		return err;
+	struct memtable_iter it;
+	memtable_iter_init(&it, &m->mt);
+	f->min_seq = IKEY_SEQ_MAX;
+	for (memtable_iter_seek_to_first(&it); memtable_iter_valid(&it); memtable_iter_next(&it)) {
+		struct memtable_entry me;
+		memtable_iter_entry(&it, &me);
+		struct bytes k = memtable_iter_key(&it);
+		if (!f->smallest.ptr)
+			f->smallest = k;
+		f->largest = k;
+		f->min_seq = me.seq < f->min_seq ? me.seq : f->min_seq;
+		f->max_seq = me.seq > f->max_seq ? me.seq : f->max_seq;
+		if ((err = sst_builder_add(b, k, memtable_iter_value(&it)))) {
+			sst_builder_abandon(b);
+			return err;
+		}
+	}
+	if ((err = sst_builder_finish(b, &f->size)))
+		return err;
+	return env_fs_sync_dir(db->fs, db->dir);
+}
+
+int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
+                          struct version_edit *e, struct sst_reader **reader)
+{
+	char path[FS_PATH_BYTES_MAX];
+	int err = lsm_path(path, sizeof(path), db->dir, number, "sst");
+	struct vedit_file f = {.level = 0, .number = number};
+	if (!err)
+		err = build_table(db, m, path, &f);
+	if (!err)
+		err = version_edit_add_file(e, &f);
+	struct sst_read_options ro = {.cache = db->cache, .file_number = number};
+	if (!err)
+		err = sst_open(reader, db->fs, path, &ro, NULL);
+	if (err)
+		env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
+	return err;
+}
+
+/* Flushes db->imm; called and returns with mu held, releases it for I/O. */
+static void flush_imm_locked(struct lsm *db)
+{
+	struct lsm_mem *imm = db->imm;
+	uint64_t number = manifest_new_file_number(db->man);
+	env_mutex_unlock(&db->mu);
+	struct version_edit e;
+	version_edit_init(&e);
+	struct sst_reader *r = NULL;
+	int err = lsm_flush_write_table(db, imm, number, &e, &r);
+	env_mutex_lock(&db->mu);
+	if (!err) {
+		version_edit_set_log_number(&e, db->mem->log_number);
+		version_edit_set_last_seq(&e, db->last_seq);
+		err = manifest_log_and_apply(db->man, &e);
+	}
+	if (!err && (err = lsm_table_add_locked(db, number, r)) == 0)
+		r = NULL;
+	version_edit_deinit(&e);
+	if (r)
+		sst_close(r);
+	if (err) {
+		if (!db->failed)
+			db->failed = err;
+		env_cond_broadcast(&db->cv);
+		return;
+	}
+	uint64_t old_log = imm->log_number;
+	db->imm = NULL;
+	lsm_mem_unref_locked(db, imm);
+	env_cond_broadcast(&db->cv);
+	env_mutex_unlock(&db->mu);
+	char path[FS_PATH_BYTES_MAX];
+	if (lsm_path(path, sizeof(path), db->dir, old_log, "log") == 0)
+		env_fs_remove(db->fs, path); /* best effort: below the log number, an orphan */
+	env_mutex_lock(&db->mu);
+}
+
+void *lsm_flush_main(void *arg)
+{
+	struct lsm *db = arg;
+	env_mutex_lock(&db->mu);
+	while (!db->stop) {
+		if (db->imm && !db->failed)
+			flush_imm_locked(db);
+		else
+			env_cond_wait(&db->cv, &db->mu);
+	}
+	env_mutex_unlock(&db->mu);
+	return NULL;
+}

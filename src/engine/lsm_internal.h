@@ -1,0 +1,93 @@
+/*
+ * lsm_internal.h - state shared by lsm.c (open, close, recovery),
+ * lsm_write.c (group commit), lsm_read.c (get) and lsm_flush.c (the flush
+ * thread). Not part of the engine's interface.
+ *
+ * Locking: db->mu guards every field below marked (mu), the manifest and
+ * its versions, and the table list. The group-commit leader alone touches
+ * the WAL, the blob writer, the scratch buffers and inserts into db->mem,
+ * with mu released; only the leader replaces db->mem (under mu), so the
+ * memtable it writes cannot change under it. The flush thread reads
+ * db->imm without mu: nobody writes an immutable memtable.
+ */
+#ifndef RINGKV_ENGINE_LSM_INTERNAL_H
+#define RINGKV_ENGINE_LSM_INTERNAL_H
+
+#include "base/buf.h"
+#include "engine/blob.h"
+#include "engine/cache.h"
+#include "engine/lsm.h"
+#include "engine/manifest.h"
+#include "engine/memtable.h"
+#include "engine/sst.h"
+#include "engine/wal.h"
+#include "env/env.h"
+
+/* WAL record of one batch: u64 base_seq | u32 count | count entries of
+ * u8 kind | u32 key_len | u32 vrec_len | key | value record, integers
+ * little-endian; entry i has sequence base_seq + i. */
+#define LSM_RECORD_HEADER_BYTES 12
+#define LSM_ENTRY_HEADER_BYTES  9
+
+/* A memtable shared by the store and the readers that looked into it. */
+struct lsm_mem {
+	struct memtable mt;
+	uint64_t log_number; /* the WAL that holds its entries */
+	uint32_t refs;       /* (mu) */
+};
+
+/* An open table. An sst_reader has one owner at a time: mu lends it. */
+struct lsm_table {
+	uint64_t number;
+	struct sst_reader *reader;
+	struct env_mutex mu;
+};
+
+/* A writer waiting in the group-commit queue. batch NULL: lsm_flush's
+ * request to rotate the memtable. */
+struct lsm_writer {
+	const struct lsm_batch *batch;
+	struct lsm_writer *next;
+	int err;
+	bool done;
+};
+
+struct lsm {
+	struct env_fs *fs;
+	char *dir;
+	struct lsm_options opt;
+	struct env_mutex mu;
+	struct env_cond cv; /* any change of state: queue, imm, failed, stop */
+	struct manifest *man;
+	struct cache *cache;
+	struct lsm_mem *mem, *imm;      /* (mu) to replace; see above */
+	uint64_t last_seq;              /* (mu) newest sequence visible to readers */
+	int failed;                     /* (mu) */
+	bool stop;                      /* (mu) */
+	struct lsm_writer *head, *tail; /* (mu) */
+	struct lsm_table **tables;      /* (mu) sorted by number */
+	size_t table_count, table_cap;  /* (mu) */
+	struct env_rng rng;             /* (mu) */
+	struct env_thread flush_thread;
+	bool thread_started;
+	/* Leader only. */
+	struct wal wal;
+	bool wal_is_open;
+	struct blob_writer blob;
+	bool blob_open;
+	struct buf scratch, recs;
+};
+
+int lsm_path(char *out, size_t cap, const char *dir, uint64_t number, const char *ext);
+int lsm_mem_create(struct lsm *db, uint64_t log_number, struct lsm_mem **out);
+void lsm_mem_unref_locked(struct lsm *db, struct lsm_mem *m);
+int lsm_record_apply(struct memtable *mt, struct bytes rec, uint64_t *max_seq);
+int lsm_table_add_locked(struct lsm *db, uint64_t number, struct sst_reader *r);
+struct lsm_table *lsm_table_find_locked(struct lsm *db, uint64_t number);
+int lsm_wal_open(struct lsm *db, struct wal *w, uint64_t number);
+/* Writes m as table number into an L0 add of e; opens its reader. */
+int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
+                          struct version_edit *e, struct sst_reader **reader);
+void *lsm_flush_main(void *arg);
+
+#endif

@@ -1,0 +1,179 @@
+/*
+ * lsm_read.c - point lookups.
+ *
+ * A get takes, under mu, the last published sequence, references to both
+ * memtables and to the current version, then searches without mu from
+ * newest to oldest: memtable, immutable memtable, L0 tables newest first,
+ * then one candidate table per deeper level. The first version of the key
+ * decides (a tombstone: absent). The snapshot is consistent because a
+ * flush installs its table and drops the immutable memtable under mu in
+ * one step. Each table's reader is lent by its own mutex (an sst_reader
+ * has one owner at a time); the block cache is shared.
+ */
+#include <stdlib.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/lsm_internal.h"
+
+struct snapshot {
+	uint64_t seq;
+	struct lsm_mem *mem, *imm;
+	struct version *v;
+};
+
+enum found { FOUND_NONE, FOUND_VALUE, FOUND_DELETED };
+
+static int copy_out(struct buf *value, struct bytes rec)
+{
+	value->len = 0;
+	int err = buf_reserve(value, rec.len, VALUE_BYTES_MAX + 9);
+	if (!err)
+		buf_put(value, rec.ptr, rec.len);
+	return err;
+}
+
+static int mem_get(struct lsm_mem *m, struct bytes key, uint64_t seq, enum ikey_kind *kind,
+                   struct buf *value, enum found *found)
+{
+	struct memtable_entry e;
+	enum memtable_lookup r = m ? memtable_get(&m->mt, key, seq, &e) : MEMTABLE_ABSENT;
+	*found = r == MEMTABLE_VALUE  ? FOUND_VALUE
+	    : r == MEMTABLE_TOMBSTONE ? FOUND_DELETED
+	                              : FOUND_NONE;
+	*kind = r == MEMTABLE_VALUE ? e.kind : IKEY_KIND_DELETE;
+	return r == MEMTABLE_VALUE ? copy_out(value, e.value_record) : 0;
+}
+
+static int table_get(struct lsm *db, const struct manifest_file *f, struct bytes key, uint64_t seq,
+                     enum ikey_kind *kind, struct buf *value, enum found *found)
+{
+	env_mutex_lock(&db->mu);
+	struct lsm_table *t = lsm_table_find_locked(db, f->number);
+	env_mutex_unlock(&db->mu);
+	if (!t)
+		return ERR_CORRUPT; /* a live table without a reader: cannot happen */
+	struct sst_get_result res;
+	env_mutex_lock(&t->mu);
+	int err = sst_get(t->reader, key, seq, &res, value);
+	env_mutex_unlock(&t->mu);
+	if (err)
+		return err;
+	*found = res.status == SST_GET_VALUE ? FOUND_VALUE
+	    : res.status == SST_GET_DELETED  ? FOUND_DELETED
+	                                     : FOUND_NONE;
+	*kind = res.kind;
+	return 0;
+}
+
+static bool in_range(const struct manifest_file *f, struct bytes key)
+{
+	struct bytes lo = bytes_make(f->smallest.ptr, f->smallest.len - IKEY_TRAILER_BYTES);
+	struct bytes hi = bytes_make(f->largest.ptr, f->largest.len - IKEY_TRAILER_BYTES);
+	return ikey_user_cmp(key, lo) >= 0 && ikey_user_cmp(key, hi) <= 0;
+}
+
+/* The one table of a sorted level that may hold key, or NULL. */
+static const struct manifest_file *level_find(struct version *v, uint32_t level, struct bytes key)
+{
+	size_t lo = 0, hi = version_file_count(v, level);
+	while (lo < hi) { /* first file whose largest user key >= key */
+		size_t mid = lo + (hi - lo) / 2;
+		const struct manifest_file *f = version_file(v, level, mid);
+		struct bytes big = bytes_make(f->largest.ptr, f->largest.len - IKEY_TRAILER_BYTES);
+		if (ikey_user_cmp(big, key) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo == version_file_count(v, level))
+		return NULL;
+	const struct manifest_file *f = version_file(v, level, lo);
+	return in_range(f, key) ? f : NULL;
+}
+
+static int tables_get(struct lsm *db, const struct snapshot *s, struct bytes key,
+                      enum ikey_kind *kind, struct buf *value, enum found *found)
+{
+	*found = FOUND_NONE;
+	for (size_t i = 0; i < version_file_count(s->v, 0); i++) {
+		const struct manifest_file *f = version_file(s->v, 0, i);
+		if (!in_range(f, key))
+			continue;
+		int err = table_get(db, f, key, s->seq, kind, value, found);
+		if (err || *found != FOUND_NONE)
+			return err;
+	}
+	for (uint32_t level = 1; level < LSM_LEVELS; level++) {
+		const struct manifest_file *f = level_find(s->v, level, key);
+		if (!f)
+			continue;
+		int err = table_get(db, f, key, s->seq, kind, value, found);
+		if (err || *found != FOUND_NONE)
+			return err;
+	}
+	return 0;
+}
+
+/* Replaces a BLOB kind's pointer record in value by the value record it
+ * points to. */
+static int resolve_blob(struct lsm *db, struct bytes key, struct buf *value)
+{
+	int64_t exp;
+	struct bytes enc;
+	struct blob_pointer bp;
+	if (!vrec_decode(bytes_make(value->data, value->len), &exp, &enc) ||
+	    blob_pointer_decode(enc, &bp))
+		return ERR_CORRUPT;
+	char path[FS_PATH_BYTES_MAX];
+	struct blob_reader r;
+	int err = lsm_path(path, sizeof(path), db->dir, bp.file_number, "blob");
+	if (!err)
+		err = blob_reader_open(&r, db->fs, path, bp.file_number);
+	if (err)
+		return err == ERR_NOT_FOUND ? ERR_CORRUPT : err;
+	value->len = 0;
+	err = buf_reserve(value, 9 + bp.value_len, VALUE_BYTES_MAX + 9);
+	if (!err) {
+		/* The header first, then the value read straight behind it. */
+		value->len = vrec_encode(value->data, exp, bytes_make(NULL, 0));
+		err = blob_read(&r, &bp, key, value->data + value->len, bp.value_len);
+		value->len += bp.value_len;
+	}
+	blob_reader_close(&r);
+	return err;
+}
+
+int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
+{
+	struct snapshot s;
+	env_mutex_lock(&db->mu);
+	s.seq = db->last_seq;
+	s.mem = db->mem;
+	s.imm = db->imm;
+	s.mem->refs++;
+	if (s.imm)
+		s.imm->refs++;
+	s.v = manifest_current(db->man);
+	version_ref(s.v);
+	env_mutex_unlock(&db->mu);
+
+	enum ikey_kind kind = IKEY_KIND_DELETE;
+	enum found found;
+	int err = mem_get(s.mem, key, s.seq, &kind, value, &found);
+	if (!err && found == FOUND_NONE)
+		err = mem_get(s.imm, key, s.seq, &kind, value, &found);
+	if (!err && found == FOUND_NONE)
+		err = tables_get(db, &s, key, &kind, value, &found);
+	if (!err && found == FOUND_VALUE && kind == IKEY_KIND_BLOB)
+		err = resolve_blob(db, key, value);
+
+	env_mutex_lock(&db->mu);
+	lsm_mem_unref_locked(db, s.mem);
+	lsm_mem_unref_locked(db, s.imm);
+	version_unref(s.v);
+	env_mutex_unlock(&db->mu);
+	if (err)
+		return err;
+	return found == FOUND_VALUE ? 0 : ERR_NOT_FOUND;
+}

@@ -1,0 +1,538 @@
+/*
+ * lsm_test.c - the engine core (engine/lsm.h) against a model, under power
+ * cuts, failed fsyncs, a full disk and concurrent writers.
+ *
+ * env_fs_mem is single-threaded and the engine has a flush thread, so the
+ * tests wrap it in an env_fs that takes a mutex around every call (and
+ * counts syncs). Every test is seeded and prints its seed on failure.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cmocka.h>
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/lsm.h"
+#include "env/env.h"
+#include "env/env_fs_mem.h"
+
+/* ---- A thread-safe wrapper of env_fs_mem ------------------------------ */
+
+struct lfs {
+	struct env_fs base;
+	struct env_fs_mem mem;
+	struct env_mutex mu;
+	uint64_t sync_delay_ns; /* models fsync latency, outside the lock */
+};
+
+#define LFS(fs) ((struct lfs *)(fs))
+#define FWD(call)                                                                                  \
+	struct lfs *l = LFS(fs);                                                                   \
+	struct env_fs *m = &l->mem.base;                                                           \
+	env_mutex_lock(&l->mu);                                                                    \
+	int rc = m->ops->call;                                                                     \
+	env_mutex_unlock(&l->mu);                                                                  \
+	return rc
+
+static int l_open(struct env_fs *fs, const char *p, unsigned fl, struct env_file **o)
+{
+	FWD(open(m, p, fl, o));
+}
+static int l_close(struct env_fs *fs, struct env_file *f)
+{
+	FWD(close(m, f));
+}
+static int l_read(struct env_fs *fs, struct env_file *f, uint64_t off, void *b, size_t n,
+                  size_t *got)
+{
+	FWD(read_at(m, f, off, b, n, got));
+}
+static int l_append(struct env_fs *fs, struct env_file *f, const void *b, size_t n)
+{
+	FWD(append(m, f, b, n));
+}
+static int l_sync(struct env_fs *fs, struct env_file *f)
+{
+	for (uint64_t t0 = env_mono_ns(); env_mono_ns() - t0 < LFS(fs)->sync_delay_ns;)
+		; /* a busy wait: env.h has no sleep, and a test may spin */
+	FWD(sync(m, f));
+}
+static int l_sync_dir(struct env_fs *fs, const char *d)
+{
+	FWD(sync_dir(m, d));
+}
+static int l_rename(struct env_fs *fs, const char *a, const char *b)
+{
+	FWD(rename(m, a, b));
+}
+static int l_remove(struct env_fs *fs, const char *p)
+{
+	FWD(remove(m, p));
+}
+static int l_truncate(struct env_fs *fs, struct env_file *f, uint64_t s)
+{
+	FWD(truncate(m, f, s));
+}
+static int l_size(struct env_fs *fs, struct env_file *f, uint64_t *s)
+{
+	FWD(size(m, f, s));
+}
+static int l_list(struct env_fs *fs, const char *d, env_fs_list_fn *fn, void *ctx)
+{
+	FWD(list(m, d, fn, ctx));
+}
+static int l_mkdir(struct env_fs *fs, const char *d)
+{
+	FWD(mkdir(m, d));
+}
+
+static const struct env_fs_ops lfs_ops = {
+    .open = l_open,
+    .close = l_close,
+    .read_at = l_read,
+    .append = l_append,
+    .sync = l_sync,
+    .sync_dir = l_sync_dir,
+    .rename = l_rename,
+    .remove = l_remove,
+    .truncate = l_truncate,
+    .size = l_size,
+    .list = l_list,
+    .mkdir = l_mkdir,
+};
+
+static void lfs_init(struct lfs *l, uint64_t seed)
+{
+	l->base.ops = &lfs_ops;
+	l->sync_delay_ns = 0;
+	env_fs_mem_init(&l->mem, seed);
+	env_mutex_init(&l->mu);
+}
+
+static void lfs_deinit(struct lfs *l)
+{
+	env_fs_mem_deinit(&l->mem);
+	env_mutex_deinit(&l->mu);
+}
+
+static void lfs_inject(struct lfs *l, const struct env_fs_mem_fault *f)
+{
+	env_mutex_lock(&l->mu);
+	env_fs_mem_inject(&l->mem, f);
+	env_mutex_unlock(&l->mu);
+}
+
+static void lfs_crash(struct lfs *l)
+{
+	env_mutex_lock(&l->mu);
+	env_fs_mem_crash(&l->mem, ENV_FS_MEM_CRASH_TORN);
+	struct env_fs_mem_fault none = {0};
+	env_fs_mem_inject(&l->mem, &none);
+	env_mutex_unlock(&l->mu);
+}
+
+static uint64_t lfs_calls(struct lfs *l, enum env_fs_op op)
+{
+	env_mutex_lock(&l->mu);
+	uint64_t n = env_fs_mem_calls(&l->mem, op);
+	env_mutex_unlock(&l->mu);
+	return n;
+}
+
+/* ---- The model -------------------------------------------------------- */
+
+#define KEYS    48
+#define DIR     "db"
+#define VAL_MAX (3 * BLOB_THRESHOLD)
+
+/* The value of model key k: absent (len -1) or len bytes made from tag. */
+struct model {
+	int64_t len[KEYS];
+	uint64_t tag[KEYS];
+};
+
+static void fill(uint8_t *p, size_t len, uint64_t tag)
+{
+	for (size_t i = 0; i < len; i++)
+		p[i] = (uint8_t)((tag * 2654435761u + i * 31) >> 3);
+}
+
+static void key_of(char *k, int i)
+{
+	snprintf(k, 16, "key%05d", i);
+}
+
+/* Puts (len >= 0) or deletes key i; returns lsm_write's result. */
+static int do_write(struct lsm *db, int i, int64_t len, uint64_t tag, uint8_t *scratch)
+{
+	char k[16];
+	key_of(k, i);
+	struct lsm_op op = {.kind = IKEY_KIND_DELETE, .key = bytes_cstr(k)};
+	if (len >= 0) {
+		uint8_t *v = scratch + VAL_MAX + 16; /* the second half */
+		fill(v, (size_t)len, tag);
+		op.kind = IKEY_KIND_PUT;
+		op.value_record =
+		    bytes_make(scratch, vrec_encode(scratch, 0, bytes_make(v, (size_t)len)));
+	}
+	struct lsm_batch b = {.ops = &op, .count = 1};
+	return lsm_write(db, &b);
+}
+
+/* 0 when key i holds exactly (len, tag), len -1 meaning absent. */
+static int check_key(struct lsm *db, int i, int64_t len, uint64_t tag, uint8_t *scratch)
+{
+	char k[16];
+	key_of(k, i);
+	struct buf v;
+	buf_init(&v);
+	int err = lsm_get(db, bytes_cstr(k), &v), bad = 0;
+	if (len < 0) {
+		bad = err != ERR_NOT_FOUND;
+	} else if (err || v.len != (size_t)len + 1 || v.data[0] != 0) {
+		bad = 1;
+	} else {
+		fill(scratch, (size_t)len, tag);
+		bad = memcmp(v.data + 1, scratch, (size_t)len) != 0;
+	}
+	buf_deinit(&v);
+	return bad;
+}
+
+static int64_t random_len(struct env_rng *r)
+{
+	uint64_t x = env_rng_next(r) % 10;
+	if (x < 2)
+		return -1;
+	if (x < 4)
+		return (int64_t)(BLOB_THRESHOLD + env_rng_next(r) % BLOB_THRESHOLD);
+	return (int64_t)(env_rng_next(r) % 200);
+}
+
+static struct lsm *open_db(struct lfs *fs, enum lsm_sync sync, uint64_t seed)
+{
+	struct lsm_options o = {.sync = sync, .memtable_bytes = 256 * KIB, .seed = seed};
+	struct lsm *db = NULL;
+	int err = lsm_open(DIR, &fs->base, &o, &db, NULL);
+	if (err)
+		fprintf(stderr, "lsm_open: %s (seed %" PRIu64 ")\n", err_str(err), seed);
+	assert_int_equal(err, 0);
+	return db;
+}
+
+static void check_all(struct lsm *db, const struct model *m, uint8_t *scratch, uint64_t seed)
+{
+	for (int i = 0; i < KEYS; i++) {
+		if (check_key(db, i, m->len[i], m->tag[i], scratch)) {
+			fprintf(stderr, "key %d wrong (seed %" PRIu64 ")\n", i, seed);
+			fail();
+		}
+	}
+}
+
+static void test_lsm_matches_model_across_reopen_and_flush(void **state)
+{
+	(void)state;
+	uint64_t seed = 0x5eed0001;
+	struct lfs fs;
+	lfs_init(&fs, seed);
+	struct env_rng r;
+	env_rng_seed(&r, seed);
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct model m;
+	for (int i = 0; i < KEYS; i++)
+		m.len[i] = -1;
+	struct lsm *db = open_db(&fs, LSM_SYNC_ALWAYS, seed);
+	for (int step = 0; step < 3000; step++) {
+		uint64_t x = env_rng_next(&r) % 100;
+		if (x == 0) {
+			lsm_close(db);
+			db = open_db(&fs, step % 2 ? LSM_SYNC_NONE : LSM_SYNC_ALWAYS,
+			             seed + (uint64_t)step);
+		} else if (x == 1) {
+			assert_int_equal(lsm_flush(db), 0);
+		} else {
+			int i = (int)(env_rng_next(&r) % KEYS);
+			int64_t len = random_len(&r);
+			assert_int_equal(do_write(db, i, len, (uint64_t)step, scratch), 0);
+			m.len[i] = len;
+			m.tag[i] = (uint64_t)step;
+		}
+		if (step % 10 == 0 || x <= 1) {
+			check_all(db, &m, scratch, seed);
+		} else if (x > 1) {
+			int i = (int)(env_rng_next(&r) % KEYS);
+			assert_int_equal(check_key(db, i, m.len[i], m.tag[i], scratch), 0);
+		}
+	}
+	check_all(db, &m, scratch, seed);
+	assert_true(lsm_level_file_count(db, 0) > 1);
+	lsm_close(db);
+	free(scratch);
+	lfs_deinit(&fs);
+}
+
+/* Power cut after the nth env call (every later call fails, as with no
+ * power), sync=always: every acknowledged write survives, the one write in
+ * flight may or may not, and nothing else appears. */
+static void test_lsm_power_cut_keeps_acknowledged_writes(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	for (uint64_t round = 0; round < 24; round++) {
+		uint64_t seed = 0xc0ffee00 + round;
+		struct lfs fs;
+		lfs_init(&fs, seed);
+		struct env_rng r;
+		env_rng_seed(&r, seed);
+		struct model m, pending;
+		for (int i = 0; i < KEYS; i++)
+			m.len[i] = pending.len[i] = -2; /* -2: never written */
+		struct lsm *db = open_db(&fs, LSM_SYNC_ALWAYS, seed);
+		struct env_fs_mem_fault cut = {.op = ENV_FS_OP_ANY,
+		                               .nth = 50 + env_rng_next(&r) % 1500,
+		                               .err = ERR_IO,
+		                               .sticky = true,
+		                               .partial = true};
+		lfs_inject(&fs, &cut);
+		int uncertain = -1;
+		for (int step = 0; step < 400; step++) {
+			int i = (int)(env_rng_next(&r) % KEYS);
+			int64_t len = random_len(&r);
+			int err = do_write(db, i, len, (uint64_t)step + 1, scratch);
+			if (err == 0) {
+				m.len[i] = len;
+				m.tag[i] = (uint64_t)step + 1;
+			} else if (uncertain < 0) {
+				uncertain = i;
+				pending.len[i] = len;
+				pending.tag[i] = (uint64_t)step + 1;
+			}
+		}
+		lfs_crash(&fs);
+		lsm_close(db);
+		db = open_db(&fs, LSM_SYNC_ALWAYS, seed + 1);
+		for (int i = 0; i < KEYS; i++) {
+			int64_t len = m.len[i] == -2 ? -1 : m.len[i];
+			int ok = check_key(db, i, len, m.tag[i], scratch) == 0;
+			if (!ok && i == uncertain)
+				ok = check_key(db, i, pending.len[i], pending.tag[i], scratch) == 0;
+			if (!ok)
+				fprintf(stderr, "key %d wrong after power cut (seed %" PRIu64 ")\n",
+				        i, seed);
+			assert_true(ok);
+		}
+		lsm_close(db);
+		lfs_deinit(&fs);
+	}
+	free(scratch);
+}
+
+/* sync=none: a power cut keeps a prefix of the acknowledged writes (some
+ * may be lost), never a later write without an earlier one. Every write
+ * puts a distinct key, so the surviving set must be {0..p-1} for some p. */
+static void test_lsm_sync_none_keeps_a_prefix(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	enum { WRITES = 600 };
+	for (uint64_t round = 0; round < 12; round++) {
+		uint64_t seed = 0xab0000 + round;
+		struct lfs fs;
+		lfs_init(&fs, seed);
+		struct env_rng r;
+		env_rng_seed(&r, seed);
+		struct lsm_options o = {
+		    .sync = LSM_SYNC_NONE, .memtable_bytes = 64 * KIB, .seed = seed};
+		struct lsm *db;
+		assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
+		int64_t lens[WRITES];
+		int n = (int)(env_rng_next(&r) % WRITES);
+		for (int i = 0; i < n; i++) {
+			lens[i] = (int64_t)(env_rng_next(&r) % 600);
+			char k[16];
+			snprintf(k, sizeof(k), "p%05d", i);
+			fill(scratch + VAL_MAX + 16, (size_t)lens[i], (uint64_t)i);
+			struct lsm_op op = {.kind = IKEY_KIND_PUT, .key = bytes_cstr(k)};
+			op.value_record = bytes_make(
+			    scratch,
+			    vrec_encode(scratch, 0,
+			                bytes_make(scratch + VAL_MAX + 16, (size_t)lens[i])));
+			struct lsm_batch b = {.ops = &op, .count = 1};
+			assert_int_equal(lsm_write(db, &b), 0);
+		}
+		lfs_crash(&fs);
+		lsm_close(db);
+		assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
+		bool gone = false;
+		for (int i = 0; i < n; i++) {
+			char k[16];
+			snprintf(k, sizeof(k), "p%05d", i);
+			struct buf v;
+			buf_init(&v);
+			int err = lsm_get(db, bytes_cstr(k), &v);
+			if (err == ERR_NOT_FOUND) {
+				gone = true;
+			} else {
+				if (gone)
+					fprintf(stderr, "hole before write %d (seed %" PRIu64 ")\n",
+					        i, seed);
+				assert_false(gone);
+				assert_int_equal(err, 0);
+				fill(scratch, (size_t)lens[i], (uint64_t)i);
+				assert_int_equal(v.len, (size_t)lens[i] + 1);
+				assert_memory_equal(v.data + 1, scratch, (size_t)lens[i]);
+			}
+			buf_deinit(&v);
+		}
+		lsm_close(db);
+		lfs_deinit(&fs);
+	}
+	free(scratch);
+}
+
+/* A failed fsync (or a full disk) fails the store: that write and every
+ * later one return the same error, reads go on, and a reopen recovers. */
+static void fail_store_with(const struct env_fs_mem_fault *fault, uint64_t capacity, int want)
+{
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct lfs fs;
+	lfs_init(&fs, 7);
+	struct lsm *db = open_db(&fs, LSM_SYNC_ALWAYS, 7);
+	for (int i = 0; i < 20; i++)
+		assert_int_equal(do_write(db, i, 100, (uint64_t)i, scratch), 0);
+	if (fault)
+		lfs_inject(&fs, fault);
+	if (capacity) {
+		env_mutex_lock(&fs.mu);
+		env_fs_mem_set_capacity(&fs.mem, fs.mem.used_bytes + capacity);
+		env_mutex_unlock(&fs.mu);
+	}
+	int err = 0;
+	for (int i = 0; i < 10000 && !err; i++)
+		err = do_write(db, i % KEYS, 100, 1000 + (uint64_t)i, scratch);
+	assert_int_equal(err, want);
+	if (fault) {
+		struct env_fs_mem_fault none = {0};
+		lfs_inject(&fs, &none);
+	}
+	assert_int_equal(do_write(db, 1, 5, 5, scratch), want);
+	assert_int_equal(lsm_failed(db), want);
+	assert_int_equal(check_key(db, 999, -1, 0, scratch), 0);
+	struct buf v;
+	buf_init(&v);
+	assert_int_equal(lsm_get(db, bytes_cstr("key00019"), &v), 0);
+	buf_deinit(&v);
+	lsm_close(db);
+	env_mutex_lock(&fs.mu);
+	env_fs_mem_set_capacity(&fs.mem, 0);
+	env_mutex_unlock(&fs.mu);
+	db = open_db(&fs, LSM_SYNC_ALWAYS, 8);
+	assert_int_equal(do_write(db, 1, 5, 5, scratch), 0);
+	assert_int_equal(check_key(db, 1, 5, 5, scratch), 0);
+	lsm_close(db);
+	lfs_deinit(&fs);
+	free(scratch);
+}
+
+static void test_lsm_failed_fsync_fails_later_writes(void **state)
+{
+	(void)state;
+	struct env_fs_mem_fault f = {.op = ENV_FS_OP_SYNC, .nth = 1, .err = ERR_IO};
+	fail_store_with(&f, 0, ERR_IO);
+}
+
+static void test_lsm_full_disk_fails_later_writes(void **state)
+{
+	(void)state;
+	fail_store_with(NULL, 64 * KIB, ERR_NOSPACE);
+}
+
+struct writer_arg {
+	struct lsm *db;
+	int id;
+};
+
+enum { THREADS = 4, PER_THREAD = 400 };
+
+static void *writer_main(void *p)
+{
+	struct writer_arg *a = p;
+	for (int i = 0; i < PER_THREAD; i++) {
+		char k[24], v[24];
+		snprintf(k, sizeof(k), "t%d-%05d", a->id, i);
+		uint8_t rec[32];
+		size_t n =
+		    vrec_encode(rec, 0, bytes_make(v, (size_t)snprintf(v, sizeof(v), "v%d", i)));
+		struct lsm_op op = {.kind = IKEY_KIND_PUT,
+		                    .key = bytes_cstr(k),
+		                    .value_record = bytes_make(rec, n)};
+		struct lsm_batch b = {.ops = &op, .count = 1};
+		if (lsm_write(a->db, &b) != 0)
+			abort();
+	}
+	return NULL;
+}
+
+/* Four writers with sync=always share fsyncs through group commit, and
+ * every write is present after a power cut and reopen. */
+static void test_lsm_group_commit_shares_fsyncs(void **state)
+{
+	(void)state;
+	struct lfs fs;
+	lfs_init(&fs, 99);
+	fs.sync_delay_ns = 500000;
+	struct lsm *db = open_db(&fs, LSM_SYNC_ALWAYS, 99);
+	uint64_t syncs0 = lfs_calls(&fs, ENV_FS_OP_SYNC);
+	struct env_thread t[THREADS];
+	struct writer_arg a[THREADS];
+	for (int i = 0; i < THREADS; i++) {
+		a[i] = (struct writer_arg){.db = db, .id = i};
+		assert_int_equal(env_thread_start(&t[i], "lsm-w", writer_main, &a[i]), 0);
+	}
+	for (int i = 0; i < THREADS; i++)
+		env_thread_join(&t[i]);
+	uint64_t syncs = lfs_calls(&fs, ENV_FS_OP_SYNC) - syncs0;
+	fprintf(stderr, "group commit: %d writes, %" PRIu64 " syncs\n", THREADS * PER_THREAD,
+	        syncs);
+	assert_true(syncs < THREADS * PER_THREAD);
+	lfs_crash(&fs);
+	lsm_close(db);
+	db = open_db(&fs, LSM_SYNC_ALWAYS, 100);
+	for (int id = 0; id < THREADS; id++) {
+		for (int i = 0; i < PER_THREAD; i++) {
+			char k[24], v[24];
+			snprintf(k, sizeof(k), "t%d-%05d", id, i);
+			int n = snprintf(v, sizeof(v), "v%d", i);
+			struct buf out;
+			buf_init(&out);
+			assert_int_equal(lsm_get(db, bytes_cstr(k), &out), 0);
+			assert_int_equal(out.len, (size_t)n + 1);
+			assert_memory_equal(out.data + 1, v, (size_t)n);
+			buf_deinit(&out);
+		}
+	}
+	lsm_close(db);
+	lfs_deinit(&fs);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(test_lsm_matches_model_across_reopen_and_flush),
+	    cmocka_unit_test(test_lsm_power_cut_keeps_acknowledged_writes),
+	    cmocka_unit_test(test_lsm_sync_none_keeps_a_prefix),
+	    cmocka_unit_test(test_lsm_failed_fsync_fails_later_writes),
+	    cmocka_unit_test(test_lsm_full_disk_fails_later_writes),
+	    cmocka_unit_test(test_lsm_group_commit_shares_fsyncs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,307 @@
+/*
+ * lsm_write.c - the write path: batches, group commit, memtable rotation.
+ *
+ * A writer validates its batch, joins the queue under mu and waits until
+ * it is done or at the head. The head is the leader: it makes room
+ * (rotating a full memtable, stalling while the previous one is still
+ * being flushed), takes the queued batches up to LSM_GROUP_COMMIT_BYTES_MAX
+ * and, with mu released, writes large values to the blob file and syncs
+ * it, appends one WAL record per batch, syncs the WAL once (sync=always),
+ * and inserts the entries into the memtable. It then publishes the new
+ * last sequence (readers see the whole group at once) and wakes the group.
+ * Blob records are synced before any WAL record that points to them, even
+ * with sync=none: a replayed pointer must never name lost bytes.
+ */
+#include <stdlib.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/lsm_internal.h"
+
+static void put_u32le(uint8_t *p, uint32_t v)
+{
+	for (int i = 0; i < 4; i++)
+		p[i] = (uint8_t)(v >> (8 * i));
+}
+
+static bool is_blob(const struct lsm *db, const struct lsm_op *op, struct bytes *value,
+                    int64_t *expire_ms)
+{
+	if (op->kind != IKEY_KIND_PUT || !vrec_decode(op->value_record, expire_ms, value))
+		return false;
+	return value->len >= db->opt.blob_threshold;
+}
+
+/* Checks a batch before it queues; *record_bytes is its WAL record. */
+static int validate(const struct lsm *db, const struct lsm_batch *b, size_t *record_bytes)
+{
+	if (b->count > LSM_BATCH_ENTRIES_MAX)
+		return ERR_LIMIT;
+	size_t n = LSM_RECORD_HEADER_BYTES;
+	for (size_t i = 0; i < b->count; i++) {
+		const struct lsm_op *op = &b->ops[i];
+		struct bytes v;
+		int64_t exp;
+		if (op->key.len > KEY_BYTES_MAX || op->value_record.len > VALUE_BYTES_MAX + 9)
+			return ERR_LIMIT;
+		if (op->kind == IKEY_KIND_DELETE
+		        ? op->value_record.len != 0
+		        : op->kind != IKEY_KIND_PUT || !vrec_decode(op->value_record, &exp, &v))
+			return ERR_INVALID;
+		size_t vlen =
+		    is_blob(db, op, &v, &exp) ? 9 + BLOB_POINTER_BYTES_MAX : op->value_record.len;
+		n += LSM_ENTRY_HEADER_BYTES + op->key.len + vlen;
+	}
+	if (n > WAL_RECORD_BYTES_DEFAULT)
+		return ERR_LIMIT;
+	*record_bytes = n;
+	return 0;
+}
+
+/* Opens a new blob file, or rolls over past BLOB_FILE_BYTES_DEFAULT. Leader. */
+static int blob_ready(struct lsm *db)
+{
+	if (db->blob_open && blob_writer_bytes(&db->blob) < BLOB_FILE_BYTES_DEFAULT)
+		return 0;
+	if (db->blob_open) {
+		db->blob_open = false;
+		int err = blob_writer_finish(&db->blob);
+		if (err)
+			return err;
+	}
+	env_mutex_lock(&db->mu);
+	uint64_t number = manifest_new_file_number(db->man);
+	uint64_t salt = env_rng_next(&db->rng);
+	env_mutex_unlock(&db->mu);
+	char path[FS_PATH_BYTES_MAX];
+	int err = lsm_path(path, sizeof(path), db->dir, number, "blob");
+	if (!err && (err = blob_writer_open(&db->blob, db->fs, path, number, salt)) == 0)
+		db->blob_open = true;
+	return err;
+}
+
+/* Appends the entry of op to scratch, moving a large value to the blob
+ * file first. *blobbed is set when a blob record was written. */
+static int encode_op(struct lsm *db, const struct lsm_op *op, bool *blobbed)
+{
+	struct bytes v, rec = op->value_record;
+	int64_t exp;
+	uint8_t ptr_rec[9 + BLOB_POINTER_BYTES_MAX];
+	enum ikey_kind kind = op->kind;
+	if (is_blob(db, op, &v, &exp)) {
+		struct blob_pointer bp;
+		int err = blob_ready(db);
+		if (!err)
+			err = blob_writer_add(&db->blob, op->key, v, &bp);
+		if (err)
+			return err;
+		uint8_t enc[BLOB_POINTER_BYTES_MAX];
+		size_t n = blob_pointer_encode(enc, &bp);
+		rec = bytes_make(ptr_rec, vrec_encode(ptr_rec, exp, bytes_make(enc, n)));
+		kind = IKEY_KIND_BLOB;
+		*blobbed = true;
+	}
+	int err =
+	    buf_reserve(&db->scratch, LSM_ENTRY_HEADER_BYTES + op->key.len + rec.len, SIZE_MAX / 2);
+	if (err)
+		return err;
+	uint8_t h[LSM_ENTRY_HEADER_BYTES];
+	h[0] = (uint8_t)kind;
+	put_u32le(h + 1, (uint32_t)op->key.len);
+	put_u32le(h + 5, (uint32_t)rec.len);
+	buf_put(&db->scratch, h, sizeof(h));
+	buf_put(&db->scratch, op->key.ptr, op->key.len);
+	buf_put(&db->scratch, rec.ptr, rec.len);
+	return 0;
+}
+
+/* Encodes the group [first, last] into scratch; recs gets each record's
+ * length. seq is the first sequence of the group. */
+static int encode_group(struct lsm *db, struct lsm_writer *first, struct lsm_writer *last,
+                        uint64_t seq, bool *blobbed)
+{
+	db->scratch.len = 0;
+	db->recs.len = 0;
+	for (struct lsm_writer *w = first;; w = w->next) {
+		size_t start = db->scratch.len;
+		int err = buf_reserve(&db->scratch, LSM_RECORD_HEADER_BYTES, SIZE_MAX / 2);
+		if (!err)
+			err = buf_reserve(&db->recs, sizeof(size_t), SIZE_MAX / 2);
+		if (err)
+			return err;
+		uint8_t h[LSM_RECORD_HEADER_BYTES];
+		ikey_put_u64le(h, seq);
+		put_u32le(h + 8, (uint32_t)w->batch->count);
+		buf_put(&db->scratch, h, sizeof(h));
+		for (size_t i = 0; i < w->batch->count; i++)
+			if ((err = encode_op(db, &w->batch->ops[i], blobbed)))
+				return err;
+		size_t len = db->scratch.len - start;
+		buf_put(&db->recs, &len, sizeof(len));
+		seq += w->batch->count;
+		if (w == last)
+			return 0;
+	}
+}
+
+/* The leader's I/O for a group, mu released. An error here fails the
+ * store, except ERR_NOMEM before anything reached the WAL. */
+static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writer *last,
+                       uint64_t seq)
+{
+	bool blobbed = false;
+	int err = encode_group(db, first, last, seq, &blobbed);
+	if (!err && blobbed)
+		err = blob_writer_sync(&db->blob);
+	size_t count = db->recs.len / sizeof(size_t), off = 0;
+	for (size_t i = 0; !err && i < count; i++) {
+		size_t len;
+		memcpy(&len, db->recs.data + i * sizeof(size_t), sizeof(len));
+		struct bytes rec = bytes_make(db->scratch.data + off, len);
+		err = wal_append(&db->wal, &rec, 1);
+		off += len;
+	}
+	if (!err && db->opt.sync == LSM_SYNC_ALWAYS)
+		err = wal_sync(&db->wal);
+	off = 0;
+	uint64_t max_seq = 0;
+	for (size_t i = 0; !err && i < count; i++) {
+		size_t len;
+		memcpy(&len, db->recs.data + i * sizeof(size_t), sizeof(len));
+		err = lsm_record_apply(&db->mem->mt, bytes_make(db->scratch.data + off, len),
+		                       &max_seq);
+		off += len;
+	}
+	buf_shrink(&db->scratch, 1 * MIB);
+	return err;
+}
+
+/* Replaces the memtable and its WAL; mu held. */
+static int rotate_locked(struct lsm *db)
+{
+	uint64_t number = manifest_new_file_number(db->man);
+	struct wal w;
+	int err = lsm_wal_open(db, &w, number);
+	if (err)
+		return err;
+	struct lsm_mem *m;
+	if ((err = lsm_mem_create(db, number, &m))) {
+		wal_close(&w);
+		return err;
+	}
+	/* sync=none: the old log is made durable once here, so that a crash
+	 * never keeps the new log's writes while losing the old one's tail. */
+	if (db->opt.sync == LSM_SYNC_NONE && (err = wal_sync(&db->wal))) {
+		wal_close(&w);
+		lsm_mem_unref_locked(db, m);
+		return err;
+	}
+	wal_close(&db->wal);
+	db->wal = w;
+	db->imm = db->mem;
+	db->mem = m;
+	env_cond_broadcast(&db->cv);
+	return 0;
+}
+
+/* Makes room for a write (or, force, rotates a non-empty memtable); mu
+ * held. Waits at most write_stall_ms for the previous flush. */
+static int make_room_locked(struct lsm *db, bool force)
+{
+	uint64_t deadline = env_mono_ns() + db->opt.write_stall_ms * 1000000u;
+	for (;;) {
+		if (db->failed)
+			return db->failed;
+		size_t bytes = memtable_bytes(&db->mem->mt);
+		if (memtable_entry_count(&db->mem->mt) == 0 ||
+		    (!force && bytes < db->opt.memtable_bytes))
+			return 0;
+		if (!db->imm) {
+			int err = rotate_locked(db);
+			if (err && err != ERR_NOMEM)
+				db->failed = err;
+			return err;
+		}
+		uint64_t now = env_mono_ns();
+		if (now >= deadline)
+			return ERR_AGAIN;
+		env_cond_timedwait_ms(&db->cv, &db->mu, (deadline - now) / 1000000u + 1);
+	}
+}
+
+/* Leads the group starting at w; mu held. */
+static void lead_locked(struct lsm *db, struct lsm_writer *w)
+{
+	int err = make_room_locked(db, w->batch == NULL);
+	struct lsm_writer *last = w;
+	if (!err && w->batch) {
+		size_t bytes = 0;
+		while (last->next && last->next->batch && bytes < LSM_GROUP_COMMIT_BYTES_MAX) {
+			last = last->next;
+			for (size_t i = 0; i < last->batch->count; i++)
+				bytes += last->batch->ops[i].key.len +
+				    last->batch->ops[i].value_record.len;
+		}
+		uint64_t seq = db->last_seq + 1, n = 0;
+		for (struct lsm_writer *x = w;; x = x->next) {
+			n += x->batch->count;
+			if (x == last)
+				break;
+		}
+		env_mutex_unlock(&db->mu);
+		err = write_group(db, w, last, seq);
+		env_mutex_lock(&db->mu);
+		if (err && !db->failed)
+			db->failed = err;
+		if (!err)
+			db->last_seq = seq + n - 1;
+	}
+	for (struct lsm_writer *x = w;; x = x->next) {
+		x->err = err;
+		x->done = true;
+		if (x == last)
+			break;
+	}
+	db->head = last->next;
+	if (!db->head)
+		db->tail = NULL;
+	env_cond_broadcast(&db->cv);
+}
+
+static int submit(struct lsm *db, const struct lsm_batch *batch)
+{
+	struct lsm_writer w = {.batch = batch};
+	env_mutex_lock(&db->mu);
+	if (db->tail)
+		db->tail->next = &w;
+	else
+		db->head = &w;
+	db->tail = &w;
+	while (!w.done && db->head != &w)
+		env_cond_wait(&db->cv, &db->mu);
+	if (!w.done)
+		lead_locked(db, &w);
+	env_mutex_unlock(&db->mu);
+	return w.err;
+}
+
+int lsm_write(struct lsm *db, const struct lsm_batch *batch)
+{
+	size_t record_bytes;
+	int err = validate(db, batch, &record_bytes);
+	if (err || batch->count == 0)
+		return err;
+	return submit(db, batch);
+}
+
+int lsm_flush(struct lsm *db)
+{
+	int err = submit(db, NULL);
+	env_mutex_lock(&db->mu);
+	while (!err && db->imm && !db->failed)
+		env_cond_wait(&db->cv, &db->mu);
+	if (!err)
+		err = db->failed;
+	env_mutex_unlock(&db->mu);
+	return err;
+}
