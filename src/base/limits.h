@@ -273,6 +273,21 @@
 
 /* ---- Engine core (engine/lsm.h) ---------------------------------- */
 
+/* L0 tables that trigger a compaction of all of L0 into L1: each L0 table
+ * costs every get a filter probe, and 4 (LevelDB's trigger) keeps that
+ * small while letting a compaction merge several flushes at once. */
+#define LSM_L0_COMPACTION_TRIGGER 4
+
+/* Target size of L1; level n >= 1 targets LSM_L1_BYTES_DEFAULT * 10^(n-1)
+ * (LSM_LEVEL_FANOUT): 256 MiB makes L1 four default memtables. */
+#define LSM_L1_BYTES_DEFAULT (256 * MIB)
+#define LSM_LEVEL_FANOUT     10
+
+/* Compaction output tables are cut at about this size: 64 MiB, one
+ * memtable, so a compaction of one table into the next level rewrites
+ * ~11 tables (LevelDB: 2 MiB, RocksDB: 64 MiB). */
+#define LSM_TABLE_BYTES_DEFAULT (64 * MIB)
+
 /* Values of this size or more go to blob files (the BLOB_THRESHOLD of the
  * design; the same 4 KiB as the blob module's default). */
 #define BLOB_THRESHOLD BLOB_VALUE_BYTES_MIN_DEFAULT

@@ -357,6 +357,9 @@ static void destroy(struct lsm *db)
 		free(db->tables[i]);
 	}
 	free(db->tables);
+	free(db->obsolete); /* left on disk: orphans the next open removes */
+	for (uint32_t level = 0; level < LSM_LEVELS; level++)
+		buf_deinit(&db->compact_ptr[level]);
 	if (db->man)
 		manifest_destroy(db->man);
 	if (db->cache)
@@ -384,6 +387,10 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 		db->opt.memtable_bytes = MEMTABLE_BYTES_DEFAULT;
 	if (!db->opt.blob_threshold)
 		db->opt.blob_threshold = BLOB_THRESHOLD;
+	if (!db->opt.l1_bytes)
+		db->opt.l1_bytes = LSM_L1_BYTES_DEFAULT;
+	if (!db->opt.table_bytes)
+		db->opt.table_bytes = LSM_TABLE_BYTES_DEFAULT;
 	if (!db->opt.write_stall_ms)
 		db->opt.write_stall_ms = LSM_WRITE_STALL_MS_DEFAULT;
 	env_rng_seed(&db->rng, opt->seed ? opt->seed : env_random_seed());
@@ -391,6 +398,8 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 	env_cond_init(&db->cv);
 	buf_init(&db->scratch);
 	buf_init(&db->recs);
+	for (uint32_t level = 0; level < LSM_LEVELS; level++)
+		buf_init(&db->compact_ptr[level]);
 	db->dir = strdup(dir);
 	db->cache = cache_create(opt->block_cache_bytes);
 	int err = db->dir && db->cache ? 0 : ERR_NOMEM;
@@ -428,4 +437,24 @@ size_t lsm_level_file_count(struct lsm *db, uint32_t level)
 	size_t n = version_file_count(manifest_current(db->man), level);
 	env_mutex_unlock(&db->mu);
 	return n;
+}
+
+uint64_t lsm_level_bytes(struct lsm *db, uint32_t level)
+{
+	env_mutex_lock(&db->mu);
+	uint64_t n = version_level_bytes(manifest_current(db->man), level);
+	env_mutex_unlock(&db->mu);
+	return n;
+}
+
+int lsm_compact_wait(struct lsm *db)
+{
+	env_mutex_lock(&db->mu);
+	while (
+	    !db->failed &&
+	    (db->imm || lsm_compaction_due_locked(db) || (db->obsolete_count && db->readers == 0)))
+		env_cond_timedwait_ms(&db->cv, &db->mu, 100);
+	int err = db->failed;
+	env_mutex_unlock(&db->mu);
+	return err;
 }

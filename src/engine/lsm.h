@@ -21,8 +21,12 @@
  *
  * Open: recover the manifest, remove its orphans, replay the WALs at or
  * above its log number, write the replayed memtable as an L0 table, start
- * a new manifest and a new WAL. No compaction yet: L0 grows by one table a
- * flush (docs/storage.md, "Engine core").
+ * a new manifest and a new WAL. The background thread also compacts
+ * (lsm_compact.c; docs/storage.md, "Compaction").
+ *
+ * Iteration: lsm_iter_* walks the user keys in order over a snapshot taken
+ * at creation (published sequence, both memtables, the current version);
+ * later writes and flushes do not change what it sees.
  *
  * Threads: every function may be called from any thread, except that
  * lsm_close must not race with anything. The env_fs must be usable from
@@ -54,6 +58,9 @@ struct lsm_options {
 	uint64_t write_stall_ms;    /* 0: LSM_WRITE_STALL_MS_DEFAULT */
 	bool salvage;               /* skip corrupt WAL/manifest records on open */
 	uint64_t seed;              /* salts and skip-list heights; 0: from the OS */
+	uint64_t l1_bytes;          /* 0: LSM_L1_BYTES_DEFAULT; x10 per deeper level */
+	uint64_t table_bytes;       /* compaction output tables; 0: LSM_TABLE_BYTES_DEFAULT */
+	uint64_t compaction_bytes_per_sec; /* output write rate limit; 0: none */
 };
 
 /* One change of a batch. value_record is a value record (ikey.h,
@@ -107,7 +114,41 @@ int lsm_flush(struct lsm *db);
 /* 0 while writes are accepted, else the error that failed the store. */
 int lsm_failed(struct lsm *db);
 
+/* An iterator over the newest visible version of each user key, in
+ * bytewise key order, tombstones skipped, as of its creation (lsm.h top).
+ * It opens its own reader per table (an sst_reader has one owner; the
+ * block cache is shared), so it never holds a lock that lsm_get or the
+ * flush thread needs. One owner thread; destroy it before lsm_close. */
+struct lsm_iter; /* opaque */
+
+/* ERR_NOMEM, ERR_IO, ERR_CORRUPT (opening a table). Not positioned. */
+int lsm_iter_create(struct lsm *db, struct lsm_iter **out);
+void lsm_iter_destroy(struct lsm_iter *it);
+void lsm_iter_seek_to_first(struct lsm_iter *it);
+/* First user key >= key. */
+void lsm_iter_seek(struct lsm_iter *it, struct bytes key);
+/* Requires valid. */
+void lsm_iter_next(struct lsm_iter *it);
+/* False at the end and after an error (see lsm_iter_status). */
+bool lsm_iter_valid(const struct lsm_iter *it);
+/* The user key; requires valid; a view valid until the next move. */
+struct bytes lsm_iter_key(const struct lsm_iter *it);
+/* The value record of the current key into *value, as lsm_get returns it:
+ * a blob is read only now, on demand, so a scan of keys reads no blob
+ * file. Requires valid. ERR_CORRUPT, ERR_IO, ERR_NOMEM. */
+int lsm_iter_value(struct lsm_iter *it, struct buf *value);
+/* 0, or the error that stopped the iteration (ERR_CORRUPT, ERR_IO,
+ * ERR_NOMEM); a seek starts over. */
+int lsm_iter_status(const struct lsm_iter *it);
+
 /* Tables per level in the current version (tests, INFO). */
 size_t lsm_level_file_count(struct lsm *db, uint32_t level);
+
+/* Bytes of the tables of a level in the current version (tests, INFO). */
+uint64_t lsm_level_bytes(struct lsm *db, uint32_t level);
+
+/* Waits until no compaction is due (or the store failed) and no table
+ * awaits removal while no reader runs. For tests. 0 or the failure. */
+int lsm_compact_wait(struct lsm *db);
 
 #endif

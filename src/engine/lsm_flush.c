@@ -108,9 +108,12 @@ void *lsm_flush_main(void *arg)
 	struct lsm *db = arg;
 	env_mutex_lock(&db->mu);
 	while (!db->stop) {
+		/* Flushes first: a write may be stalled behind db->imm. */
 		if (db->imm && !db->failed)
 			flush_imm_locked(db);
-		else
+		else if (db->obsolete_count && db->readers == 0)
+			lsm_remove_obsolete_locked(db);
+		else if (db->failed || !lsm_compact_locked(db))
 			env_cond_wait(&db->cv, &db->mu);
 	}
 	env_mutex_unlock(&db->mu);

@@ -60,14 +60,18 @@ struct lsm {
 	struct env_cond cv; /* any change of state: queue, imm, failed, stop */
 	struct manifest *man;
 	struct cache *cache;
-	struct lsm_mem *mem, *imm;      /* (mu) to replace; see above */
-	uint64_t last_seq;              /* (mu) newest sequence visible to readers */
-	int failed;                     /* (mu) */
-	bool stop;                      /* (mu) */
-	struct lsm_writer *head, *tail; /* (mu) */
-	struct lsm_table **tables;      /* (mu) sorted by number */
-	size_t table_count, table_cap;  /* (mu) */
-	struct env_rng rng;             /* (mu) */
+	struct lsm_mem *mem, *imm;           /* (mu) to replace; see above */
+	uint64_t last_seq;                   /* (mu) newest sequence visible to readers */
+	int failed;                          /* (mu) */
+	bool stop;                           /* (mu) */
+	struct lsm_writer *head, *tail;      /* (mu) */
+	struct lsm_table **tables;           /* (mu) sorted by number */
+	size_t table_count, table_cap;       /* (mu) */
+	struct env_rng rng;                  /* (mu) */
+	uint32_t readers;                    /* (mu) gets and iterators holding a snapshot */
+	uint64_t *obsolete;                  /* (mu) tables compacted away, still on disk */
+	size_t obsolete_count, obsolete_cap; /* (mu) */
+	struct buf compact_ptr[LSM_LEVELS];  /* background thread: round-robin */
 	struct env_thread flush_thread;
 	bool thread_started;
 	/* Leader only. */
@@ -89,5 +93,19 @@ int lsm_wal_open(struct lsm *db, struct wal *w, uint64_t number);
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
                           struct version_edit *e, struct sst_reader **reader);
 void *lsm_flush_main(void *arg);
+/* The background thread's compaction step (lsm_compact.c): with mu held,
+ * runs one compaction if one is due (releasing mu for its I/O) and returns
+ * true, else false. A failure fails the store. */
+bool lsm_compact_locked(struct lsm *db);
+bool lsm_compaction_due_locked(struct lsm *db);
+/* Removes the obsolete tables; requires readers == 0; mu held, released
+ * for the file removals. */
+void lsm_remove_obsolete_locked(struct lsm *db);
+/* A reader's snapshot ended: wake the background thread if it may now
+ * remove obsolete tables. */
+void lsm_reader_done_locked(struct lsm *db);
+/* Replaces the BLOB-kind value record in value (flags | [expire] | blob
+ * pointer) by the value record it points to (lsm_read.c). */
+int lsm_resolve_blob(struct lsm *db, struct bytes key, struct buf *value);
 
 #endif

@@ -117,7 +117,7 @@ static int tables_get(struct lsm *db, const struct snapshot *s, struct bytes key
 
 /* Replaces a BLOB kind's pointer record in value by the value record it
  * points to. */
-static int resolve_blob(struct lsm *db, struct bytes key, struct buf *value)
+int lsm_resolve_blob(struct lsm *db, struct bytes key, struct buf *value)
 {
 	int64_t exp;
 	struct bytes enc;
@@ -156,6 +156,7 @@ int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
 		s.imm->refs++;
 	s.v = manifest_current(db->man);
 	version_ref(s.v);
+	db->readers++;
 	env_mutex_unlock(&db->mu);
 
 	enum ikey_kind kind = IKEY_KIND_DELETE;
@@ -166,12 +167,13 @@ int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
 	if (!err && found == FOUND_NONE)
 		err = tables_get(db, &s, key, &kind, value, &found);
 	if (!err && found == FOUND_VALUE && kind == IKEY_KIND_BLOB)
-		err = resolve_blob(db, key, value);
+		err = lsm_resolve_blob(db, key, value);
 
 	env_mutex_lock(&db->mu);
 	lsm_mem_unref_locked(db, s.mem);
 	lsm_mem_unref_locked(db, s.imm);
 	version_unref(s.v);
+	lsm_reader_done_locked(db);
 	env_mutex_unlock(&db->mu);
 	if (err)
 		return err;

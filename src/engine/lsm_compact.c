@@ -1,0 +1,511 @@
+/*
+ * lsm_compact.c - leveled compaction on the background thread (after any
+ * pending flush, which has priority because writes may stall behind it).
+ *
+ * Picking (under mu): L0 when it holds LSM_L0_COMPACTION_TRIGGER tables:
+ * all of L0 plus the L1 tables overlapping their key range; else the
+ * first level n >= 1 over its target (l1_bytes * 10^(n-1)): one table,
+ * round-robin after the level's compaction pointer (kept in memory; a
+ * reopen starts again from the left, which only changes fairness), plus
+ * the overlapping tables of level n+1. Flush and compaction share one
+ * thread, so no flush adds a table while a compaction runs, and no two
+ * compactions race.
+ *
+ * Merging (mu released): private readers of the inputs (outside the block
+ * cache) feed a merge_iter. Since no reader can hold an older snapshot of
+ * the new tables (a reader's snapshot pins its version's tables, whose
+ * files stay until the last reader is done), only the newest version of
+ * each user key is kept. A tombstone, or a value whose expiry passed
+ * (turned into a tombstone), is dropped when no level below the output
+ * holds the key, and kept otherwise so that it still hides older
+ * versions. Outputs are cut at table_bytes (between user keys: there is
+ * one entry per user key), and appends are paced by a token bucket of
+ * compaction_bytes_per_sec.
+ *
+ * Install (under mu): one manifest edit deletes the inputs and adds the
+ * outputs. The input files stay on disk, their readers open, until no
+ * get or iterator runs (db->readers == 0, which covers every version
+ * older than the current one); then the thread removes them. A crash
+ * before the edit leaves the outputs as orphans, after it the inputs:
+ * recovery removes either, so a reopen sees the state before or after.
+ * An error fails the store as a failed flush does (STYLE.md section 4).
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+#include "engine/lsm_internal.h"
+#include "engine/merge_iter.h"
+
+struct compaction {
+	uint32_t level; /* inputs from level and level + 1; outputs to level + 1 */
+	struct version *v;
+	const struct manifest_file **in;
+	uint32_t *in_level;
+	size_t in_count;
+};
+
+struct output {
+	struct vedit_file f;
+	struct buf lo, hi;
+	struct sst_reader *reader;
+};
+
+struct run {
+	struct lsm *db;
+	struct compaction *c;
+	struct output *outs;
+	size_t out_count, out_cap;
+	struct sst_builder *b;
+	uint64_t b_bytes, written, t0_ns;
+	int64_t now_ms;
+	struct buf prev; /* user key of the previous entry */
+	bool have_prev;
+};
+
+static struct bytes ukey(struct bytes ikey)
+{
+	return bytes_make(ikey.ptr, ikey.len - IKEY_TRAILER_BYTES);
+}
+
+static bool overlaps(const struct manifest_file *f, struct bytes lo, struct bytes hi)
+{
+	return ikey_user_cmp(ukey(f->largest), lo) >= 0 &&
+	    ikey_user_cmp(ukey(f->smallest), hi) <= 0;
+}
+
+static uint64_t level_target(const struct lsm *db, uint32_t level)
+{
+	uint64_t t = db->opt.l1_bytes;
+	for (uint32_t i = 1; i < level && t < UINT64_MAX / LSM_LEVEL_FANOUT; i++)
+		t *= LSM_LEVEL_FANOUT;
+	return t;
+}
+
+/* The level to compact from, or LSM_LEVELS when none is due. */
+static uint32_t due_level(struct lsm *db, const struct version *v)
+{
+	if (version_file_count(v, 0) >= LSM_L0_COMPACTION_TRIGGER)
+		return 0;
+	for (uint32_t level = 1; level + 1 < LSM_LEVELS; level++)
+		if (version_level_bytes(v, level) > level_target(db, level))
+			return level;
+	return LSM_LEVELS;
+}
+
+bool lsm_compaction_due_locked(struct lsm *db)
+{
+	return due_level(db, manifest_current(db->man)) < LSM_LEVELS;
+}
+
+static int add_input(struct compaction *c, const struct manifest_file *f, uint32_t level)
+{
+	size_t n = c->in_count + 1;
+	const struct manifest_file **in = realloc(c->in, n * sizeof(*in));
+	if (in)
+		c->in = in;
+	uint32_t *lv = realloc(c->in_level, n * sizeof(*lv));
+	if (lv)
+		c->in_level = lv;
+	if (!in || !lv)
+		return ERR_NOMEM;
+	c->in[c->in_count] = f;
+	c->in_level[c->in_count++] = level;
+	return 0;
+}
+
+/* The table of level n >= 1 after its compaction pointer (wrapping). */
+static size_t pick_round_robin(struct lsm *db, const struct version *v, uint32_t level)
+{
+	struct buf *p = &db->compact_ptr[level];
+	size_t n = version_file_count(v, level);
+	for (size_t i = 0; p->len && i < n; i++)
+		if (ikey_user_cmp(ukey(version_file(v, level, i)->largest),
+		                  bytes_make(p->data, p->len)) > 0)
+			return i;
+	return 0;
+}
+
+/* Fills c from the current version; mu held. */
+static int pick_locked(struct lsm *db, struct compaction *c, uint32_t level)
+{
+	struct version *v = manifest_current(db->man);
+	c->level = level;
+	c->v = v;
+	version_ref(v);
+	size_t first = 0, last = version_file_count(v, 0);
+	if (level > 0) {
+		first = pick_round_robin(db, v, level);
+		last = first + 1;
+	}
+	struct bytes lo = {0}, hi = {0};
+	int err = 0;
+	for (size_t i = first; !err && i < last; i++) {
+		const struct manifest_file *f = version_file(v, level, i);
+		if (!lo.ptr || ikey_user_cmp(ukey(f->smallest), lo) < 0)
+			lo = ukey(f->smallest);
+		if (!hi.ptr || ikey_user_cmp(ukey(f->largest), hi) > 0)
+			hi = ukey(f->largest);
+		err = add_input(c, f, level);
+	}
+	for (size_t i = 0; !err && i < version_file_count(v, level + 1); i++) {
+		const struct manifest_file *f = version_file(v, level + 1, i);
+		if (overlaps(f, lo, hi))
+			err = add_input(c, f, level + 1);
+	}
+	if (!err && level > 0) {
+		struct buf *p = &db->compact_ptr[level];
+		p->len = 0;
+		if ((err = buf_reserve(p, hi.len, KEY_BYTES_MAX)) == 0)
+			buf_put(p, hi.ptr, hi.len);
+	}
+	return err;
+}
+
+/* True when no level below the output may hold user key k. */
+static bool bottommost(const struct compaction *c, struct bytes k)
+{
+	for (uint32_t level = c->level + 2; level < LSM_LEVELS; level++) {
+		size_t lo = 0, hi = version_file_count(c->v, level);
+		while (lo < hi) { /* first file whose largest user key >= k */
+			size_t mid = lo + (hi - lo) / 2;
+			if (ikey_user_cmp(ukey(version_file(c->v, level, mid)->largest), k) < 0)
+				lo = mid + 1;
+			else
+				hi = mid;
+		}
+		if (lo < version_file_count(c->v, level) &&
+		    ikey_user_cmp(ukey(version_file(c->v, level, lo)->smallest), k) <= 0)
+			return false;
+	}
+	return true;
+}
+
+static int copy_key(struct buf *b, struct bytes k)
+{
+	b->len = 0;
+	int err = buf_reserve(b, k.len, KEY_BYTES_MAX + IKEY_TRAILER_BYTES);
+	if (!err && k.len)
+		buf_put(b, k.ptr, k.len);
+	return err;
+}
+
+/* Finishes the open output table, if any. */
+static int finish_output(struct run *r)
+{
+	if (!r->b)
+		return 0;
+	struct output *o = &r->outs[r->out_count - 1];
+	int err = sst_builder_finish(r->b, &o->f.size);
+	r->b = NULL;
+	o->f.smallest = bytes_make(o->lo.data, o->lo.len);
+	o->f.largest = bytes_make(o->hi.data, o->hi.len);
+	return err;
+}
+
+static int start_output(struct run *r)
+{
+	if (r->out_count == r->out_cap) {
+		size_t cap = r->out_cap ? 2 * r->out_cap : 4;
+		struct output *o = realloc(r->outs, cap * sizeof(*o));
+		if (!o)
+			return ERR_NOMEM;
+		r->outs = o;
+		r->out_cap = cap;
+	}
+	struct output *o = &r->outs[r->out_count];
+	memset(o, 0, sizeof(*o));
+	buf_init(&o->lo);
+	buf_init(&o->hi);
+	env_mutex_lock(&r->db->mu);
+	o->f.number = manifest_new_file_number(r->db->man);
+	env_mutex_unlock(&r->db->mu);
+	o->f.level = r->c->level + 1;
+	o->f.min_seq = IKEY_SEQ_MAX;
+	r->out_count++;
+	char path[FS_PATH_BYTES_MAX];
+	struct sst_options so = {.seed = o->f.number};
+	int err = lsm_path(path, sizeof(path), r->db->dir, o->f.number, "sst");
+	if (!err)
+		err = sst_builder_init(&r->b, r->db->fs, path, &so);
+	r->b_bytes = 0;
+	return err;
+}
+
+/* Token bucket: sleeps (on the condition variable, so that close wakes
+ * it) while the bytes written run ahead of the rate. ERR_AGAIN on stop. */
+static int throttle(struct run *r)
+{
+	uint64_t rate = r->db->opt.compaction_bytes_per_sec;
+	if (!rate)
+		return 0;
+	uint64_t due_ms = r->written * 1000 / rate;
+	uint64_t spent_ms = (env_mono_ns() - r->t0_ns) / 1000000;
+	int err = 0;
+	if (due_ms > spent_ms) {
+		env_mutex_lock(&r->db->mu);
+		if (!r->db->stop)
+			env_cond_timedwait_ms(&r->db->cv, &r->db->mu, due_ms - spent_ms);
+		err = r->db->stop ? ERR_AGAIN : 0;
+		env_mutex_unlock(&r->db->mu);
+	}
+	return err;
+}
+
+static int emit(struct run *r, struct bytes ikey, struct bytes value, uint64_t seq)
+{
+	int err = 0;
+	if (r->b && r->b_bytes >= r->db->opt.table_bytes)
+		err = finish_output(r);
+	if (!err && !r->b)
+		err = start_output(r);
+	struct output *o = &r->outs[r->out_count - 1];
+	if (!err && !o->lo.len)
+		err = copy_key(&o->lo, ikey);
+	if (!err)
+		err = copy_key(&o->hi, ikey);
+	if (!err)
+		err = sst_builder_add(r->b, ikey, value);
+	if (err)
+		return err;
+	o->f.min_seq = seq < o->f.min_seq ? seq : o->f.min_seq;
+	o->f.max_seq = seq > o->f.max_seq ? seq : o->f.max_seq;
+	r->b_bytes += ikey.len + value.len;
+	r->written += ikey.len + value.len;
+	return throttle(r);
+}
+
+/* Keeps, rewrites as a tombstone or drops one merged entry. */
+static int step(struct run *r, struct bytes ikey, struct bytes value)
+{
+	struct bytes user;
+	uint64_t seq;
+	enum ikey_kind kind;
+	if (!ikey_decode(ikey, &user, &seq, &kind))
+		return ERR_CORRUPT;
+	if (r->have_prev && ikey_user_cmp(user, bytes_make(r->prev.data, r->prev.len)) == 0)
+		return 0; /* shadowed by the newer version just handled */
+	int err = copy_key(&r->prev, user);
+	if (err)
+		return err;
+	r->have_prev = true;
+	int64_t exp = 0;
+	struct bytes v;
+	if (kind != IKEY_KIND_DELETE && !vrec_decode(value, &exp, &v))
+		return ERR_CORRUPT;
+	bool dead = kind == IKEY_KIND_DELETE || (exp != 0 && exp <= r->now_ms);
+	if (!dead)
+		return emit(r, ikey, value, seq);
+	if (bottommost(r->c, user))
+		return 0; /* nothing below to hide: gone */
+	uint8_t *tomb = malloc(ikey.len);
+	if (!tomb)
+		return ERR_NOMEM;
+	ikey_encode(tomb, user, seq, IKEY_KIND_DELETE);
+	err = emit(r, bytes_make(tomb, ikey.len), bytes_make(NULL, 0), seq);
+	free(tomb);
+	return err;
+}
+
+/* Private readers of the inputs, merged; then every entry through step. */
+static int merge_inputs(struct run *r)
+{
+	size_t n = r->c->in_count;
+	struct sst_reader **rd = calloc(n + 1, sizeof(*rd));
+	struct sst_iter **it = calloc(n + 1, sizeof(*it));
+	struct merge_child *kids = calloc(n + 1, sizeof(*kids));
+	struct merge_iter *m = NULL;
+	int err = rd && it && kids ? 0 : ERR_NOMEM;
+	for (size_t i = 0; !err && i < n; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		struct sst_read_options ro = {.file_number = r->c->in[i]->number};
+		err = lsm_path(path, sizeof(path), r->db->dir, r->c->in[i]->number, "sst");
+		if (!err)
+			err = sst_open(&rd[i], r->db->fs, path, &ro, NULL);
+		if (!err)
+			err = sst_iter_create(rd[i], &it[i]);
+		if (!err)
+			kids[i] = merge_child_sst(it[i]);
+	}
+	if (!err)
+		err = merge_iter_create(kids, n, &m);
+	if (!err) {
+		merge_iter_seek_to_first(m);
+		for (; !err && merge_iter_valid(m); merge_iter_next(m))
+			err = step(r, merge_iter_key(m), merge_iter_value(m));
+		if (!err)
+			err = merge_iter_status(m);
+	}
+	merge_iter_destroy(m);
+	for (size_t i = 0; rd && it && i < n; i++) {
+		if (it[i])
+			sst_iter_destroy(it[i]);
+		if (rd[i])
+			sst_close(rd[i]);
+	}
+	free(kids);
+	free(it);
+	free(rd);
+	return err;
+}
+
+/* Opens a reader per output and records the edit; mu not held. */
+static int prepare_install(struct run *r, struct version_edit *e)
+{
+	int err = 0;
+	for (size_t i = 0; !err && i < r->c->in_count; i++)
+		err = version_edit_delete_file(e, r->c->in_level[i], r->c->in[i]->number);
+	for (size_t i = 0; !err && i < r->out_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		struct sst_read_options ro = {.cache = r->db->cache,
+		                              .file_number = r->outs[i].f.number};
+		err = lsm_path(path, sizeof(path), r->db->dir, r->outs[i].f.number, "sst");
+		if (!err)
+			err = sst_open(&r->outs[i].reader, r->db->fs, path, &ro, NULL);
+		if (!err)
+			err = version_edit_add_file(e, &r->outs[i].f);
+	}
+	return err;
+}
+
+static int remember_obsolete_locked(struct lsm *db, uint64_t number)
+{
+	if (db->obsolete_count == db->obsolete_cap) {
+		size_t cap = db->obsolete_cap ? 2 * db->obsolete_cap : 16;
+		uint64_t *o = realloc(db->obsolete, cap * sizeof(*o));
+		if (!o)
+			return ERR_NOMEM;
+		db->obsolete = o;
+		db->obsolete_cap = cap;
+	}
+	db->obsolete[db->obsolete_count++] = number;
+	return 0;
+}
+
+/* Logs the edit and swaps the tables; mu held. */
+static int install_locked(struct run *r, struct version_edit *e, bool *installed)
+{
+	struct lsm *db = r->db;
+	int err = manifest_log_and_apply(db->man, e);
+	*installed = err == 0; /* from here on the outputs are live */
+	for (size_t i = 0; !err && i < r->out_count; i++) {
+		if ((err = lsm_table_add_locked(db, r->outs[i].f.number, r->outs[i].reader)) == 0)
+			r->outs[i].reader = NULL;
+	}
+	/* Past the edit the inputs are dead whatever happens: at worst a
+	 * failed remember leaves a file for the next open's orphan sweep. */
+	for (size_t i = 0; !err && i < r->c->in_count; i++)
+		err = remember_obsolete_locked(db, r->c->in[i]->number);
+	return err;
+}
+
+/* Releases the run; on failure also removes its output files. */
+static void run_deinit(struct run *r, bool remove_outputs)
+{
+	if (r->b)
+		sst_builder_abandon(r->b);
+	for (size_t i = 0; i < r->out_count; i++) {
+		struct output *o = &r->outs[i];
+		if (o->reader)
+			sst_close(o->reader);
+		char path[FS_PATH_BYTES_MAX];
+		if (remove_outputs &&
+		    lsm_path(path, sizeof(path), r->db->dir, o->f.number, "sst") == 0)
+			env_fs_remove(r->db->fs, path); /* best effort: an orphan otherwise */
+		buf_deinit(&o->lo);
+		buf_deinit(&o->hi);
+	}
+	free(r->outs);
+	buf_deinit(&r->prev);
+}
+
+/* Builds the outputs and installs them; mu not held on entry or exit. */
+static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
+{
+	struct run r = {.db = db, .c = c, .t0_ns = env_mono_ns(), .now_ms = env_wall_ms()};
+	buf_init(&r.prev);
+	int err = merge_inputs(&r);
+	if (!err)
+		err = finish_output(&r);
+	if (!err && r.out_count)
+		err = env_fs_sync_dir(db->fs, db->dir);
+	struct version_edit e;
+	version_edit_init(&e);
+	if (!err)
+		err = prepare_install(&r, &e);
+	if (!err) {
+		env_mutex_lock(&db->mu);
+		err = install_locked(&r, &e, installed);
+		env_mutex_unlock(&db->mu);
+	}
+	version_edit_deinit(&e);
+	run_deinit(&r, err != 0 && !*installed);
+	return err;
+}
+
+bool lsm_compact_locked(struct lsm *db)
+{
+	uint32_t level = due_level(db, manifest_current(db->man));
+	if (level >= LSM_LEVELS)
+		return false;
+	struct compaction c = {0};
+	int err = pick_locked(db, &c, level);
+	env_mutex_unlock(&db->mu);
+	bool installed = false;
+	if (!err)
+		err = run_compaction(db, &c, &installed);
+	env_mutex_lock(&db->mu);
+	if (c.v)
+		version_unref(c.v);
+	free(c.in);
+	free(c.in_level);
+	if (err && err != ERR_AGAIN && !db->failed)
+		db->failed = err;
+	env_cond_broadcast(&db->cv);
+	return err != ERR_AGAIN;
+}
+
+static void table_remove_locked(struct lsm *db, uint64_t number)
+{
+	struct lsm_table *t = lsm_table_find_locked(db, number);
+	if (!t)
+		return;
+	size_t i = 0;
+	while (db->tables[i] != t)
+		i++;
+	memmove(&db->tables[i], &db->tables[i + 1], (db->table_count - i - 1) * sizeof(t));
+	db->table_count--;
+	sst_close(t->reader);
+	env_mutex_deinit(&t->mu);
+	free(t);
+}
+
+void lsm_remove_obsolete_locked(struct lsm *db)
+{
+	ASSERT(db->readers == 0);
+	uint64_t *list = db->obsolete;
+	size_t count = db->obsolete_count;
+	db->obsolete = NULL;
+	db->obsolete_count = db->obsolete_cap = 0;
+	/* No reader holds a version older than the current one, and only
+	 * readers use the tables of older versions. */
+	for (size_t i = 0; i < count; i++)
+		table_remove_locked(db, list[i]);
+	env_mutex_unlock(&db->mu);
+	for (size_t i = 0; i < count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		if (lsm_path(path, sizeof(path), db->dir, list[i], "sst") == 0)
+			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
+	}
+	free(list);
+	env_mutex_lock(&db->mu);
+	env_cond_broadcast(&db->cv);
+}
+
+void lsm_reader_done_locked(struct lsm *db)
+{
+	ASSERT(db->readers > 0);
+	if (--db->readers == 0 && db->obsolete_count)
+		env_cond_broadcast(&db->cv);
+}
