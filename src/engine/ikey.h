@@ -38,7 +38,7 @@ enum ikey_kind {
 };
 
 #define IKEY_TRAILER_BYTES 8
-#define IKEY_SEQ_MAX ((UINT64_C(1) << 56) - 1)
+#define IKEY_SEQ_MAX       ((UINT64_C(1) << 56) - 1)
 
 #define VREC_EXPIRE 0x01u /* an expire_ms follows the flags byte */
 
@@ -64,7 +64,7 @@ static inline uint64_t ikey_get_u64le(const uint8_t *p)
 
 /* Writes user_key + trailer into dst (user_key.len + 8 bytes). */
 static inline size_t ikey_encode(uint8_t *dst, struct bytes user_key, uint64_t seq,
-				 enum ikey_kind kind)
+                                 enum ikey_kind kind)
 {
 	if (user_key.len)
 		memcpy(dst, user_key.ptr, user_key.len);
@@ -74,7 +74,7 @@ static inline size_t ikey_encode(uint8_t *dst, struct bytes user_key, uint64_t s
 
 /* Splits an internal key; false if it is shorter than a trailer (corrupt). */
 static inline bool ikey_decode(struct bytes ikey, struct bytes *user_key, uint64_t *seq,
-			       enum ikey_kind *kind)
+                               enum ikey_kind *kind)
 {
 	if (ikey.len < IKEY_TRAILER_BYTES)
 		return false;
