@@ -305,4 +305,9 @@
  * gives up with ERR_AGAIN: a bounded stall, not an unbounded memtable. */
 #define LSM_WRITE_STALL_MS_DEFAULT 10000
 
+/* sync=everysec: how often the background syncer fdatasyncs a WAL with
+ * unsynced appends. A power cut loses at most about this much of the
+ * acknowledged writes (Redis's appendfsync everysec). */
+#define LSM_SYNC_INTERVAL_MS_DEFAULT 1000
+
 #endif

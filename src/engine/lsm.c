@@ -328,6 +328,7 @@ static int recover(struct lsm *db, struct lsm_open_stats *st)
 	if (!err)
 		err = replay_logs(db, s, rm, st, &max_seq);
 	db->last_seq = max_seq;
+	db->synced_seq = max_seq; /* step 5 makes all of it durable */
 	if (!err)
 		err = start_new_log(db, rm, s);
 	if (rm)
@@ -338,13 +339,14 @@ static int recover(struct lsm *db, struct lsm_open_stats *st)
 
 static void destroy(struct lsm *db)
 {
-	if (db->thread_started) {
-		env_mutex_lock(&db->mu);
-		db->stop = true;
-		env_cond_broadcast(&db->cv);
-		env_mutex_unlock(&db->mu);
+	env_mutex_lock(&db->mu);
+	db->stop = true;
+	env_cond_broadcast(&db->cv);
+	env_mutex_unlock(&db->mu);
+	if (db->thread_started)
 		env_thread_join(&db->flush_thread);
-	}
+	if (db->sync_thread_started)
+		env_thread_join(&db->sync_thread);
 	if (db->wal_is_open)
 		wal_close(&db->wal);
 	if (db->blob_open)
@@ -393,6 +395,8 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 		db->opt.table_bytes = LSM_TABLE_BYTES_DEFAULT;
 	if (!db->opt.write_stall_ms)
 		db->opt.write_stall_ms = LSM_WRITE_STALL_MS_DEFAULT;
+	if (!db->opt.sync_interval_ms)
+		db->opt.sync_interval_ms = LSM_SYNC_INTERVAL_MS_DEFAULT;
 	env_rng_seed(&db->rng, opt->seed ? opt->seed : env_random_seed());
 	env_mutex_init(&db->mu);
 	env_cond_init(&db->cv);
@@ -410,6 +414,9 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 	if (!err &&
 	    (err = env_thread_start(&db->flush_thread, "lsm-flush", lsm_flush_main, db)) == 0)
 		db->thread_started = true;
+	if (!err && db->opt.sync == LSM_SYNC_EVERYSEC &&
+	    (err = env_thread_start(&db->sync_thread, "lsm-sync", lsm_sync_main, db)) == 0)
+		db->sync_thread_started = true;
 	if (err) {
 		destroy(db);
 		return err;
@@ -431,6 +438,14 @@ int lsm_failed(struct lsm *db)
 	return err;
 }
 
+uint64_t lsm_synced_seq(struct lsm *db)
+{
+	env_mutex_lock(&db->mu);
+	uint64_t seq = db->synced_seq;
+	env_mutex_unlock(&db->mu);
+	return seq;
+}
+
 size_t lsm_level_file_count(struct lsm *db, uint32_t level)
 {
 	env_mutex_lock(&db->mu);
@@ -450,9 +465,9 @@ uint64_t lsm_level_bytes(struct lsm *db, uint32_t level)
 int lsm_compact_wait(struct lsm *db)
 {
 	env_mutex_lock(&db->mu);
-	while (
-	    !db->failed &&
-	    (db->imm || lsm_compaction_due_locked(db) || (db->obsolete_count && db->readers == 0)))
+	while (!db->failed &&
+	       (db->imm || lsm_compaction_due_locked(db) || db->removing ||
+	        (db->obsolete_count && db->readers == 0)))
 		env_cond_timedwait_ms(&db->cv, &db->mu, 100);
 	int err = db->failed;
 	env_mutex_unlock(&db->mu);

@@ -22,7 +22,9 @@
  * Open: recover the manifest, remove its orphans, replay the WALs at or
  * above its log number, write the replayed memtable as an L0 table, start
  * a new manifest and a new WAL. The background thread also compacts
- * (lsm_compact.c; docs/storage.md, "Compaction").
+ * (lsm_compact.c; docs/storage.md, "Compaction"). With sync=everysec a
+ * second thread, the syncer, queues a sync request behind the writers
+ * every sync_interval_ms; the leader that takes it syncs the WAL.
  *
  * Iteration: lsm_iter_* walks the user keys in order over a snapshot taken
  * at creation (published sequence, both memtables, the current version);
@@ -48,6 +50,11 @@
 enum lsm_sync {
 	LSM_SYNC_ALWAYS = 0, /* fdatasync before a write returns */
 	LSM_SYNC_NONE = 1,   /* leave it to the OS (a crash may lose a suffix) */
+	/* Acknowledge after the append; a background thread fdatasyncs the
+	 * WAL every sync_interval_ms when it has unsynced appends, so a crash
+	 * loses a suffix of about that long. A failed background sync fails
+	 * the store. */
+	LSM_SYNC_EVERYSEC = 2,
 };
 
 struct lsm_options {
@@ -61,6 +68,7 @@ struct lsm_options {
 	uint64_t l1_bytes;          /* 0: LSM_L1_BYTES_DEFAULT; x10 per deeper level */
 	uint64_t table_bytes;       /* compaction output tables; 0: LSM_TABLE_BYTES_DEFAULT */
 	uint64_t compaction_bytes_per_sec; /* output write rate limit; 0: none */
+	uint64_t sync_interval_ms;         /* everysec; 0: LSM_SYNC_INTERVAL_MS_DEFAULT */
 };
 
 /* One change of a batch. value_record is a value record (ikey.h,
@@ -113,6 +121,11 @@ int lsm_flush(struct lsm *db);
 
 /* 0 while writes are accepted, else the error that failed the store. */
 int lsm_failed(struct lsm *db);
+
+/* The newest sequence known to be durable in the WAL: every write
+ * acknowledged with a sequence at or below it survives a power cut (with
+ * sync=everysec, as of the last completed background sync). Tests, INFO. */
+uint64_t lsm_synced_seq(struct lsm *db);
 
 /* An iterator over the newest visible version of each user key, in
  * bytewise key order, tombstones skipped, as of its creation (lsm.h top).

@@ -488,6 +488,7 @@ void lsm_remove_obsolete_locked(struct lsm *db)
 	size_t count = db->obsolete_count;
 	db->obsolete = NULL;
 	db->obsolete_count = db->obsolete_cap = 0;
+	db->removing = true; /* lsm_compact_wait waits for the files too */
 	/* No reader holds a version older than the current one, and only
 	 * readers use the tables of older versions. */
 	for (size_t i = 0; i < count; i++)
@@ -500,6 +501,7 @@ void lsm_remove_obsolete_locked(struct lsm *db)
 	}
 	free(list);
 	env_mutex_lock(&db->mu);
+	db->removing = false;
 	env_cond_broadcast(&db->cv);
 }
 

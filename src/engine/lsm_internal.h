@@ -44,9 +44,11 @@ struct lsm_table {
 };
 
 /* A writer waiting in the group-commit queue. batch NULL: lsm_flush's
- * request to rotate the memtable. */
+ * request to rotate the memtable, or with sync the syncer's request to
+ * sync the WAL (sync=everysec). */
 struct lsm_writer {
 	const struct lsm_batch *batch;
+	bool sync;
 	struct lsm_writer *next;
 	int err;
 	bool done;
@@ -71,9 +73,12 @@ struct lsm {
 	uint32_t readers;                    /* (mu) gets and iterators holding a snapshot */
 	uint64_t *obsolete;                  /* (mu) tables compacted away, still on disk */
 	size_t obsolete_count, obsolete_cap; /* (mu) */
+	bool removing;                       /* (mu) obsolete tables being removed, mu released */
 	struct buf compact_ptr[LSM_LEVELS];  /* background thread: round-robin */
-	struct env_thread flush_thread;
-	bool thread_started;
+	uint64_t synced_seq;                 /* (mu) see lsm_synced_seq */
+	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
+	struct env_thread flush_thread, sync_thread;
+	bool thread_started, sync_thread_started;
 	/* Leader only. */
 	struct wal wal;
 	bool wal_is_open;
@@ -93,6 +98,8 @@ int lsm_wal_open(struct lsm *db, struct wal *w, uint64_t number);
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
                           struct version_edit *e, struct sst_reader **reader);
 void *lsm_flush_main(void *arg);
+/* The syncer thread of sync=everysec (lsm_write.c). */
+void *lsm_sync_main(void *arg);
 /* The background thread's compaction step (lsm_compact.c): with mu held,
  * runs one compaction if one is due (releasing mu for its I/O) and returns
  * true, else false. A failure fails the store. */

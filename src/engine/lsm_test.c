@@ -21,6 +21,8 @@
 #include "base/err.h"
 #include "base/limits.h"
 #include "engine/lsm.h"
+#include "engine/lsm_internal.h"
+#include "engine/manifest.h"
 #include "env/env.h"
 #include "env/env_fs_mem.h"
 
@@ -633,6 +635,307 @@ static void test_lsm_sync_none_keeps_a_prefix(void **state)
 	free(scratch);
 }
 
+/* ---- Power cuts inside a compaction ----------------------------------- */
+
+struct names {
+	uint64_t sst[256];
+	size_t sst_count;
+};
+
+static int collect_sst(void *ctx, const char *name)
+{
+	struct names *n = ctx;
+	unsigned long long number;
+	char ext[8];
+	if (sscanf(name, "%llu.%7s", &number, ext) == 2 && strcmp(ext, "sst") == 0 &&
+	    n->sst_count < sizeof(n->sst) / sizeof(n->sst[0]))
+		n->sst[n->sst_count++] = number;
+	return 0;
+}
+
+/* The current version is well formed and matches the directory: L1 and
+ * deeper are sorted and non-overlapping, every live table's file exists
+ * and every .sst file is live (orphaned outputs and removed inputs are
+ * gone after recovery). The test reaches into lsm_internal.h: the
+ * version's key ranges are not part of lsm.h. */
+static void check_version(struct lsm *db, struct lfs *fs, uint64_t seed)
+{
+	struct names n = {.sst_count = 0};
+	assert_int_equal(env_fs_list(&fs->base, DIR, collect_sst, &n), 0);
+	size_t live = 0;
+	env_mutex_lock(&db->mu);
+	struct version *v = manifest_current(db->man);
+	for (uint32_t level = 0; level < LSM_LEVELS; level++) {
+		size_t count = version_file_count(v, level);
+		for (size_t i = 0; i < count; i++) {
+			const struct manifest_file *f = version_file(v, level, i);
+			bool found = false;
+			for (size_t j = 0; j < n.sst_count; j++)
+				found = found || n.sst[j] == f->number;
+			if (!found)
+				fprintf(stderr, "table %" PRIu64 " missing (seed %" PRIu64 ")\n",
+				        f->number, seed);
+			assert_true(found);
+			struct bytes lo = f->smallest, hi = f->largest;
+			lo.len -= IKEY_TRAILER_BYTES;
+			hi.len -= IKEY_TRAILER_BYTES;
+			assert_true(ikey_user_cmp(lo, hi) <= 0);
+			if (level > 0 && i > 0) {
+				struct bytes prev = version_file(v, level, i - 1)->largest;
+				prev.len -= IKEY_TRAILER_BYTES;
+				assert_true(ikey_user_cmp(prev, lo) < 0);
+			}
+		}
+		live += count;
+	}
+	env_mutex_unlock(&db->mu);
+	if (n.sst_count != live) {
+		fprintf(stderr, "%zu .sst files, %zu live (seed %" PRIu64 "):", n.sst_count, live,
+		        seed);
+		for (size_t j = 0; j < n.sst_count; j++)
+			fprintf(stderr, " %" PRIu64, n.sst[j]);
+		fprintf(stderr, "\n");
+	}
+	assert_int_equal(n.sst_count, live);
+}
+
+static struct lsm *open_compacting(struct lfs *fs, uint64_t seed)
+{
+	struct lsm_options o = {.sync = LSM_SYNC_ALWAYS,
+	                        .memtable_bytes = 32 * KIB,
+	                        .l1_bytes = 8 * KIB,
+	                        .table_bytes = 4 * KIB,
+	                        .seed = seed};
+	struct lsm *db = NULL;
+	assert_int_equal(lsm_open(DIR, &fs->base, &o, &db, NULL), 0);
+	return db;
+}
+
+/* One L0 table's worth: every key put (random length) or deleted. */
+static void write_round(struct lsm *db, struct model *m, struct env_rng *r, uint64_t tag,
+                        uint8_t *scratch)
+{
+	for (int i = 0; i < KEYS; i++) {
+		int64_t len = env_rng_next(r) % 5 == 0 ? -1 : (int64_t)(env_rng_next(r) % 400);
+		assert_int_equal(do_write(db, i, len, tag * KEYS + (uint64_t)i, scratch), 0);
+		m->len[i] = len;
+		m->tag[i] = tag * KEYS + (uint64_t)i;
+	}
+}
+
+/* Builds L1 (and deeper) tables and three L0 tables, all acknowledged
+ * (sync=always), then the writes of a fourth; returns the open store. */
+static struct lsm *prepare_compaction(struct lfs *fs, struct model *m, uint64_t seed,
+                                      uint8_t *scratch)
+{
+	struct env_rng r;
+	env_rng_seed(&r, seed);
+	struct lsm *db = open_compacting(fs, seed);
+	for (uint64_t round = 0; round < 7; round++) {
+		write_round(db, m, &r, round + 1, scratch);
+		assert_int_equal(lsm_flush(db), 0);
+		if (round == 3)
+			assert_int_equal(lsm_compact_wait(db), 0);
+	}
+	assert_int_equal(lsm_compact_wait(db), 0);
+	write_round(db, m, &r, 8, scratch);
+	return db;
+}
+
+/* The flush of the 4th L0 table and the compaction it triggers, with the
+ * power cut after the nth env call (0: none). Returns the env calls made. */
+static uint64_t cut_compaction_at(uint64_t nth, uint64_t seed, uint8_t *scratch)
+{
+	struct lfs fs;
+	lfs_init(&fs, seed);
+	struct model m;
+	struct lsm *db = prepare_compaction(&fs, &m, seed, scratch);
+	uint64_t calls0 = lfs_calls(&fs, ENV_FS_OP_ANY);
+	struct env_fs_mem_fault cut = {
+	    .op = ENV_FS_OP_ANY, .nth = nth, .err = ERR_IO, .sticky = true, .partial = true};
+	lfs_inject(&fs, &cut);
+	int err = lsm_flush(db);
+	if (!err)
+		err = lsm_compact_wait(db);
+	assert_true(nth > 0 || err == 0);
+	uint64_t calls = lfs_calls(&fs, ENV_FS_OP_ANY) - calls0;
+	lfs_crash(&fs);
+	lsm_close(db);
+	db = open_compacting(&fs, seed + 1);
+	check_all(db, &m, scratch, seed * 1000 + nth);
+	/* The reopened store may compact at once (the recovered memtable is
+	 * another L0 table): let it finish before comparing with the files. */
+	assert_int_equal(lsm_compact_wait(db), 0);
+	check_all(db, &m, scratch, seed * 1000 + nth);
+	check_version(db, &fs, seed * 1000 + nth);
+	lsm_close(db);
+	lfs_deinit(&fs);
+	return calls;
+}
+
+/* Power cut at every env call of a flush and the L0->L1 compaction it
+ * triggers (table builds, syncs, the manifest edit, input removals):
+ * after recovery every acknowledged write is there, no deleted key is
+ * back, no orphan table is left, and L1+ do not overlap. */
+static void test_lsm_power_cut_during_compaction(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	uint64_t seed = 0xc0a1;
+	uint64_t total = cut_compaction_at(0, seed, scratch);
+	assert_true(total > 10);
+	/* Every call when few, else a stride that still hits each phase. */
+	uint64_t stride = total / 150 + 1;
+	for (uint64_t nth = 1; nth <= total + 1; nth += stride)
+		cut_compaction_at(nth, seed, scratch);
+	fprintf(stderr, "compaction power cuts: %" PRIu64 " calls, stride %" PRIu64 "\n", total,
+	        stride);
+	free(scratch);
+}
+
+/* ---- sync=everysec ---------------------------------------------------- */
+
+static struct lsm *open_everysec(struct lfs *fs, uint64_t interval_ms, uint64_t seed)
+{
+	struct lsm_options o = {.sync = LSM_SYNC_EVERYSEC,
+	                        .memtable_bytes = 64 * KIB,
+	                        .sync_interval_ms = interval_ms,
+	                        .seed = seed};
+	struct lsm *db = NULL;
+	assert_int_equal(lsm_open(DIR, &fs->base, &o, &db, NULL), 0);
+	return db;
+}
+
+/* Spins until lsm_synced_seq reaches seq or the store fails; false after
+ * 20 s (a hung syncer), far above the 5 ms interval the tests use. */
+static bool wait_synced(struct lsm *db, uint64_t seq)
+{
+	for (uint64_t t0 = env_mono_ns(); env_mono_ns() - t0 < 20000000000u;)
+		if (lsm_synced_seq(db) >= seq || lsm_failed(db))
+			return lsm_synced_seq(db) >= seq;
+	return false;
+}
+
+static void put_numbered(struct lsm *db, int i, int64_t len, uint8_t *scratch)
+{
+	char k[16];
+	snprintf(k, sizeof(k), "p%05d", i);
+	fill(scratch + VAL_MAX + 16, (size_t)len, (uint64_t)i);
+	struct lsm_op op = {.kind = IKEY_KIND_PUT, .key = bytes_cstr(k)};
+	op.value_record = bytes_make(
+	    scratch, vrec_encode(scratch, 0, bytes_make(scratch + VAL_MAX + 16, (size_t)len)));
+	struct lsm_batch b = {.ops = &op, .count = 1};
+	assert_int_equal(lsm_write(db, &b), 0);
+}
+
+/* The surviving writes p00000.. form a prefix; returns its length. */
+static int surviving_prefix(struct lsm *db, const int64_t *lens, int n, uint8_t *scratch,
+                            uint64_t seed)
+{
+	int p = -1;
+	for (int i = 0; i < n; i++) {
+		char k[16];
+		snprintf(k, sizeof(k), "p%05d", i);
+		struct buf v;
+		buf_init(&v);
+		int err = lsm_get(db, bytes_cstr(k), &v);
+		if (err == ERR_NOT_FOUND && p < 0) {
+			p = i;
+		} else if (err != ERR_NOT_FOUND) {
+			if (p >= 0)
+				fprintf(stderr, "hole before write %d (seed %" PRIu64 ")\n", i,
+				        seed);
+			assert_true(p < 0);
+			assert_int_equal(err, 0);
+			fill(scratch, (size_t)lens[i], (uint64_t)i);
+			assert_int_equal(v.len, (size_t)lens[i] + 1);
+			assert_memory_equal(v.data + 1, scratch, (size_t)lens[i]);
+		}
+		buf_deinit(&v);
+	}
+	return p < 0 ? n : p;
+}
+
+/* sync=everysec: a power cut keeps a prefix of the acknowledged writes
+ * that holds at least every write acknowledged before the last completed
+ * background sync. Write i has sequence i + 1 in a new store. */
+static void test_lsm_everysec_keeps_synced_prefix(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	enum { WRITES = 600 };
+	for (uint64_t round = 0; round < 8; round++) {
+		uint64_t seed = 0xe5ec00 + round;
+		struct lfs fs;
+		lfs_init(&fs, seed);
+		struct env_rng r;
+		env_rng_seed(&r, seed);
+		struct lsm *db = open_everysec(&fs, 5, seed);
+		int64_t lens[WRITES];
+		int n = 1 + (int)(env_rng_next(&r) % WRITES);
+		int mid = (int)(env_rng_next(&r) % (uint64_t)n);
+		for (int i = 0; i < n; i++) {
+			if (i == mid)
+				assert_true(wait_synced(db, (uint64_t)mid));
+			lens[i] = (int64_t)(env_rng_next(&r) % 600);
+			put_numbered(db, i, lens[i], scratch);
+		}
+		uint64_t synced = lsm_synced_seq(db);
+		assert_true(synced >= (uint64_t)mid);
+		lfs_crash(&fs);
+		lsm_close(db);
+		db = open_everysec(&fs, 5, seed + 1);
+		int p = surviving_prefix(db, lens, n, scratch, seed);
+		if ((uint64_t)p < synced)
+			fprintf(stderr, "%d survive, %" PRIu64 " synced (seed %" PRIu64 ")\n", p,
+			        synced, seed);
+		assert_true((uint64_t)p >= synced);
+		lsm_close(db);
+		lfs_deinit(&fs);
+	}
+	free(scratch);
+}
+
+/* sync=everysec with the default interval: thousands of writes cost a
+ * handful of syncs (the background ones plus those of flushes). */
+static void test_lsm_everysec_syncs_far_less_than_writes(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct lfs fs;
+	lfs_init(&fs, 31);
+	struct lsm *db = open_everysec(&fs, 0, 31);
+	uint64_t syncs0 = lfs_calls(&fs, ENV_FS_OP_SYNC);
+	enum { N = 3000 };
+	for (int i = 0; i < N; i++)
+		put_numbered(db, i, 100, scratch);
+	uint64_t syncs = lfs_calls(&fs, ENV_FS_OP_SYNC) - syncs0;
+	fprintf(stderr, "everysec: %d writes, %" PRIu64 " syncs\n", N, syncs);
+	assert_true(syncs < N / 20);
+	lsm_close(db);
+	lfs_deinit(&fs);
+	free(scratch);
+}
+
+/* A failed background sync fails the store: later writes return it. */
+static void test_lsm_everysec_failed_sync_fails_store(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct lfs fs;
+	lfs_init(&fs, 32);
+	struct lsm *db = open_everysec(&fs, 5, 32);
+	struct env_fs_mem_fault f = {.op = ENV_FS_OP_SYNC, .nth = 1, .err = ERR_IO};
+	lfs_inject(&fs, &f);
+	put_numbered(db, 0, 10, scratch);
+	assert_false(wait_synced(db, 1));
+	assert_int_equal(lsm_failed(db), ERR_IO);
+	assert_int_equal(do_write(db, 1, 5, 5, scratch), ERR_IO);
+	lsm_close(db);
+	lfs_deinit(&fs);
+	free(scratch);
+}
+
 /* A failed fsync (or a full disk) fails the store: that write and every
  * later one return the same error, reads go on, and a reopen recovers. */
 static void fail_store_with(const struct env_fs_mem_fault *fault, uint64_t capacity, int want)
@@ -767,6 +1070,10 @@ int main(void)
 	    cmocka_unit_test(test_lsm_compaction_drops_tombstones_and_expired),
 	    cmocka_unit_test(test_lsm_power_cut_keeps_acknowledged_writes),
 	    cmocka_unit_test(test_lsm_sync_none_keeps_a_prefix),
+	    cmocka_unit_test(test_lsm_power_cut_during_compaction),
+	    cmocka_unit_test(test_lsm_everysec_keeps_synced_prefix),
+	    cmocka_unit_test(test_lsm_everysec_syncs_far_less_than_writes),
+	    cmocka_unit_test(test_lsm_everysec_failed_sync_fails_store),
 	    cmocka_unit_test(test_lsm_failed_fsync_fails_later_writes),
 	    cmocka_unit_test(test_lsm_full_disk_fails_later_writes),
 	    cmocka_unit_test(test_lsm_group_commit_shares_fsyncs),

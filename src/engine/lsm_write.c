@@ -11,6 +11,17 @@
  * last sequence (readers see the whole group at once) and wakes the group.
  * Blob records are synced before any WAL record that points to them, even
  * with sync=none: a replayed pointer must never name lost bytes.
+ *
+ * sync=everysec: the leader only appends and marks the WAL dirty. The
+ * syncer thread wakes every sync_interval_ms and, if the WAL is dirty,
+ * queues a sync request like any writer; the leader that takes it syncs
+ * the WAL with mu released (the WAL is the leader's alone, so no append
+ * races the sync) and then advances synced_seq to the last sequence
+ * published before the sync. Queueing instead of syncing from the side
+ * keeps the WAL single-owner; the price is that a sync waits behind a
+ * group in progress. The flush thread is not used as the syncer because a
+ * writer stalled behind the flush would then block the sync request and
+ * the flush at once.
  */
 #include <stdlib.h>
 
@@ -189,13 +200,16 @@ static int rotate_locked(struct lsm *db)
 		wal_close(&w);
 		return err;
 	}
-	/* sync=none: the old log is made durable once here, so that a crash
-	 * never keeps the new log's writes while losing the old one's tail. */
-	if (db->opt.sync == LSM_SYNC_NONE && (err = wal_sync(&db->wal))) {
+	/* sync=none and everysec: the old log is made durable once here, so
+	 * that a crash never keeps the new log's writes while losing the old
+	 * one's tail. */
+	if (db->opt.sync != LSM_SYNC_ALWAYS && (err = wal_sync(&db->wal))) {
 		wal_close(&w);
 		lsm_mem_unref_locked(db, m);
 		return err;
 	}
+	db->wal_dirty = false;
+	db->synced_seq = db->last_seq;
 	wal_close(&db->wal);
 	db->wal = w;
 	db->imm = db->mem;
@@ -229,10 +243,29 @@ static int make_room_locked(struct lsm *db, bool force)
 	}
 }
 
+/* The syncer's request (sync=everysec): syncs the WAL if it has appends
+ * since its last sync; mu held, released for the sync. A failure fails the
+ * store: nobody knows what reached the disk (STYLE.md section 4). */
+static int sync_wal_locked(struct lsm *db)
+{
+	if (db->failed || !db->wal_dirty)
+		return db->failed;
+	uint64_t seq = db->last_seq; /* every record up to it is in db->wal */
+	db->wal_dirty = false;
+	env_mutex_unlock(&db->mu);
+	int err = wal_sync(&db->wal);
+	env_mutex_lock(&db->mu);
+	if (err && !db->failed)
+		db->failed = err;
+	if (!err && seq > db->synced_seq)
+		db->synced_seq = seq;
+	return err;
+}
+
 /* Leads the group starting at w; mu held. */
 static void lead_locked(struct lsm *db, struct lsm_writer *w)
 {
-	int err = make_room_locked(db, w->batch == NULL);
+	int err = w->sync ? sync_wal_locked(db) : make_room_locked(db, w->batch == NULL);
 	struct lsm_writer *last = w;
 	if (!err && w->batch) {
 		size_t bytes = 0;
@@ -253,8 +286,13 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 		env_mutex_lock(&db->mu);
 		if (err && !db->failed)
 			db->failed = err;
-		if (!err)
+		if (!err) {
 			db->last_seq = seq + n - 1;
+			if (db->opt.sync == LSM_SYNC_ALWAYS)
+				db->synced_seq = db->last_seq;
+			else
+				db->wal_dirty = true;
+		}
 	}
 	for (struct lsm_writer *x = w;; x = x->next) {
 		x->err = err;
@@ -268,9 +306,9 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 	env_cond_broadcast(&db->cv);
 }
 
-static int submit(struct lsm *db, const struct lsm_batch *batch)
+static int submit(struct lsm *db, const struct lsm_batch *batch, bool sync)
 {
-	struct lsm_writer w = {.batch = batch};
+	struct lsm_writer w = {.batch = batch, .sync = sync};
 	env_mutex_lock(&db->mu);
 	if (db->tail)
 		db->tail->next = &w;
@@ -291,12 +329,12 @@ int lsm_write(struct lsm *db, const struct lsm_batch *batch)
 	int err = validate(db, batch, &record_bytes);
 	if (err || batch->count == 0)
 		return err;
-	return submit(db, batch);
+	return submit(db, batch, false);
 }
 
 int lsm_flush(struct lsm *db)
 {
-	int err = submit(db, NULL);
+	int err = submit(db, NULL, false);
 	env_mutex_lock(&db->mu);
 	while (!err && db->imm && !db->failed)
 		env_cond_wait(&db->cv, &db->mu);
@@ -304,4 +342,30 @@ int lsm_flush(struct lsm *db)
 		err = db->failed;
 	env_mutex_unlock(&db->mu);
 	return err;
+}
+
+/* Wakes every sync_interval_ms (a timed wait on cv, which other events
+ * also signal: the deadline is kept) and queues a sync request when the
+ * WAL has unsynced appends. Stops with db->stop. */
+void *lsm_sync_main(void *arg)
+{
+	struct lsm *db = arg;
+	uint64_t interval_ns = db->opt.sync_interval_ms * 1000000u;
+	env_mutex_lock(&db->mu);
+	uint64_t next = env_mono_ns() + interval_ns;
+	while (!db->stop) {
+		uint64_t now = env_mono_ns();
+		if (now < next) {
+			env_cond_timedwait_ms(&db->cv, &db->mu, (next - now) / 1000000u + 1);
+			continue;
+		}
+		next = now + interval_ns;
+		if (db->wal_dirty && !db->failed) {
+			env_mutex_unlock(&db->mu);
+			submit(db, NULL, true); /* a failure is kept in db->failed */
+			env_mutex_lock(&db->mu);
+		}
+	}
+	env_mutex_unlock(&db->mu);
+	return NULL;
 }
