@@ -437,6 +437,91 @@ int blob_read_into(struct blob_reader *r, const struct blob_pointer *p, struct b
 	return XXH3_64bits_digest(&st) == sum ? 0 : ERR_CORRUPT;
 }
 
+/* ---- Checking a whole file -------------------------------------------- */
+
+static int check_sink(void *ctx, struct bytes chunk)
+{
+	(void)ctx;
+	(void)chunk;
+	return 0;
+}
+
+/* The record at off: ERR_CORRUPT with *reason, or 1 for a torn tail. */
+static int check_record(struct blob_reader *r, uint64_t off, uint8_t **key_buf, size_t *key_cap,
+                        uint64_t *next, const char **reason)
+{
+	uint8_t h[BLOB_RECORD_HEADER_BYTES];
+	*reason = "record runs past the end of the file";
+	if (r->records_end - off < sizeof(h))
+		return r->finished ? ERR_CORRUPT : 1;
+	int rc = read_full(r, off, h, sizeof(h));
+	if (rc)
+		return rc;
+	struct blob_pointer p = {r->file_number, off, get_u64(h + 12)};
+	uint32_t key_len = get_u32(h + 8);
+	*reason = "bad record lengths";
+	if (key_len > KEY_BYTES_MAX || p.value_len > VALUE_BYTES_MAX)
+		return ERR_CORRUPT;
+	if (blob_record_bytes(key_len, p.value_len) > r->records_end - off) {
+		*reason = "record runs past the end of the file";
+		return r->finished ? ERR_CORRUPT : 1;
+	}
+	if (key_len + 1 > *key_cap) { /* grows with the keys that are there */
+		uint8_t *k = realloc(*key_buf, key_len + 1);
+		if (!k)
+			return ERR_NOMEM;
+		*key_buf = k;
+		*key_cap = key_len + 1;
+	}
+	if ((rc = read_full(r, off + sizeof(h), *key_buf, key_len)) != 0)
+		return rc;
+	*reason = "record checksum mismatch";
+	rc = blob_read_into(r, &p, bytes_make(*key_buf, key_len), check_sink, NULL);
+	*next = off + blob_record_bytes(key_len, p.value_len);
+	return rc;
+}
+
+int blob_check_file(struct env_fs *fs, const char *path, uint64_t file_number,
+                    struct blob_check_result *res)
+{
+	memset(res, 0, sizeof(*res));
+	struct blob_reader r;
+	int rc = blob_reader_open(&r, fs, path, file_number);
+	if (rc) {
+		res->reason = "bad header or footer";
+		return rc;
+	}
+	uint8_t *key_buf = NULL;
+	size_t key_cap = 0;
+	uint64_t off = BLOB_HEADER_BYTES;
+	/* Bounded: each step advances at least a record header. */
+	while (off < r.records_end) {
+		uint64_t next = off;
+		const char *reason = NULL;
+		rc = check_record(&r, off, &key_buf, &key_cap, &next, &reason);
+		if (rc == 1) {
+			res->torn_bytes = r.records_end - off;
+			rc = 0;
+			break;
+		}
+		if (rc) {
+			res->bad_offset = off;
+			res->reason = reason;
+			break;
+		}
+		res->record_count++;
+		off = next;
+	}
+	if (rc == 0 && r.finished && res->record_count != r.record_count) {
+		res->bad_offset = r.records_end;
+		res->reason = "footer record count mismatch";
+		rc = ERR_CORRUPT;
+	}
+	free(key_buf);
+	blob_reader_close(&r);
+	return rc;
+}
+
 /* ---- Garbage accounting ------------------------------------------------ */
 
 void blob_stats_init(struct blob_file_stats *s, uint64_t file_number, uint64_t total_bytes)

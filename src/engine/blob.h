@@ -164,6 +164,22 @@ typedef int blob_chunk_fn(void *ctx, struct bytes chunk);
 int blob_read_into(struct blob_reader *r, const struct blob_pointer *p, struct bytes key,
                    blob_chunk_fn *fn, void *ctx);
 
+/* What blob_check_file found. */
+struct blob_check_result {
+	uint64_t record_count; /* records verified */
+	uint64_t torn_bytes;   /* unfinished file: a partial last record (a crash leaves one) */
+	uint64_t bad_offset;   /* ERR_CORRUPT: the offset of the damaged record or footer */
+	const char *reason;    /* ERR_CORRUPT: a constant string */
+};
+
+/* Opens the file at path (its header must name file_number) and verifies
+ * every record, header and key read directly and the checksum through
+ * blob_read_into, holding one chunk and one key in memory. 0 when every
+ * record verified (res->torn_bytes may be nonzero), ERR_CORRUPT (res says
+ * where), ERR_NOT_FOUND, ERR_IO, ERR_NOMEM. *res is written in every case. */
+int blob_check_file(struct env_fs *fs, const char *path, uint64_t file_number,
+                    struct blob_check_result *res);
+
 /* ---- Garbage accounting and collection --------------------------------- */
 
 /* Per blob file, kept by the engine (and in the manifest later). */

@@ -164,4 +164,33 @@ uint64_t lsm_level_bytes(struct lsm *db, uint32_t level);
  * awaits removal while no reader runs. For tests. 0 or the failure. */
 int lsm_compact_wait(struct lsm *db);
 
+/* ---- Offline check (lsm_check.c) --------------------------------------- */
+
+/* One finding of lsm_check_dir. A problem is damage; a note is what a
+ * crash leaves (a torn WAL, manifest or unfinished blob tail) and is not. */
+struct lsm_check_report {
+	bool problem;       /* false: a note */
+	const char *file;   /* name within the directory */
+	bool has_offset;    /* offset is known */
+	uint64_t offset;    /* file offset of the damage */
+	const char *reason; /* valid during the callback */
+};
+
+typedef void lsm_check_report_fn(void *ctx, const struct lsm_check_report *r);
+
+struct lsm_check_summary {
+	uint64_t files, bytes, problems, notes;
+};
+
+/* Verifies every checksum of the store in dir without opening anything
+ * for writing: CURRENT and the live manifest (full replay, referenced
+ * tables present), every live table (every block), every WAL at or above
+ * the log number and every blob file (every record). Each finding goes to
+ * cb (may be NULL). Memory is bounded by the largest record, not the
+ * files. 0 when no problem was found, ERR_CORRUPT when one was, or the
+ * error that kept the directory from being read (ERR_NOT_FOUND, ERR_IO,
+ * ERR_NOMEM, ERR_LIMIT); *out is written in every case. */
+int lsm_check_dir(struct env_fs *fs, const char *dir, lsm_check_report_fn *cb, void *ctx,
+                  struct lsm_check_summary *out);
+
 #endif
