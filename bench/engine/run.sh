@@ -20,8 +20,7 @@ usage() {
 usage: bench/engine/run.sh [--quick] [--engines LIST] [--help]
 
   --quick         tiny counts, for a smoke run
-  --engines LIST  comma-separated engines [rocksdb,leveldb]; "ringkv" is
-                  accepted and skipped until the engine exists
+  --engines LIST  comma-separated engines [rocksdb,leveldb,ringkv]
 
 Environment (defaults in brackets; QUICK values after the semicolon):
   ENGINE_BENCH_BIN  the harness            [build/ringkv-engine-bench]
@@ -35,7 +34,7 @@ EOF2
 }
 
 QUICK=0
-ENGINES=rocksdb,leveldb
+ENGINES=rocksdb,leveldb,ringkv
 while (( $# > 0 )); do
   case $1 in
     --quick) QUICK=1 ;;
