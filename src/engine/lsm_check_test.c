@@ -25,87 +25,6 @@
 #include "env/env.h"
 #include "env/env_fs_mem.h"
 
-/* ---- A thread-safe wrapper of env_fs_mem (the engine has threads) ----- */
-
-struct lfs {
-	struct env_fs base;
-	struct env_fs_mem mem;
-	struct env_mutex mu;
-};
-
-#define FWD(call)                                                                                  \
-	struct lfs *l = (struct lfs *)fs;                                                          \
-	struct env_fs *m = &l->mem.base;                                                           \
-	env_mutex_lock(&l->mu);                                                                    \
-	int rc = m->ops->call;                                                                     \
-	env_mutex_unlock(&l->mu);                                                                  \
-	return rc
-
-static int l_open(struct env_fs *fs, const char *p, unsigned fl, struct env_file **o)
-{
-	FWD(open(m, p, fl, o));
-}
-static int l_close(struct env_fs *fs, struct env_file *f)
-{
-	FWD(close(m, f));
-}
-static int l_read(struct env_fs *fs, struct env_file *f, uint64_t off, void *b, size_t n,
-                  size_t *got)
-{
-	FWD(read_at(m, f, off, b, n, got));
-}
-static int l_append(struct env_fs *fs, struct env_file *f, const void *b, size_t n)
-{
-	FWD(append(m, f, b, n));
-}
-static int l_sync(struct env_fs *fs, struct env_file *f)
-{
-	FWD(sync(m, f));
-}
-static int l_sync_dir(struct env_fs *fs, const char *d)
-{
-	FWD(sync_dir(m, d));
-}
-static int l_rename(struct env_fs *fs, const char *a, const char *b)
-{
-	FWD(rename(m, a, b));
-}
-static int l_remove(struct env_fs *fs, const char *p)
-{
-	FWD(remove(m, p));
-}
-static int l_truncate(struct env_fs *fs, struct env_file *f, uint64_t s)
-{
-	FWD(truncate(m, f, s));
-}
-static int l_size(struct env_fs *fs, struct env_file *f, uint64_t *s)
-{
-	FWD(size(m, f, s));
-}
-static int l_list(struct env_fs *fs, const char *d, env_fs_list_fn *fn, void *ctx)
-{
-	FWD(list(m, d, fn, ctx));
-}
-static int l_mkdir(struct env_fs *fs, const char *d)
-{
-	FWD(mkdir(m, d));
-}
-
-static const struct env_fs_ops lfs_ops = {
-    .open = l_open,
-    .close = l_close,
-    .read_at = l_read,
-    .append = l_append,
-    .sync = l_sync,
-    .sync_dir = l_sync_dir,
-    .rename = l_rename,
-    .remove = l_remove,
-    .truncate = l_truncate,
-    .size = l_size,
-    .list = l_list,
-    .mkdir = l_mkdir,
-};
-
 #define DIR "db"
 
 static void put(struct lsm *db, int i, size_t len, uint8_t *scratch)
@@ -124,11 +43,9 @@ static void put(struct lsm *db, int i, size_t len, uint8_t *scratch)
 
 /* A store with tables from flushes and a compaction, blob files, and
  * unflushed writes in its WAL; closed. */
-static void build(struct lfs *l)
+static void build(struct env_fs_mem *l)
 {
-	l->base.ops = &lfs_ops;
-	env_fs_mem_init(&l->mem, 7);
-	env_mutex_init(&l->mu);
+	env_fs_mem_init(l, 7); /* locks internally: the engine's threads share it */
 	struct lsm_options o = {.sync = LSM_SYNC_ALWAYS, .memtable_bytes = 64 * KIB, .seed = 3};
 	struct lsm *db = NULL;
 	assert_int_equal(lsm_open(DIR, &l->base, &o, &db, NULL), 0);
@@ -146,10 +63,9 @@ static void build(struct lfs *l)
 	lsm_close(db);
 }
 
-static void teardown_fs(struct lfs *l)
+static void teardown_fs(struct env_fs_mem *l)
 {
-	env_fs_mem_deinit(&l->mem);
-	env_mutex_deinit(&l->mu);
+	env_fs_mem_deinit(l);
 }
 
 struct finding {
@@ -193,7 +109,7 @@ static int pick_entry(void *ctx, const char *name)
 	return 0;
 }
 
-static void pick_file(struct lfs *l, const char *ext, char *name)
+static void pick_file(struct env_fs_mem *l, const char *ext, char *name)
 {
 	struct pick p = {ext, 0, ""};
 	assert_int_equal(env_fs_list(&l->base, DIR, pick_entry, &p), 0);
@@ -204,7 +120,7 @@ static void pick_file(struct lfs *l, const char *ext, char *name)
 static void test_clean(void **state)
 {
 	(void)state;
-	struct lfs l;
+	struct env_fs_mem l;
 	build(&l);
 	struct finding f = {0};
 	struct lsm_check_summary s;
@@ -234,7 +150,7 @@ static void test_empty_and_missing(void **state)
  * naming it. */
 static void flip_case(const char *ext, const char *fixed, uint64_t byte)
 {
-	struct lfs l;
+	struct env_fs_mem l;
 	build(&l);
 	char name[64], path[128];
 	if (fixed)
@@ -242,7 +158,7 @@ static void flip_case(const char *ext, const char *fixed, uint64_t byte)
 	else
 		pick_file(&l, ext, name);
 	snprintf(path, sizeof(path), DIR "/%s", name);
-	assert_int_equal(env_fs_mem_flip_bit(&l.mem, path, byte * 8 + 1), 0);
+	assert_int_equal(env_fs_mem_flip_bit(&l, path, byte * 8 + 1), 0);
 	struct finding f = {0};
 	struct lsm_check_summary s;
 	int rc = lsm_check_dir(&l.base, DIR, collect, &f, &s);
@@ -288,7 +204,7 @@ static void test_flip_blob(void **state)
 static void test_torn_wal_tail(void **state)
 {
 	(void)state;
-	struct lfs l;
+	struct env_fs_mem l;
 	build(&l);
 	char name[64], path[128];
 	pick_file(&l, "log", name);

@@ -2,9 +2,8 @@
  * lsm_test.c - the engine core (engine/lsm.h) against a model, under power
  * cuts, failed fsyncs, a full disk and concurrent writers.
  *
- * env_fs_mem is single-threaded and the engine has a flush thread, so the
- * tests wrap it in an env_fs that takes a mutex around every call (and
- * counts syncs). Every test is seeded and prints its seed on failure.
+ * The engine's threads share one env_fs_mem (it locks internally; it also
+ * counts calls and can model fsync latency). Every test is seeded and prints its seed on failure.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -26,127 +25,15 @@
 #include "env/env.h"
 #include "env/env_fs_mem.h"
 
-/* ---- A thread-safe wrapper of env_fs_mem ------------------------------ */
+/* ---- The file system --------------------------------------------------- */
 
-struct lfs {
-	struct env_fs base;
-	struct env_fs_mem mem;
-	struct env_mutex mu;
-	uint64_t sync_delay_ns; /* models fsync latency, outside the lock */
-};
-
-#define LFS(fs) ((struct lfs *)(fs))
-#define FWD(call)                                                                                  \
-	struct lfs *l = LFS(fs);                                                                   \
-	struct env_fs *m = &l->mem.base;                                                           \
-	env_mutex_lock(&l->mu);                                                                    \
-	int rc = m->ops->call;                                                                     \
-	env_mutex_unlock(&l->mu);                                                                  \
-	return rc
-
-static int l_open(struct env_fs *fs, const char *p, unsigned fl, struct env_file **o)
+/* env_fs_mem locks internally, so the engine's threads share it directly.
+ * A crash also clears the fault rule, so the reopen that follows works. */
+static void lfs_crash(struct env_fs_mem *fs)
 {
-	FWD(open(m, p, fl, o));
-}
-static int l_close(struct env_fs *fs, struct env_file *f)
-{
-	FWD(close(m, f));
-}
-static int l_read(struct env_fs *fs, struct env_file *f, uint64_t off, void *b, size_t n,
-                  size_t *got)
-{
-	FWD(read_at(m, f, off, b, n, got));
-}
-static int l_append(struct env_fs *fs, struct env_file *f, const void *b, size_t n)
-{
-	FWD(append(m, f, b, n));
-}
-static int l_sync(struct env_fs *fs, struct env_file *f)
-{
-	for (uint64_t t0 = env_mono_ns(); env_mono_ns() - t0 < LFS(fs)->sync_delay_ns;)
-		; /* a busy wait: env.h has no sleep, and a test may spin */
-	FWD(sync(m, f));
-}
-static int l_sync_dir(struct env_fs *fs, const char *d)
-{
-	FWD(sync_dir(m, d));
-}
-static int l_rename(struct env_fs *fs, const char *a, const char *b)
-{
-	FWD(rename(m, a, b));
-}
-static int l_remove(struct env_fs *fs, const char *p)
-{
-	FWD(remove(m, p));
-}
-static int l_truncate(struct env_fs *fs, struct env_file *f, uint64_t s)
-{
-	FWD(truncate(m, f, s));
-}
-static int l_size(struct env_fs *fs, struct env_file *f, uint64_t *s)
-{
-	FWD(size(m, f, s));
-}
-static int l_list(struct env_fs *fs, const char *d, env_fs_list_fn *fn, void *ctx)
-{
-	FWD(list(m, d, fn, ctx));
-}
-static int l_mkdir(struct env_fs *fs, const char *d)
-{
-	FWD(mkdir(m, d));
-}
-
-static const struct env_fs_ops lfs_ops = {
-    .open = l_open,
-    .close = l_close,
-    .read_at = l_read,
-    .append = l_append,
-    .sync = l_sync,
-    .sync_dir = l_sync_dir,
-    .rename = l_rename,
-    .remove = l_remove,
-    .truncate = l_truncate,
-    .size = l_size,
-    .list = l_list,
-    .mkdir = l_mkdir,
-};
-
-static void lfs_init(struct lfs *l, uint64_t seed)
-{
-	l->base.ops = &lfs_ops;
-	l->sync_delay_ns = 0;
-	env_fs_mem_init(&l->mem, seed);
-	env_mutex_init(&l->mu);
-}
-
-static void lfs_deinit(struct lfs *l)
-{
-	env_fs_mem_deinit(&l->mem);
-	env_mutex_deinit(&l->mu);
-}
-
-static void lfs_inject(struct lfs *l, const struct env_fs_mem_fault *f)
-{
-	env_mutex_lock(&l->mu);
-	env_fs_mem_inject(&l->mem, f);
-	env_mutex_unlock(&l->mu);
-}
-
-static void lfs_crash(struct lfs *l)
-{
-	env_mutex_lock(&l->mu);
-	env_fs_mem_crash(&l->mem, ENV_FS_MEM_CRASH_TORN);
+	env_fs_mem_crash(fs, ENV_FS_MEM_CRASH_TORN);
 	struct env_fs_mem_fault none = {0};
-	env_fs_mem_inject(&l->mem, &none);
-	env_mutex_unlock(&l->mu);
-}
-
-static uint64_t lfs_calls(struct lfs *l, enum env_fs_op op)
-{
-	env_mutex_lock(&l->mu);
-	uint64_t n = env_fs_mem_calls(&l->mem, op);
-	env_mutex_unlock(&l->mu);
-	return n;
+	env_fs_mem_inject(fs, &none);
 }
 
 /* ---- The model -------------------------------------------------------- */
@@ -219,7 +106,7 @@ static int64_t random_len(struct env_rng *r)
 	return (int64_t)(env_rng_next(r) % 200);
 }
 
-static struct lsm *open_db(struct lfs *fs, enum lsm_sync sync, uint64_t seed)
+static struct lsm *open_db(struct env_fs_mem *fs, enum lsm_sync sync, uint64_t seed)
 {
 	struct lsm_options o = {.sync = sync, .memtable_bytes = 256 * KIB, .seed = seed};
 	struct lsm *db = NULL;
@@ -244,8 +131,8 @@ static void test_lsm_matches_model_across_reopen_and_flush(void **state)
 {
 	(void)state;
 	uint64_t seed = 0x5eed0001;
-	struct lfs fs;
-	lfs_init(&fs, seed);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, seed);
 	struct env_rng r;
 	env_rng_seed(&r, seed);
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
@@ -279,7 +166,7 @@ static void test_lsm_matches_model_across_reopen_and_flush(void **state)
 	assert_true(lsm_level_file_count(db, 1) > 0); /* compaction ran */
 	lsm_close(db);
 	free(scratch);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 }
 
 /* A full scan of it equals m (key order = index order: key%05d). */
@@ -336,8 +223,8 @@ static void test_lsm_iter_matches_model_and_keeps_its_snapshot(void **state)
 {
 	(void)state;
 	uint64_t seed = 0x5eed0042;
-	struct lfs fs;
-	lfs_init(&fs, seed);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, seed);
 	struct env_rng r;
 	env_rng_seed(&r, seed);
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
@@ -381,10 +268,10 @@ static void test_lsm_iter_matches_model_and_keeps_its_snapshot(void **state)
 	assert_true(lsm_level_file_count(db, 0) + lsm_level_file_count(db, 1) > 0);
 	lsm_close(db);
 	free(scratch);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 }
 
-static struct lsm *open_small(struct lfs *fs, uint64_t seed)
+static struct lsm *open_small(struct env_fs_mem *fs, uint64_t seed)
 {
 	struct lsm_options o = {.sync = LSM_SYNC_NONE,
 	                        .memtable_bytes = 32 * KIB,
@@ -412,8 +299,8 @@ static void test_lsm_compaction_matches_model(void **state)
 {
 	(void)state;
 	uint64_t seed = 0x5eed0077;
-	struct lfs fs;
-	lfs_init(&fs, seed);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, seed);
 	struct env_rng r;
 	env_rng_seed(&r, seed);
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
@@ -458,7 +345,7 @@ static void test_lsm_compaction_matches_model(void **state)
 	check_all(db, &m, scratch, seed);
 	lsm_close(db);
 	free(scratch);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 }
 
 /* Writes every key with an expiry (0: none) or deletes it (len -1). */
@@ -485,8 +372,8 @@ static void write_all(struct lsm *db, int64_t len, int64_t expire_ms, uint8_t *s
 static void test_lsm_compaction_drops_tombstones_and_expired(void **state)
 {
 	(void)state;
-	struct lfs fs;
-	lfs_init(&fs, 9);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 9);
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
 	struct lsm *db = open_small(&fs, 9);
 	write_all(db, 64, 0, scratch);
@@ -513,7 +400,7 @@ static void test_lsm_compaction_drops_tombstones_and_expired(void **state)
 	assert_true(table_bytes(db) == 0); /* expired newest versions hide it */
 	lsm_close(db);
 	free(scratch);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 }
 
 /* Power cut after the nth env call (every later call fails, as with no
@@ -525,8 +412,8 @@ static void test_lsm_power_cut_keeps_acknowledged_writes(void **state)
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
 	for (uint64_t round = 0; round < 24; round++) {
 		uint64_t seed = 0xc0ffee00 + round;
-		struct lfs fs;
-		lfs_init(&fs, seed);
+		struct env_fs_mem fs;
+		env_fs_mem_init(&fs, seed);
 		struct env_rng r;
 		env_rng_seed(&r, seed);
 		struct model m, pending;
@@ -538,7 +425,7 @@ static void test_lsm_power_cut_keeps_acknowledged_writes(void **state)
 		                               .err = ERR_IO,
 		                               .sticky = true,
 		                               .partial = true};
-		lfs_inject(&fs, &cut);
+		env_fs_mem_inject(&fs, &cut);
 		int uncertain = -1;
 		for (int step = 0; step < 400; step++) {
 			int i = (int)(env_rng_next(&r) % KEYS);
@@ -567,7 +454,7 @@ static void test_lsm_power_cut_keeps_acknowledged_writes(void **state)
 			assert_true(ok);
 		}
 		lsm_close(db);
-		lfs_deinit(&fs);
+		env_fs_mem_deinit(&fs);
 	}
 	free(scratch);
 }
@@ -582,8 +469,8 @@ static void test_lsm_sync_none_keeps_a_prefix(void **state)
 	enum { WRITES = 600 };
 	for (uint64_t round = 0; round < 12; round++) {
 		uint64_t seed = 0xab0000 + round;
-		struct lfs fs;
-		lfs_init(&fs, seed);
+		struct env_fs_mem fs;
+		env_fs_mem_init(&fs, seed);
 		struct env_rng r;
 		env_rng_seed(&r, seed);
 		struct lsm_options o = {
@@ -630,7 +517,7 @@ static void test_lsm_sync_none_keeps_a_prefix(void **state)
 			buf_deinit(&v);
 		}
 		lsm_close(db);
-		lfs_deinit(&fs);
+		env_fs_mem_deinit(&fs);
 	}
 	free(scratch);
 }
@@ -658,7 +545,7 @@ static int collect_sst(void *ctx, const char *name)
  * and every .sst file is live (orphaned outputs and removed inputs are
  * gone after recovery). The test reaches into lsm_internal.h: the
  * version's key ranges are not part of lsm.h. */
-static void check_version(struct lsm *db, struct lfs *fs, uint64_t seed)
+static void check_version(struct lsm *db, struct env_fs_mem *fs, uint64_t seed)
 {
 	struct names n = {.sst_count = 0};
 	assert_int_equal(env_fs_list(&fs->base, DIR, collect_sst, &n), 0);
@@ -699,7 +586,7 @@ static void check_version(struct lsm *db, struct lfs *fs, uint64_t seed)
 	assert_int_equal(n.sst_count, live);
 }
 
-static struct lsm *open_compacting(struct lfs *fs, uint64_t seed)
+static struct lsm *open_compacting(struct env_fs_mem *fs, uint64_t seed)
 {
 	struct lsm_options o = {.sync = LSM_SYNC_ALWAYS,
 	                        .memtable_bytes = 32 * KIB,
@@ -725,7 +612,7 @@ static void write_round(struct lsm *db, struct model *m, struct env_rng *r, uint
 
 /* Builds L1 (and deeper) tables and three L0 tables, all acknowledged
  * (sync=always), then the writes of a fourth; returns the open store. */
-static struct lsm *prepare_compaction(struct lfs *fs, struct model *m, uint64_t seed,
+static struct lsm *prepare_compaction(struct env_fs_mem *fs, struct model *m, uint64_t seed,
                                       uint8_t *scratch)
 {
 	struct env_rng r;
@@ -746,19 +633,19 @@ static struct lsm *prepare_compaction(struct lfs *fs, struct model *m, uint64_t 
  * power cut after the nth env call (0: none). Returns the env calls made. */
 static uint64_t cut_compaction_at(uint64_t nth, uint64_t seed, uint8_t *scratch)
 {
-	struct lfs fs;
-	lfs_init(&fs, seed);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, seed);
 	struct model m;
 	struct lsm *db = prepare_compaction(&fs, &m, seed, scratch);
-	uint64_t calls0 = lfs_calls(&fs, ENV_FS_OP_ANY);
+	uint64_t calls0 = env_fs_mem_calls(&fs, ENV_FS_OP_ANY);
 	struct env_fs_mem_fault cut = {
 	    .op = ENV_FS_OP_ANY, .nth = nth, .err = ERR_IO, .sticky = true, .partial = true};
-	lfs_inject(&fs, &cut);
+	env_fs_mem_inject(&fs, &cut);
 	int err = lsm_flush(db);
 	if (!err)
 		err = lsm_compact_wait(db);
 	assert_true(nth > 0 || err == 0);
-	uint64_t calls = lfs_calls(&fs, ENV_FS_OP_ANY) - calls0;
+	uint64_t calls = env_fs_mem_calls(&fs, ENV_FS_OP_ANY) - calls0;
 	lfs_crash(&fs);
 	lsm_close(db);
 	db = open_compacting(&fs, seed + 1);
@@ -769,7 +656,7 @@ static uint64_t cut_compaction_at(uint64_t nth, uint64_t seed, uint8_t *scratch)
 	check_all(db, &m, scratch, seed * 1000 + nth);
 	check_version(db, &fs, seed * 1000 + nth);
 	lsm_close(db);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 	return calls;
 }
 
@@ -795,7 +682,7 @@ static void test_lsm_power_cut_during_compaction(void **state)
 
 /* ---- sync=everysec ---------------------------------------------------- */
 
-static struct lsm *open_everysec(struct lfs *fs, uint64_t interval_ms, uint64_t seed)
+static struct lsm *open_everysec(struct env_fs_mem *fs, uint64_t interval_ms, uint64_t seed)
 {
 	struct lsm_options o = {.sync = LSM_SYNC_EVERYSEC,
 	                        .memtable_bytes = 64 * KIB,
@@ -866,8 +753,8 @@ static void test_lsm_everysec_keeps_synced_prefix(void **state)
 	enum { WRITES = 600 };
 	for (uint64_t round = 0; round < 8; round++) {
 		uint64_t seed = 0xe5ec00 + round;
-		struct lfs fs;
-		lfs_init(&fs, seed);
+		struct env_fs_mem fs;
+		env_fs_mem_init(&fs, seed);
 		struct env_rng r;
 		env_rng_seed(&r, seed);
 		struct lsm *db = open_everysec(&fs, 5, seed);
@@ -891,7 +778,7 @@ static void test_lsm_everysec_keeps_synced_prefix(void **state)
 			        synced, seed);
 		assert_true((uint64_t)p >= synced);
 		lsm_close(db);
-		lfs_deinit(&fs);
+		env_fs_mem_deinit(&fs);
 	}
 	free(scratch);
 }
@@ -902,18 +789,18 @@ static void test_lsm_everysec_syncs_far_less_than_writes(void **state)
 {
 	(void)state;
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
-	struct lfs fs;
-	lfs_init(&fs, 31);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 31);
 	struct lsm *db = open_everysec(&fs, 0, 31);
-	uint64_t syncs0 = lfs_calls(&fs, ENV_FS_OP_SYNC);
+	uint64_t syncs0 = env_fs_mem_calls(&fs, ENV_FS_OP_SYNC);
 	enum { N = 3000 };
 	for (int i = 0; i < N; i++)
 		put_numbered(db, i, 100, scratch);
-	uint64_t syncs = lfs_calls(&fs, ENV_FS_OP_SYNC) - syncs0;
+	uint64_t syncs = env_fs_mem_calls(&fs, ENV_FS_OP_SYNC) - syncs0;
 	fprintf(stderr, "everysec: %d writes, %" PRIu64 " syncs\n", N, syncs);
 	assert_true(syncs < N / 20);
 	lsm_close(db);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 	free(scratch);
 }
 
@@ -922,17 +809,17 @@ static void test_lsm_everysec_failed_sync_fails_store(void **state)
 {
 	(void)state;
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
-	struct lfs fs;
-	lfs_init(&fs, 32);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 32);
 	struct lsm *db = open_everysec(&fs, 5, 32);
 	struct env_fs_mem_fault f = {.op = ENV_FS_OP_SYNC, .nth = 1, .err = ERR_IO};
-	lfs_inject(&fs, &f);
+	env_fs_mem_inject(&fs, &f);
 	put_numbered(db, 0, 10, scratch);
 	assert_false(wait_synced(db, 1));
 	assert_int_equal(lsm_failed(db), ERR_IO);
 	assert_int_equal(do_write(db, 1, 5, 5, scratch), ERR_IO);
 	lsm_close(db);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 	free(scratch);
 }
 
@@ -941,17 +828,15 @@ static void test_lsm_everysec_failed_sync_fails_store(void **state)
 static void fail_store_with(const struct env_fs_mem_fault *fault, uint64_t capacity, int want)
 {
 	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
-	struct lfs fs;
-	lfs_init(&fs, 7);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 7);
 	struct lsm *db = open_db(&fs, LSM_SYNC_ALWAYS, 7);
 	for (int i = 0; i < 20; i++)
 		assert_int_equal(do_write(db, i, 100, (uint64_t)i, scratch), 0);
 	if (fault)
-		lfs_inject(&fs, fault);
+		env_fs_mem_inject(&fs, fault);
 	if (capacity) {
-		env_mutex_lock(&fs.mu);
-		env_fs_mem_set_capacity(&fs.mem, fs.mem.used_bytes + capacity);
-		env_mutex_unlock(&fs.mu);
+		env_fs_mem_set_capacity(&fs, env_fs_mem_used_bytes(&fs) + capacity);
 	}
 	int err = 0;
 	for (int i = 0; i < 10000 && !err; i++)
@@ -959,7 +844,7 @@ static void fail_store_with(const struct env_fs_mem_fault *fault, uint64_t capac
 	assert_int_equal(err, want);
 	if (fault) {
 		struct env_fs_mem_fault none = {0};
-		lfs_inject(&fs, &none);
+		env_fs_mem_inject(&fs, &none);
 	}
 	assert_int_equal(do_write(db, 1, 5, 5, scratch), want);
 	assert_int_equal(lsm_failed(db), want);
@@ -969,14 +854,12 @@ static void fail_store_with(const struct env_fs_mem_fault *fault, uint64_t capac
 	assert_int_equal(lsm_get(db, bytes_cstr("key00019"), &v), 0);
 	buf_deinit(&v);
 	lsm_close(db);
-	env_mutex_lock(&fs.mu);
-	env_fs_mem_set_capacity(&fs.mem, 0);
-	env_mutex_unlock(&fs.mu);
+	env_fs_mem_set_capacity(&fs, 0);
 	db = open_db(&fs, LSM_SYNC_ALWAYS, 8);
 	assert_int_equal(do_write(db, 1, 5, 5, scratch), 0);
 	assert_int_equal(check_key(db, 1, 5, 5, scratch), 0);
 	lsm_close(db);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 	free(scratch);
 }
 
@@ -1024,11 +907,11 @@ static void *writer_main(void *p)
 static void test_lsm_group_commit_shares_fsyncs(void **state)
 {
 	(void)state;
-	struct lfs fs;
-	lfs_init(&fs, 99);
-	fs.sync_delay_ns = 500000;
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 99);
+	env_fs_mem_set_sync_delay(&fs, 500000);
 	struct lsm *db = open_db(&fs, LSM_SYNC_ALWAYS, 99);
-	uint64_t syncs0 = lfs_calls(&fs, ENV_FS_OP_SYNC);
+	uint64_t syncs0 = env_fs_mem_calls(&fs, ENV_FS_OP_SYNC);
 	struct env_thread t[THREADS];
 	struct writer_arg a[THREADS];
 	for (int i = 0; i < THREADS; i++) {
@@ -1037,7 +920,7 @@ static void test_lsm_group_commit_shares_fsyncs(void **state)
 	}
 	for (int i = 0; i < THREADS; i++)
 		env_thread_join(&t[i]);
-	uint64_t syncs = lfs_calls(&fs, ENV_FS_OP_SYNC) - syncs0;
+	uint64_t syncs = env_fs_mem_calls(&fs, ENV_FS_OP_SYNC) - syncs0;
 	fprintf(stderr, "group commit: %d writes, %" PRIu64 " syncs\n", THREADS * PER_THREAD,
 	        syncs);
 	assert_true(syncs < THREADS * PER_THREAD);
@@ -1058,7 +941,7 @@ static void test_lsm_group_commit_shares_fsyncs(void **state)
 		}
 	}
 	lsm_close(db);
-	lfs_deinit(&fs);
+	env_fs_mem_deinit(&fs);
 }
 
 int main(void)

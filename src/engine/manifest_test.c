@@ -568,7 +568,7 @@ static void failed_write_leaves_version(struct env_fs_mem_fault *fault, uint64_t
 	if (fault)
 		env_fs_mem_inject(&mem, fault);
 	if (capacity)
-		env_fs_mem_set_capacity(&mem, mem.used_bytes + capacity);
+		env_fs_mem_set_capacity(&mem, env_fs_mem_used_bytes(&mem) + capacity);
 	int rc = script_edit(m, &mem, k, 6);
 	assert_true(rc == ERR_IO || rc == ERR_NOSPACE);
 	assert_ptr_equal(manifest_current(m), before);

@@ -18,6 +18,7 @@
 
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/assert.h"
 #include "base/err.h"
@@ -159,7 +160,8 @@ static int handle_check(const struct env_fs_mem *m, const struct env_file *f)
 
 /* ---- Operations ------------------------------------------------------ */
 
-static int mem_open(struct env_fs *fs, const char *path, unsigned flags, struct env_file **out)
+static int mem_open_locked(struct env_fs *fs, const char *path, unsigned flags,
+                           struct env_file **out)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_OPEN);
@@ -198,7 +200,7 @@ static int mem_open(struct env_fs *fs, const char *path, unsigned flags, struct 
 	return 0;
 }
 
-static int mem_close(struct env_fs *fs, struct env_file *f)
+static int mem_close_locked(struct env_fs *fs, struct env_file *f)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_CLOSE);
@@ -208,8 +210,8 @@ static int mem_close(struct env_fs *fs, struct env_file *f)
 	return rc;
 }
 
-static int mem_read_at(struct env_fs *fs, struct env_file *f, uint64_t off, void *buf, size_t len,
-                       size_t *got)
+static int mem_read_at_locked(struct env_fs *fs, struct env_file *f, uint64_t off, void *buf,
+                              size_t len, size_t *got)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_READ);
@@ -239,7 +241,7 @@ static int inode_append(struct env_fs_mem *m, struct mem_inode *ino, const void 
 	return 0;
 }
 
-static int mem_append(struct env_fs *fs, struct env_file *f, const void *buf, size_t len)
+static int mem_append_locked(struct env_fs *fs, struct env_file *f, const void *buf, size_t len)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_APPEND);
@@ -264,7 +266,7 @@ static int mem_append(struct env_fs *fs, struct env_file *f, const void *buf, si
 	return inode_append(m, f->ino, buf, len);
 }
 
-static int mem_sync(struct env_fs *fs, struct env_file *f)
+static int mem_sync_locked(struct env_fs *fs, struct env_file *f)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_SYNC);
@@ -281,7 +283,7 @@ static int mem_sync(struct env_fs *fs, struct env_file *f)
 	return 0;
 }
 
-static int mem_sync_dir(struct env_fs *fs, const char *dir)
+static int mem_sync_dir_locked(struct env_fs *fs, const char *dir)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_SYNC_DIR);
@@ -309,7 +311,7 @@ static int mem_sync_dir(struct env_fs *fs, const char *dir)
 	return 0;
 }
 
-static int mem_rename(struct env_fs *fs, const char *from, const char *to)
+static int mem_rename_locked(struct env_fs *fs, const char *from, const char *to)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_RENAME);
@@ -338,7 +340,7 @@ static int mem_rename(struct env_fs *fs, const char *from, const char *to)
 	return 0;
 }
 
-static int mem_remove(struct env_fs *fs, const char *path)
+static int mem_remove_locked(struct env_fs *fs, const char *path)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_REMOVE);
@@ -353,7 +355,7 @@ static int mem_remove(struct env_fs *fs, const char *path)
 	return ERR_NOT_FOUND;
 }
 
-static int mem_truncate(struct env_fs *fs, struct env_file *f, uint64_t size)
+static int mem_truncate_locked(struct env_fs *fs, struct env_file *f, uint64_t size)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_TRUNCATE);
@@ -379,7 +381,7 @@ static int mem_truncate(struct env_fs *fs, struct env_file *f, uint64_t size)
 	return 0;
 }
 
-static int mem_size(struct env_fs *fs, struct env_file *f, uint64_t *size)
+static int mem_size_locked(struct env_fs *fs, struct env_file *f, uint64_t *size)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_SIZE);
@@ -389,7 +391,7 @@ static int mem_size(struct env_fs *fs, struct env_file *f, uint64_t *size)
 	return 0;
 }
 
-static int mem_list(struct env_fs *fs, const char *dir, env_fs_list_fn *fn, void *ctx)
+static int mem_list_locked(struct env_fs *fs, const char *dir, env_fs_list_fn *fn, void *ctx)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_LIST);
@@ -408,7 +410,7 @@ static int mem_list(struct env_fs *fs, const char *dir, env_fs_list_fn *fn, void
 	return 0;
 }
 
-static int mem_mkdir(struct env_fs *fs, const char *dir)
+static int mem_mkdir_locked(struct env_fs *fs, const char *dir)
 {
 	struct env_fs_mem *m = mem_of(fs);
 	int rc = fault_check(m, ENV_FS_OP_MKDIR);
@@ -435,6 +437,52 @@ static int mem_mkdir(struct env_fs *fs, const char *dir)
 	return 0;
 }
 
+/* Every operation runs under the instance's mutex: the engine calls its
+ * env from several threads (writers, flush, compaction), and the model's
+ * state (names, contents, fault counters, PRNG) must change one call at a
+ * time for a seed to mean anything. */
+#define LOCKED(name, params, args)                                                                 \
+	static int mem_##name params                                                               \
+	{                                                                                          \
+		struct env_fs_mem *m = mem_of(fs);                                                 \
+		env_mutex_lock(&m->mu);                                                            \
+		int rc = mem_##name##_locked args;                                                 \
+		env_mutex_unlock(&m->mu);                                                          \
+		return rc;                                                                         \
+	}
+
+LOCKED(open, (struct env_fs * fs, const char *p, unsigned fl, struct env_file **o), (fs, p, fl, o))
+LOCKED(close, (struct env_fs * fs, struct env_file *f), (fs, f))
+LOCKED(read_at,
+       (struct env_fs * fs, struct env_file *f, uint64_t off, void *b, size_t n, size_t *got),
+       (fs, f, off, b, n, got))
+LOCKED(append, (struct env_fs * fs, struct env_file *f, const void *b, size_t n), (fs, f, b, n))
+LOCKED(sync_dir, (struct env_fs * fs, const char *d), (fs, d))
+LOCKED(rename, (struct env_fs * fs, const char *a, const char *b), (fs, a, b))
+LOCKED(remove, (struct env_fs * fs, const char *p), (fs, p))
+LOCKED(truncate, (struct env_fs * fs, struct env_file *f, uint64_t n), (fs, f, n))
+LOCKED(size, (struct env_fs * fs, struct env_file *f, uint64_t *n), (fs, f, n))
+LOCKED(list, (struct env_fs * fs, const char *d, env_fs_list_fn *fn, void *ctx), (fs, d, fn, ctx))
+LOCKED(mkdir, (struct env_fs * fs, const char *d), (fs, d))
+
+/* sync also models the device's latency, outside the lock so that other
+ * threads' calls proceed meanwhile (as they do while a real fdatasync
+ * waits for the disk). */
+static int mem_sync(struct env_fs *fs, struct env_file *f)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	uint64_t delay_ns = atomic_load_explicit(&m->sync_delay_ns, memory_order_relaxed);
+	if (delay_ns) {
+		struct timespec ts = {(time_t)(delay_ns / 1000000000u),
+		                      (long)(delay_ns % 1000000000u)};
+		nanosleep(&ts, NULL);
+	}
+	env_mutex_lock(&m->mu);
+	int rc = mem_sync_locked(fs, f);
+	env_mutex_unlock(&m->mu);
+	return rc;
+}
+
 static const struct env_fs_ops mem_ops = {
     .open = mem_open,
     .close = mem_close,
@@ -457,6 +505,7 @@ void env_fs_mem_init(struct env_fs_mem *fs, uint64_t seed)
 	memset(fs, 0, sizeof(*fs));
 	fs->base.ops = &mem_ops;
 	env_rng_seed(&fs->rng, seed);
+	env_mutex_init(&fs->mu);
 }
 
 void env_fs_mem_deinit(struct env_fs_mem *fs)
@@ -472,27 +521,48 @@ void env_fs_mem_deinit(struct env_fs_mem *fs)
 	free(fs->durable);
 	free(fs->dirs);
 	ASSERT(fs->used_bytes == 0);
+	env_mutex_deinit(&fs->mu);
 	memset(fs, 0, sizeof(*fs));
 }
 
 void env_fs_mem_inject(struct env_fs_mem *fs, const struct env_fs_mem_fault *fault)
 {
+	env_mutex_lock(&fs->mu);
 	fs->fault = *fault;
 	fs->fault_seen = 0;
+	env_mutex_unlock(&fs->mu);
 }
 
 void env_fs_mem_set_capacity(struct env_fs_mem *fs, uint64_t bytes)
 {
+	env_mutex_lock(&fs->mu);
 	fs->capacity_bytes = bytes;
+	env_mutex_unlock(&fs->mu);
 }
 
-uint64_t env_fs_mem_calls(const struct env_fs_mem *fs, enum env_fs_op op)
+void env_fs_mem_set_sync_delay(struct env_fs_mem *fs, uint64_t delay_ns)
+{
+	atomic_store_explicit(&fs->sync_delay_ns, delay_ns, memory_order_relaxed);
+}
+
+uint64_t env_fs_mem_calls(struct env_fs_mem *fs, enum env_fs_op op)
 {
 	ASSERT(op < ENV_FS_OP_COUNT);
-	return fs->calls[op];
+	env_mutex_lock(&fs->mu);
+	uint64_t n = fs->calls[op];
+	env_mutex_unlock(&fs->mu);
+	return n;
 }
 
-int env_fs_mem_flip_bit(struct env_fs_mem *fs, const char *path, uint64_t bit)
+uint64_t env_fs_mem_used_bytes(struct env_fs_mem *fs)
+{
+	env_mutex_lock(&fs->mu);
+	uint64_t n = fs->used_bytes;
+	env_mutex_unlock(&fs->mu);
+	return n;
+}
+
+static int flip_bit_locked(struct env_fs_mem *fs, const char *path, uint64_t bit)
 {
 	struct mem_name *n = name_find(fs->live, fs->live_count, path);
 	if (!n)
@@ -510,8 +580,16 @@ int env_fs_mem_flip_bit(struct env_fs_mem *fs, const char *path, uint64_t bit)
 	return 0;
 }
 
-int env_fs_mem_flip_random(struct env_fs_mem *fs, const char *path, uint64_t lo, uint64_t hi,
-                           uint64_t *bit)
+int env_fs_mem_flip_bit(struct env_fs_mem *fs, const char *path, uint64_t bit)
+{
+	env_mutex_lock(&fs->mu);
+	int rc = flip_bit_locked(fs, path, bit);
+	env_mutex_unlock(&fs->mu);
+	return rc;
+}
+
+static int flip_random_locked(struct env_fs_mem *fs, const char *path, uint64_t lo, uint64_t hi,
+                              uint64_t *bit)
 {
 	struct mem_name *n = name_find(fs->live, fs->live_count, path);
 	if (!n)
@@ -521,9 +599,18 @@ int env_fs_mem_flip_random(struct env_fs_mem *fs, const char *path, uint64_t lo,
 	if (lo >= hi)
 		return ERR_RANGE;
 	uint64_t b = lo * 8 + env_rng_next(&fs->rng) % ((hi - lo) * 8);
-	int rc = env_fs_mem_flip_bit(fs, path, b);
+	int rc = flip_bit_locked(fs, path, b);
 	if (rc == 0)
 		*bit = b;
+	return rc;
+}
+
+int env_fs_mem_flip_random(struct env_fs_mem *fs, const char *path, uint64_t lo, uint64_t hi,
+                           uint64_t *bit)
+{
+	env_mutex_lock(&fs->mu);
+	int rc = flip_random_locked(fs, path, lo, hi, bit);
+	env_mutex_unlock(&fs->mu);
 	return rc;
 }
 
@@ -557,6 +644,7 @@ static void inode_crash(struct env_fs_mem *m, struct mem_inode *ino,
 
 void env_fs_mem_crash(struct env_fs_mem *fs, enum env_fs_mem_crash_mode mode)
 {
+	env_mutex_lock(&fs->mu);
 	fs->crash_gen++;
 	/* Live names become the durable names. */
 	while (fs->live_count)
@@ -573,4 +661,5 @@ void env_fs_mem_crash(struct env_fs_mem *fs, enum env_fs_mem_crash_mode mode)
 		inode_crash(fs, ino, mode);
 		fs->used_bytes = fs->used_bytes - before + ino->len;
 	}
+	env_mutex_unlock(&fs->mu);
 }

@@ -33,11 +33,14 @@
  * A capacity cap makes append fill the disk and fail with ERR_NOSPACE.
  * Bit flips change stored bytes (both live and durable: media damage).
  *
- * Single-threaded: one simulated node owns one instance.
+ * Thread-safe: every operation and control call takes the instance's
+ * mutex, so an engine's threads (writers, flush, compaction) can share it;
+ * a seed replays exactly only when the calls arrive in the same order.
  */
 #ifndef RINGKV_ENV_ENV_FS_MEM_H
 #define RINGKV_ENV_ENV_FS_MEM_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -74,6 +77,8 @@ struct env_fs_mem {
 	uint64_t fault_seen;
 	uint64_t crash_gen;
 	uint64_t open_handles;
+	struct env_mutex mu;            /* guards everything above */
+	_Atomic uint64_t sync_delay_ns; /* modelled fsync latency */
 };
 
 /* An empty file system with the root "." (and "/") and no capacity cap. */
@@ -89,8 +94,15 @@ void env_fs_mem_inject(struct env_fs_mem *fs, const struct env_fs_mem_fault *fau
 /* Caps the bytes of all files together (0 = no cap). */
 void env_fs_mem_set_capacity(struct env_fs_mem *fs, uint64_t bytes);
 
+/* Makes every sync wait delay_ns first (outside the lock), to model a
+ * device's fsync latency, e.g. for group-commit tests. 0: none. */
+void env_fs_mem_set_sync_delay(struct env_fs_mem *fs, uint64_t delay_ns);
+
 /* Calls of one kind (ENV_FS_OP_ANY: all) since init, faulted ones included. */
-uint64_t env_fs_mem_calls(const struct env_fs_mem *fs, enum env_fs_op op);
+uint64_t env_fs_mem_calls(struct env_fs_mem *fs, enum env_fs_op op);
+
+/* Bytes of all live files together. */
+uint64_t env_fs_mem_used_bytes(struct env_fs_mem *fs);
 
 /* Flips bit (bit % 8) of byte (bit / 8) of the file. ERR_NOT_FOUND for a
  * missing file, ERR_RANGE past its end. */
