@@ -13,42 +13,11 @@
 
 #include "base/limits.h"
 #include "engine/arena.h"
+#include "unit/failing_alloc.h"
 
 #include <stdalign.h>
 #include <stdlib.h>
 #include <string.h>
-
-/* A malloc that fails its fail_at-th call (1-based; 0: never) and counts
- * the bytes it has outstanding. */
-struct test_alloc {
-	int calls;
-	int fail_at;
-	size_t outstanding;
-};
-
-static void *test_alloc_fn(void *ctx, size_t bytes)
-{
-	struct test_alloc *t = ctx;
-	if (++t->calls == t->fail_at)
-		return NULL;
-	void *p = malloc(bytes);
-	if (p)
-		t->outstanding += bytes;
-	return p;
-}
-
-static void test_free_fn(void *ctx, void *ptr, size_t bytes)
-{
-	struct test_alloc *t = ctx;
-	t->outstanding -= bytes;
-	free(ptr);
-}
-
-static struct arena_allocator test_allocator(struct test_alloc *t)
-{
-	struct arena_allocator a = {test_alloc_fn, test_free_fn, t};
-	return a;
-}
 
 static void test_arena_empty_allocates_nothing(void **state)
 {
@@ -91,8 +60,8 @@ static void test_arena_allocations_are_aligned_and_disjoint(void **state)
 
 static void test_arena_large_allocation_gets_own_block_and_keeps_current(void **state)
 {
-	struct test_alloc t = {0};
-	struct arena_allocator al = test_allocator(&t);
+	struct failing_alloc t = {0};
+	struct arena_allocator al = failing_allocator(&t);
 	struct arena a;
 	arena_init(&a, 1024, &al);
 	uint8_t *p1 = arena_alloc_aligned(&a, 16, 1);
@@ -146,8 +115,8 @@ static void test_arena_bytes_grow_monotonically_with_small_waste(void **state)
 static void test_arena_failed_block_allocation_returns_null_and_stays_usable(void **state)
 {
 	for (int fail_at = 1; fail_at <= 6; fail_at++) {
-		struct test_alloc t = {.fail_at = fail_at};
-		struct arena_allocator al = test_allocator(&t);
+		struct failing_alloc t = {.fail_at = fail_at};
+		struct arena_allocator al = failing_allocator(&t);
 		struct arena a;
 		arena_init(&a, 256, &al);
 		int nulls = 0;

@@ -19,6 +19,7 @@
 #include "base/err.h"
 #include "base/limits.h"
 #include "engine/memtable.h"
+#include "unit/failing_alloc.h"
 #include "env/env.h"
 
 #include <stdatomic.h>
@@ -281,36 +282,11 @@ static void test_memtable_rejects_invalid_entries_and_limits(void **state)
 	memtable_deinit(&mt);
 }
 
-/* A malloc that fails its fail_at-th call (1-based; 0: never). */
-struct test_alloc {
-	int calls;
-	int fail_at;
-	size_t outstanding;
-};
-
-static void *test_alloc_fn(void *ctx, size_t bytes)
-{
-	struct test_alloc *t = ctx;
-	if (++t->calls == t->fail_at)
-		return NULL;
-	void *p = malloc(bytes);
-	if (p)
-		t->outstanding += bytes;
-	return p;
-}
-
-static void test_free_fn(void *ctx, void *ptr, size_t bytes)
-{
-	struct test_alloc *t = ctx;
-	t->outstanding -= bytes;
-	free(ptr);
-}
-
 static void test_memtable_allocation_failure_leaves_table_consistent(void **state)
 {
 	for (int fail_at = 1; fail_at <= 5; fail_at++) {
-		struct test_alloc t = {.fail_at = fail_at};
-		struct arena_allocator al = {test_alloc_fn, test_free_fn, &t};
+		struct failing_alloc t = {.fail_at = fail_at};
+		struct arena_allocator al = failing_allocator(&t);
 		struct memtable_options opt = {.arena_block_bytes = 1024, .allocator = &al};
 		struct memtable mt;
 		if (fail_at == 1) {
