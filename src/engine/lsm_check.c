@@ -186,13 +186,21 @@ static int check_manifest(struct check *c, struct manifest **m)
 	return rc;
 }
 
+#define NAME_BYTES 64
+
+/* Names the file, builds its path and adds its size to the summary. */
+static int start_file(struct check *c, uint64_t number, enum check_kind kind, char name[NAME_BYTES],
+                      char path[FS_PATH_BYTES_MAX])
+{
+	file_name(name, NAME_BYTES, number, kind);
+	int rc = full_path(path, FS_PATH_BYTES_MAX, c, name);
+	return rc ? rc : count_file(c, path);
+}
+
 static int check_table(struct check *c, uint64_t number)
 {
-	char name[64], path[FS_PATH_BYTES_MAX];
-	file_name(name, sizeof(name), number, CHECK_SST);
-	int rc = full_path(path, sizeof(path), c, name);
-	if (rc == 0)
-		rc = count_file(c, path);
+	char name[NAME_BYTES], path[FS_PATH_BYTES_MAX];
+	int rc = start_file(c, number, CHECK_SST, name, path);
 	if (rc)
 		return read_error(c, name, rc);
 	struct sst_read_options ro = {.file_number = number};
@@ -225,11 +233,8 @@ static int count_record(void *ctx, struct bytes record, uint64_t offset)
 
 static int check_log(struct check *c, uint64_t number)
 {
-	char name[64], path[FS_PATH_BYTES_MAX];
-	file_name(name, sizeof(name), number, CHECK_LOG);
-	int rc = full_path(path, sizeof(path), c, name);
-	if (rc == 0)
-		rc = count_file(c, path);
+	char name[NAME_BYTES], path[FS_PATH_BYTES_MAX];
+	int rc = start_file(c, number, CHECK_LOG, name, path);
 	if (rc)
 		return read_error(c, name, rc);
 	struct wal_recover_options wo = {.salvage = false, .truncate_tail = false};
@@ -255,11 +260,8 @@ static int check_log(struct check *c, uint64_t number)
 
 static int check_blob(struct check *c, uint64_t number)
 {
-	char name[64], path[FS_PATH_BYTES_MAX];
-	file_name(name, sizeof(name), number, CHECK_BLOB);
-	int rc = full_path(path, sizeof(path), c, name);
-	if (rc == 0)
-		rc = count_file(c, path);
+	char name[NAME_BYTES], path[FS_PATH_BYTES_MAX];
+	int rc = start_file(c, number, CHECK_BLOB, name, path);
 	if (rc)
 		return read_error(c, name, rc);
 	struct blob_check_result res;
