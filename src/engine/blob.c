@@ -16,6 +16,7 @@
  * than a second copy or a seek back. A reader hashes as it reads, so a
  * value is read once.
  */
+#include "base/le.h"
 #include "engine/blob.h"
 
 #include <stdlib.h>
@@ -32,28 +33,6 @@
 static_assert(BLOB_WRITE_BUFFER_BYTES >= BLOB_HEADER_BYTES + BLOB_FOOTER_BYTES, "staging");
 static_assert(BLOB_POINTER_BYTES_MAX == 3 * BLOCK_VARINT64_BYTES_MAX, "three varints");
 static_assert(VALUE_BYTES_MAX < BLOB_FILE_BYTES_MAX, "a file holds the largest value");
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	return (uint64_t)get_u32(p) | (uint64_t)get_u32(p + 4) << 32;
-}
 
 static uint64_t min_u64(uint64_t a, uint64_t b)
 {
@@ -95,11 +74,11 @@ int blob_pointer_decode(struct bytes src, struct blob_pointer *p)
 static void header_encode(uint8_t *h, uint64_t file_number, uint64_t salt)
 {
 	memcpy(h, BLOB_MAGIC, 8);
-	put_u32(h + 8, BLOB_VERSION);
-	put_u32(h + 12, 0);
-	put_u64(h + 16, file_number);
-	put_u64(h + 24, salt);
-	put_u64(h + 32, XXH3_64bits(h, 32));
+	le_put32(h + 8, BLOB_VERSION);
+	le_put32(h + 12, 0);
+	le_put64(h + 16, file_number);
+	le_put64(h + 24, salt);
+	le_put64(h + 32, XXH3_64bits(h, 32));
 }
 
 static int writer_fail(struct blob_writer *w, int rc)
@@ -182,9 +161,9 @@ int blob_writer_add(struct blob_writer *w, struct bytes key, struct bytes value,
 		return ERR_LIMIT;
 	uint64_t offset = w->size;
 	uint8_t h[BLOB_RECORD_HEADER_BYTES];
-	put_u32(h + 8, (uint32_t)key.len);
-	put_u64(h + 12, value.len);
-	put_u64(h, record_checksum(w->salt, offset, h, key, value));
+	le_put32(h + 8, (uint32_t)key.len);
+	le_put64(h + 12, value.len);
+	le_put64(h, record_checksum(w->salt, offset, h, key, value));
 	uint64_t total = blob_record_bytes(key.len, value.len);
 	int rc;
 	if (total <= BLOB_WRITE_BUFFER_BYTES) {
@@ -225,9 +204,9 @@ int blob_writer_finish(struct blob_writer *w)
 	int rc = w->failed;
 	if (rc == 0) {
 		uint8_t *f = w->buf;
-		put_u64(f, w->record_count);
-		put_u64(f + 8, w->size - BLOB_HEADER_BYTES);
-		put_u64(f + 16, XXH3_64bits_withSeed(f, 16, record_seed(w->salt, w->size)));
+		le_put64(f, w->record_count);
+		le_put64(f + 8, w->size - BLOB_HEADER_BYTES);
+		le_put64(f + 16, XXH3_64bits_withSeed(f, 16, record_seed(w->salt, w->size)));
 		memcpy(f + 24, BLOB_FOOTER_MAGIC, 8);
 		if ((rc = writer_append(w, f, BLOB_FOOTER_BYTES)) == 0)
 			rc = blob_writer_sync(w);
@@ -260,12 +239,12 @@ static int read_full(struct blob_reader *r, uint64_t off, void *buf, size_t len)
 
 static int header_check(const uint8_t *h, uint64_t file_number, uint64_t *salt)
 {
-	if (memcmp(h, BLOB_MAGIC, 8) != 0 || get_u64(h + 32) != XXH3_64bits(h, 32))
+	if (memcmp(h, BLOB_MAGIC, 8) != 0 || le_get64(h + 32) != XXH3_64bits(h, 32))
 		return ERR_CORRUPT;
-	if (get_u32(h + 8) != BLOB_VERSION || get_u32(h + 12) != 0 ||
-	    get_u64(h + 16) != file_number)
+	if (le_get32(h + 8) != BLOB_VERSION || le_get32(h + 12) != 0 ||
+	    le_get64(h + 16) != file_number)
 		return ERR_CORRUPT;
-	*salt = get_u64(h + 24);
+	*salt = le_get64(h + 24);
 	return 0;
 }
 
@@ -283,12 +262,12 @@ static int footer_load(struct blob_reader *r)
 	if (rc)
 		return rc;
 	if (memcmp(f + 24, BLOB_FOOTER_MAGIC, 8) != 0 ||
-	    get_u64(f + 16) != XXH3_64bits_withSeed(f, 16, record_seed(r->salt, off)) ||
-	    get_u64(f + 8) != off - BLOB_HEADER_BYTES)
+	    le_get64(f + 16) != XXH3_64bits_withSeed(f, 16, record_seed(r->salt, off)) ||
+	    le_get64(f + 8) != off - BLOB_HEADER_BYTES)
 		return 0;
 	r->finished = true;
 	r->records_end = off;
-	r->record_count = get_u64(f);
+	r->record_count = le_get64(f);
 	return 0;
 }
 
@@ -363,9 +342,9 @@ static int record_begin(struct blob_reader *r, const struct blob_pointer *p, str
 	uint8_t h[BLOB_RECORD_HEADER_BYTES];
 	if ((rc = read_full(r, p->offset, h, sizeof(h))) != 0)
 		return rc;
-	if (get_u32(h + 8) != key.len || get_u64(h + 12) != p->value_len)
+	if (le_get32(h + 8) != key.len || le_get64(h + 12) != p->value_len)
 		return ERR_CORRUPT; /* a pointer into the wrong record, or damage */
-	*sum = get_u64(h);
+	*sum = le_get64(h);
 	XXH3_INITSTATE(st); /* reset_withSeed reads the old seed */
 	XXH3_64bits_reset_withSeed(st, record_seed(r->salt, p->offset));
 	XXH3_64bits_update(st, h + 8, sizeof(h) - 8);
@@ -457,8 +436,8 @@ static int check_record(struct blob_reader *r, uint64_t off, uint8_t **key_buf, 
 	int rc = read_full(r, off, h, sizeof(h));
 	if (rc)
 		return rc;
-	struct blob_pointer p = {r->file_number, off, get_u64(h + 12)};
-	uint32_t key_len = get_u32(h + 8);
+	struct blob_pointer p = {r->file_number, off, le_get64(h + 12)};
+	uint32_t key_len = le_get32(h + 8);
 	*reason = "bad record lengths";
 	if (key_len > KEY_BYTES_MAX || p.value_len > VALUE_BYTES_MAX)
 		return ERR_CORRUPT;
@@ -619,8 +598,8 @@ static int gc_read_record(struct blob_reader *r, uint64_t off, uint8_t **rec, si
 	int rc = read_full(r, off, h, sizeof(h));
 	if (rc)
 		return rc;
-	*p = (struct blob_pointer){r->file_number, off, get_u64(h + 12)};
-	uint32_t key_len = get_u32(h + 8);
+	*p = (struct blob_pointer){r->file_number, off, le_get64(h + 12)};
+	uint32_t key_len = le_get32(h + 8);
 	if ((rc = record_bounds(r, p, key_len)) != 0)
 		return rc;
 	size_t body = (size_t)(key_len + p->value_len);
@@ -630,7 +609,7 @@ static int gc_read_record(struct blob_reader *r, uint64_t off, uint8_t **rec, si
 		return rc;
 	*key = bytes_make(*rec, key_len);
 	struct bytes value = bytes_make(*rec + key_len, p->value_len);
-	if (record_checksum(r->salt, off, h, *key, value) != get_u64(h))
+	if (record_checksum(r->salt, off, h, *key, value) != le_get64(h))
 		return ERR_CORRUPT;
 	return 0;
 }

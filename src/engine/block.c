@@ -2,23 +2,13 @@
  * block.c - SST blocks with prefix compression and restart points
  * (block.h; layout in docs/formats/sst.md).
  */
+#include "base/le.h"
 #include "engine/block.h"
 
 #include "base/assert.h"
 #include "base/err.h"
 #include "base/limits.h"
 #include "engine/ikey.h"
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
 
 void block_builder_init(struct block_builder *b, unsigned restart_interval)
 {
@@ -74,7 +64,7 @@ int block_builder_add(struct block_builder *b, struct bytes key, struct bytes va
 	if (rc)
 		return rc;
 	if (restart) {
-		put_u32(b->restarts.data + b->restarts.len, (uint32_t)b->data.len);
+		le_put32(b->restarts.data + b->restarts.len, (uint32_t)b->data.len);
 		b->restarts.len += 4;
 		b->counter = 0;
 	}
@@ -100,7 +90,7 @@ int block_builder_finish(struct block_builder *b, struct bytes *out)
 		int rc = buf_reserve(&b->restarts, 4, SST_BLOCK_RAW_BYTES_MAX);
 		if (rc)
 			return rc;
-		put_u32(b->restarts.data, 0);
+		le_put32(b->restarts.data, 0);
 		b->restarts.len = 4;
 	}
 	int rc = buf_reserve(&b->data, b->restarts.len + 4, SST_BLOCK_RAW_BYTES_MAX);
@@ -108,7 +98,7 @@ int block_builder_finish(struct block_builder *b, struct bytes *out)
 		return rc;
 	buf_put(&b->data, b->restarts.data, b->restarts.len);
 	uint8_t cnt[4];
-	put_u32(cnt, (uint32_t)(b->restarts.len / 4));
+	le_put32(cnt, (uint32_t)(b->restarts.len / 4));
 	buf_put(&b->data, cnt, 4);
 	*out = bytes_make(b->data.data, b->data.len);
 	return 0;
@@ -123,7 +113,7 @@ int block_iter_init(struct block_iter *it, struct bytes block)
 	it->data = block.ptr;
 	if (block.len < 8)
 		return it->err = ERR_CORRUPT;
-	uint32_t count = get_u32(block.ptr + block.len - 4);
+	uint32_t count = le_get32(block.ptr + block.len - 4);
 	if (count == 0 || count > (block.len - 4) / 4)
 		return it->err = ERR_CORRUPT;
 	it->restart_count = count;
@@ -175,7 +165,7 @@ static void decode_at(struct block_iter *it, size_t off)
 
 static size_t restart_off(const struct block_iter *it, uint32_t i)
 {
-	return get_u32(it->data + it->limit + (size_t)i * 4);
+	return le_get32(it->data + it->limit + (size_t)i * 4);
 }
 
 /* Decodes the key stored at a restart point (shared must be 0). */

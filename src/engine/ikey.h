@@ -27,6 +27,7 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "base/le.h"
 #include "base/assert.h"
 #include "base/bytes.h"
 
@@ -48,27 +49,13 @@ static inline uint64_t ikey_trailer(uint64_t seq, enum ikey_kind kind)
 	return seq << 8 | (uint64_t)kind;
 }
 
-static inline void ikey_put_u64le(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint64_t ikey_get_u64le(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = v << 8 | p[i];
-	return v;
-}
-
 /* Writes user_key + trailer into dst (user_key.len + 8 bytes). */
 static inline size_t ikey_encode(uint8_t *dst, struct bytes user_key, uint64_t seq,
                                  enum ikey_kind kind)
 {
 	if (user_key.len)
 		memcpy(dst, user_key.ptr, user_key.len);
-	ikey_put_u64le(dst + user_key.len, ikey_trailer(seq, kind));
+	le_put64(dst + user_key.len, ikey_trailer(seq, kind));
 	return user_key.len + IKEY_TRAILER_BYTES;
 }
 
@@ -78,7 +65,7 @@ static inline bool ikey_decode(struct bytes ikey, struct bytes *user_key, uint64
 {
 	if (ikey.len < IKEY_TRAILER_BYTES)
 		return false;
-	uint64_t t = ikey_get_u64le(ikey.ptr + ikey.len - IKEY_TRAILER_BYTES);
+	uint64_t t = le_get64(ikey.ptr + ikey.len - IKEY_TRAILER_BYTES);
 	*user_key = bytes_make(ikey.ptr, ikey.len - IKEY_TRAILER_BYTES);
 	*seq = t >> 8;
 	*kind = (enum ikey_kind)(t & 0xff);
@@ -104,7 +91,7 @@ static inline int ikey_cmp(struct bytes a, struct bytes b)
 	int c = ikey_user_cmp(ua, ub);
 	if (c)
 		return c;
-	uint64_t ta = ikey_get_u64le(a.ptr + ua.len), tb = ikey_get_u64le(b.ptr + ub.len);
+	uint64_t ta = le_get64(a.ptr + ua.len), tb = le_get64(b.ptr + ub.len);
 	return ta > tb ? -1 : ta < tb; /* newer (larger trailer) first */
 }
 
@@ -115,7 +102,7 @@ static inline size_t vrec_encode(uint8_t *dst, int64_t expire_ms, struct bytes v
 	size_t n = 0;
 	dst[n++] = expire_ms ? VREC_EXPIRE : 0;
 	if (expire_ms) {
-		ikey_put_u64le(dst + n, (uint64_t)expire_ms);
+		le_put64(dst + n, (uint64_t)expire_ms);
 		n += 8;
 	}
 	if (value.len)
@@ -133,7 +120,7 @@ static inline bool vrec_decode(struct bytes rec, int64_t *expire_ms, struct byte
 	if (rec.ptr[0] & VREC_EXPIRE) {
 		if (rec.len < 9)
 			return false;
-		*expire_ms = (int64_t)ikey_get_u64le(rec.ptr + 1);
+		*expire_ms = (int64_t)le_get64(rec.ptr + 1);
 		n = 9;
 	}
 	*value = bytes_make(rec.ptr + n, rec.len - n);

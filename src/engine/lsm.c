@@ -12,6 +12,7 @@
  *   6. remove the replayed logs, start the flush thread.
  * A crash before 5 replays the same logs again; after 5 they are orphans.
  */
+#include "base/le.h"
 #include "engine/lsm.h"
 
 #include <inttypes.h>
@@ -60,19 +61,14 @@ void lsm_mem_unref_locked(struct lsm *db, struct lsm_mem *m)
 	}
 }
 
-static uint32_t get_u32le(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
-}
-
 /* Inserts the entries of one batch record. Disk bytes: malformed is
  * ERR_CORRUPT, never an assertion. */
 int lsm_record_apply(struct memtable *mt, struct bytes rec, uint64_t *max_seq)
 {
 	if (rec.len < LSM_RECORD_HEADER_BYTES)
 		return ERR_CORRUPT;
-	uint64_t seq = ikey_get_u64le(rec.ptr);
-	uint32_t count = get_u32le(rec.ptr + 8);
+	uint64_t seq = le_get64(rec.ptr);
+	uint32_t count = le_get32(rec.ptr + 8);
 	if (count == 0 || count > LSM_BATCH_ENTRIES_MAX || seq == 0 ||
 	    seq + count - 1 > IKEY_SEQ_MAX)
 		return ERR_CORRUPT;
@@ -81,7 +77,7 @@ int lsm_record_apply(struct memtable *mt, struct bytes rec, uint64_t *max_seq)
 		if (rec.len - off < LSM_ENTRY_HEADER_BYTES)
 			return ERR_CORRUPT;
 		enum ikey_kind kind = (enum ikey_kind)rec.ptr[off];
-		size_t klen = get_u32le(rec.ptr + off + 1), vlen = get_u32le(rec.ptr + off + 5);
+		size_t klen = le_get32(rec.ptr + off + 1), vlen = le_get32(rec.ptr + off + 5);
 		off += LSM_ENTRY_HEADER_BYTES;
 		if (klen > rec.len - off || vlen > rec.len - off - klen)
 			return ERR_CORRUPT;

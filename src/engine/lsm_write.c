@@ -25,15 +25,10 @@
  */
 #include <stdlib.h>
 
+#include "base/le.h"
 #include "base/err.h"
 #include "base/limits.h"
 #include "engine/lsm_internal.h"
-
-static void put_u32le(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
 
 static bool is_blob(const struct lsm *db, const struct lsm_op *op, struct bytes *value,
                     int64_t *expire_ms)
@@ -118,8 +113,8 @@ static int encode_op(struct lsm *db, const struct lsm_op *op, bool *blobbed)
 		return err;
 	uint8_t h[LSM_ENTRY_HEADER_BYTES];
 	h[0] = (uint8_t)kind;
-	put_u32le(h + 1, (uint32_t)op->key.len);
-	put_u32le(h + 5, (uint32_t)rec.len);
+	le_put32(h + 1, (uint32_t)op->key.len);
+	le_put32(h + 5, (uint32_t)rec.len);
 	buf_put(&db->scratch, h, sizeof(h));
 	buf_put(&db->scratch, op->key.ptr, op->key.len);
 	buf_put(&db->scratch, rec.ptr, rec.len);
@@ -141,8 +136,8 @@ static int encode_group(struct lsm *db, struct lsm_writer *first, struct lsm_wri
 		if (err)
 			return err;
 		uint8_t h[LSM_RECORD_HEADER_BYTES];
-		ikey_put_u64le(h, seq);
-		put_u32le(h + 8, (uint32_t)w->batch->count);
+		le_put64(h, seq);
+		le_put32(h + 8, (uint32_t)w->batch->count);
 		buf_put(&db->scratch, h, sizeof(h));
 		for (size_t i = 0; i < w->batch->count; i++)
 			if ((err = encode_op(db, &w->batch->ops[i], blobbed)))

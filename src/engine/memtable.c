@@ -20,6 +20,7 @@
  * lookup never has to build an internal key in a buffer (keys may be
  * 16 MiB); the order is exactly ikey_cmp, which the tests check.
  */
+#include "base/le.h"
 #include "engine/memtable.h"
 
 #include <stdalign.h>
@@ -65,7 +66,7 @@ static inline int node_cmp(const struct mt_node *n, struct bytes ukey, uint64_t 
 	int c = ikey_user_cmp(bytes_make(k, ulen), ukey);
 	if (c)
 		return c;
-	uint64_t t = ikey_get_u64le(k + ulen);
+	uint64_t t = le_get64(k + ulen);
 	return t > trailer ? -1 : t < trailer; /* newer (larger trailer) first */
 }
 
@@ -221,7 +222,7 @@ static void node_entry(const struct mt_node *n, struct memtable_entry *out)
 {
 	const uint8_t *k = node_key_ptr(n);
 	size_t ulen = n->key_bytes - IKEY_TRAILER_BYTES;
-	uint64_t t = ikey_get_u64le(k + ulen);
+	uint64_t t = le_get64(k + ulen);
 	out->user_key = bytes_make(k, ulen);
 	out->seq = t >> 8;
 	out->kind = (enum ikey_kind)(t & 0xff);
@@ -266,7 +267,7 @@ void memtable_iter_seek(struct memtable_iter *it, struct bytes ikey)
 {
 	ASSERT(ikey.len >= IKEY_TRAILER_BYTES);
 	size_t ulen = ikey.len - IKEY_TRAILER_BYTES;
-	uint64_t trailer = ikey_get_u64le(ikey.ptr + ulen);
+	uint64_t trailer = le_get64(ikey.ptr + ulen);
 	it->node = find_ge(it->mt, bytes_make(ikey.ptr, ulen), trailer, NULL);
 }
 
@@ -289,8 +290,7 @@ void memtable_iter_prev(struct memtable_iter *it)
 	const struct mt_node *n = it->node;
 	size_t ulen = n->key_bytes - IKEY_TRAILER_BYTES;
 	const uint8_t *k = node_key_ptr(n);
-	const struct mt_node *p =
-	    find_lt(it->mt, bytes_make(k, ulen), ikey_get_u64le(k + ulen), false);
+	const struct mt_node *p = find_lt(it->mt, bytes_make(k, ulen), le_get64(k + ulen), false);
 	it->node = p == it->mt->head ? NULL : p;
 }
 

@@ -16,6 +16,7 @@
 
 #include <cmocka.h>
 
+#include "base/le.h"
 #include "base/err.h"
 #include "base/limits.h"
 #include "engine/memtable.h"
@@ -402,7 +403,7 @@ static size_t conc_key(uint64_t i, uint8_t *k)
 static size_t conc_vrec(uint64_t seq, struct bytes ukey, uint8_t *rec)
 {
 	uint8_t v[64];
-	ikey_put_u64le(v, seq);
+	le_put64(v, seq);
 	memcpy(v + 8, ukey.ptr, ukey.len);
 	size_t pad = seq % 17;
 	memset(v + 8 + ukey.len, (int)(seq & 0xff), pad);

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "base/le.h"
 #include "base/assert.h"
 #include "base/err.h"
 #include "base/limits.h"
@@ -149,7 +150,7 @@ static size_t compress_block(struct sst_builder *b, struct bytes raw)
 	 * decompression cost on every read outweighs the space. */
 	if (n == 0 || 4 + n > raw.len - raw.len / 8)
 		return 0;
-	sst_put_u32(b->scratch.data, (uint32_t)raw.len);
+	le_put32(b->scratch.data, (uint32_t)raw.len);
 	return 4 + n;
 }
 
@@ -172,8 +173,7 @@ static int write_block(struct sst_builder *b, struct bytes raw, bool compress, s
 		return rc;
 	uint8_t trailer[SST_TRAILER_BYTES];
 	trailer[0] = type;
-	ikey_put_u64le(trailer + 1,
-	               sst_block_checksum(stored.ptr, stored.len, b->seed, b->offset, type));
+	le_put64(trailer + 1, sst_block_checksum(stored.ptr, stored.len, b->seed, b->offset, type));
 	buf_put(&b->out, stored.ptr, stored.len);
 	buf_put(&b->out, trailer, SST_TRAILER_BYTES);
 	h->offset = b->offset;

@@ -4,6 +4,7 @@
  */
 #include <string.h>
 
+#include "base/le.h"
 #include "base/err.h"
 #include "engine/ikey.h"
 #include "engine/sst_internal.h"
@@ -15,13 +16,13 @@ void sst_footer_encode(uint8_t *dst, const struct sst_footer *f)
 {
 	const struct sst_handle *h[3] = {&f->index, &f->filter, &f->meta};
 	for (int i = 0; i < 3; i++) {
-		ikey_put_u64le(dst + 16 * i, h[i]->offset);
-		ikey_put_u64le(dst + 16 * i + 8, h[i]->size);
+		le_put64(dst + 16 * i, h[i]->offset);
+		le_put64(dst + 16 * i + 8, h[i]->size);
 	}
-	ikey_put_u64le(dst + 48, f->seed);
-	sst_put_u32(dst + 56, f->version);
-	sst_put_u32(dst + 60, 0);
-	ikey_put_u64le(dst + 64, XXH3_64bits(dst, 64));
+	le_put64(dst + 48, f->seed);
+	le_put32(dst + 56, f->version);
+	le_put32(dst + 60, 0);
+	le_put64(dst + 64, XXH3_64bits(dst, 64));
 	memcpy(dst + 72, SST_MAGIC, 8);
 }
 
@@ -31,21 +32,21 @@ int sst_footer_decode(const uint8_t *src, struct sst_footer *f, const char **rea
 		*reason = "footer: bad magic (not a table, or truncated)";
 		return ERR_CORRUPT;
 	}
-	if (ikey_get_u64le(src + 64) != XXH3_64bits(src, 64)) {
+	if (le_get64(src + 64) != XXH3_64bits(src, 64)) {
 		*reason = "footer: checksum mismatch";
 		return ERR_CORRUPT;
 	}
-	f->version = sst_get_u32(src + 56);
-	if (f->version != SST_FORMAT_VERSION || sst_get_u32(src + 60) != 0) {
+	f->version = le_get32(src + 56);
+	if (f->version != SST_FORMAT_VERSION || le_get32(src + 60) != 0) {
 		*reason = "footer: unsupported format version";
 		return ERR_CORRUPT;
 	}
 	struct sst_handle *h[3] = {&f->index, &f->filter, &f->meta};
 	for (int i = 0; i < 3; i++) {
-		h[i]->offset = ikey_get_u64le(src + 16 * i);
-		h[i]->size = ikey_get_u64le(src + 16 * i + 8);
+		h[i]->offset = le_get64(src + 16 * i);
+		h[i]->size = le_get64(src + 16 * i + 8);
 	}
-	f->seed = ikey_get_u64le(src + 48);
+	f->seed = le_get64(src + 48);
 	return 0;
 }
 
@@ -56,15 +57,15 @@ size_t sst_props_encoded_bytes(const struct sst_props *p)
 
 void sst_props_encode(uint8_t *dst, const struct sst_props *p)
 {
-	sst_put_u32(dst, p->format_version);
-	sst_put_u32(dst + 4, p->compression);
+	le_put32(dst, p->format_version);
+	le_put32(dst + 4, p->compression);
 	uint64_t v[6] = {p->entry_count, p->tombstone_count, p->data_block_count,
 	                 p->data_bytes,  p->min_seq,         p->max_seq};
 	for (int i = 0; i < 6; i++)
-		ikey_put_u64le(dst + 8 + 8 * i, v[i]);
-	sst_put_u32(dst + 56, (uint32_t)p->smallest.len);
-	sst_put_u32(dst + 60, (uint32_t)p->largest.len);
-	sst_put_u32(dst + 64, 0);
+		le_put64(dst + 8 + 8 * i, v[i]);
+	le_put32(dst + 56, (uint32_t)p->smallest.len);
+	le_put32(dst + 60, (uint32_t)p->largest.len);
+	le_put32(dst + 64, 0);
 	uint8_t *q = dst + SST_PROPS_FIXED_BYTES;
 	if (p->smallest.len)
 		memcpy(q, p->smallest.ptr, p->smallest.len);
@@ -76,14 +77,14 @@ int sst_props_decode(const uint8_t *src, size_t len, struct sst_props *p)
 {
 	if (len < SST_PROPS_FIXED_BYTES)
 		return ERR_CORRUPT;
-	p->format_version = sst_get_u32(src);
-	p->compression = sst_get_u32(src + 4);
+	p->format_version = le_get32(src);
+	p->compression = le_get32(src + 4);
 	uint64_t *v[6] = {&p->entry_count, &p->tombstone_count, &p->data_block_count,
 	                  &p->data_bytes,  &p->min_seq,         &p->max_seq};
 	for (int i = 0; i < 6; i++)
-		*v[i] = ikey_get_u64le(src + 8 + 8 * i);
-	uint64_t ls = sst_get_u32(src + 56), ll = sst_get_u32(src + 60);
-	if (sst_get_u32(src + 64) != 0 || ls + ll != len - SST_PROPS_FIXED_BYTES)
+		*v[i] = le_get64(src + 8 + 8 * i);
+	uint64_t ls = le_get32(src + 56), ll = le_get32(src + 60);
+	if (le_get32(src + 64) != 0 || ls + ll != len - SST_PROPS_FIXED_BYTES)
 		return ERR_CORRUPT;
 	bool empty = p->entry_count == 0;
 	if (empty ? (ls || ll) : (ls < IKEY_TRAILER_BYTES || ll < IKEY_TRAILER_BYTES))

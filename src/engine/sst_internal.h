@@ -8,6 +8,7 @@
 
 #include <stdint.h>
 
+#include "base/le.h"
 #include "base/hash.h"
 #include "engine/sst.h"
 
@@ -24,17 +25,6 @@ static inline uint64_t sst_block_checksum(const uint8_t *p, size_t n, uint64_t s
 {
 	uint64_t s = seed ^ (off * 0x9e3779b97f4a7c15ull) ^ ((uint64_t)type << 56);
 	return XXH3_64bits_withSeed(p, n, s);
-}
-
-static inline void sst_put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static inline uint32_t sst_get_u32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
 struct sst_footer {

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <zstd.h>
 
+#include "base/le.h"
 #include "base/assert.h"
 #include "base/err.h"
 #include "base/limits.h"
@@ -69,7 +70,7 @@ static int decompress(const uint8_t *p, size_t n, uint8_t type, uint64_t raw_max
 {
 	if (n < 4)
 		return corrupt(reason, "block: compressed block too short");
-	uint32_t raw_len = sst_get_u32(p);
+	uint32_t raw_len = le_get32(p);
 	if (raw_len > raw_max)
 		return corrupt(reason, "block: decompressed length over the limit");
 	struct sst_block *blk = malloc(sizeof(*blk) + raw_len);
@@ -110,7 +111,7 @@ static int read_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_ma
 		rc = corrupt(reason, "block: truncated file");
 	uint8_t type = rc ? 0 : blk->data[n];
 	if (!rc &&
-	    ikey_get_u64le(blk->data + n + 1) !=
+	    le_get64(blk->data + n + 1) !=
 	        sst_block_checksum(blk->data, n, r->footer.seed, h.offset, type))
 		rc = corrupt(reason, "block: checksum mismatch");
 	if (!rc && type > SST_COMPRESSION_ZSTD)

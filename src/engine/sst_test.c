@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/le.h"
 #include "base/err.h"
 #include "base/limits.h"
 #include "engine/sst.h"
@@ -427,8 +428,8 @@ static void read_regions(struct env_fs_mem *fs, const char *path, struct regions
 	env_fs_close(&fs->base, h);
 	uint64_t *dst[3] = {g->index, g->filter, g->meta};
 	for (int i = 0; i < 3; i++) {
-		dst[i][0] = ikey_get_u64le(f + 16 * i);
-		dst[i][1] = dst[i][0] + ikey_get_u64le(f + 16 * i + 8) + SST_TRAILER_BYTES;
+		dst[i][0] = le_get64(f + 16 * i);
+		dst[i][1] = dst[i][0] + le_get64(f + 16 * i + 8) + SST_TRAILER_BYTES;
 	}
 	g->data_end = g->filter[0];
 	g->footer[0] = g->size - SST_FOOTER_BYTES;

@@ -15,6 +15,7 @@
  * file) or one written at another offset (a misdirected write) does not
  * verify.
  */
+#include "base/le.h"
 #include "engine/wal.h"
 
 #include <stdlib.h>
@@ -35,45 +36,6 @@ static_assert(sizeof(WAL_MAGIC) - 1 == 8, "the magic is 8 bytes");
 
 /* ---- Encoding helpers ------------------------------------------------ */
 
-static void put_u16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)v;
-	p[1] = (uint8_t)(v >> 8);
-}
-
-static void put_u32(uint8_t *p, uint32_t v)
-{
-	for (int i = 0; i < 4; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static void put_u64(uint8_t *p, uint64_t v)
-{
-	for (int i = 0; i < 8; i++)
-		p[i] = (uint8_t)(v >> (8 * i));
-}
-
-static uint16_t get_u16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] | (p[1] << 8));
-}
-
-static uint32_t get_u32(const uint8_t *p)
-{
-	uint32_t v = 0;
-	for (int i = 3; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
-static uint64_t get_u64(const uint8_t *p)
-{
-	uint64_t v = 0;
-	for (int i = 7; i >= 0; i--)
-		v = (v << 8) | p[i];
-	return v;
-}
-
 /* The checksum of the fragment whose header is at h (payload follows it)
  * and lies at file offset off. Mixing the offset into the seed with a
  * multiply makes neighbouring offsets give unrelated seeds. */
@@ -86,11 +48,11 @@ static uint64_t frag_checksum(const uint8_t *h, size_t len, uint64_t salt, uint6
 static void header_encode(uint8_t *h, uint64_t log_number, uint64_t salt)
 {
 	memcpy(h, WAL_MAGIC, 8);
-	put_u32(h + 8, WAL_VERSION);
-	put_u32(h + 12, WAL_BLOCK_BYTES);
-	put_u64(h + 16, log_number);
-	put_u64(h + 24, salt);
-	put_u64(h + 32, XXH3_64bits(h, 32));
+	le_put32(h + 8, WAL_VERSION);
+	le_put32(h + 12, WAL_BLOCK_BYTES);
+	le_put64(h + 16, log_number);
+	le_put64(h + 24, salt);
+	le_put64(h + 32, XXH3_64bits(h, 32));
 }
 
 static uint64_t record_max(uint64_t configured)
@@ -147,12 +109,12 @@ static int encode_record(struct wal *w, struct bytes rec)
 			memset(h, 0, avail); /* block trailer: too small for a header */
 			continue;
 		}
-		put_u16(h + 8, (uint16_t)n);
+		le_put16(h + 8, (uint16_t)n);
 		h[10] = frag_type(first, n == left);
 		h[11] = 0;
 		if (n)
 			memcpy(h + HDR, p, n);
-		put_u64(h, frag_checksum(h, n, w->salt, pos));
+		le_put64(h, frag_checksum(h, n, w->salt, pos));
 		p += n;
 		left -= n;
 		first = false;
@@ -311,7 +273,7 @@ static int frag_parse(struct reader *r, uint64_t off, struct frag *fr, const cha
 	if (rc)
 		return rc;
 	const uint8_t *h = r->block + (off - r->block_start);
-	uint16_t len = get_u16(h + 8);
+	uint16_t len = le_get16(h + 8);
 	uint8_t type = h[10];
 	if (type < WAL_FRAG_FULL || type > WAL_FRAG_LAST || h[11] != 0) {
 		*why = "bad fragment type";
@@ -325,7 +287,7 @@ static int frag_parse(struct reader *r, uint64_t off, struct frag *fr, const cha
 		*why = "truncated fragment payload";
 		return FRAG_BAD;
 	}
-	if (get_u64(h) != frag_checksum(h, len, r->salt, off)) {
+	if (le_get64(h) != frag_checksum(h, len, r->salt, off)) {
 		*why = "checksum mismatch";
 		return FRAG_BAD;
 	}
@@ -540,19 +502,19 @@ static int header_read(struct replay *st)
 	const char *why = NULL;
 	if (memcmp(h, WAL_MAGIC, 8) != 0)
 		why = "bad magic number";
-	else if (get_u64(h + 32) != XXH3_64bits(h, 32))
+	else if (le_get64(h + 32) != XXH3_64bits(h, 32))
 		why = "header checksum mismatch";
-	else if (get_u32(h + 8) != WAL_VERSION)
+	else if (le_get32(h + 8) != WAL_VERSION)
 		why = "unsupported format version";
-	else if (get_u32(h + 12) != WAL_BLOCK_BYTES)
+	else if (le_get32(h + 12) != WAL_BLOCK_BYTES)
 		why = "unsupported block size";
 	if (why) {
 		res->error_offset = 0;
 		res->error_reason = why;
 		return ERR_CORRUPT;
 	}
-	res->log_number = get_u64(h + 16);
-	res->salt = r->salt = get_u64(h + 24);
+	res->log_number = le_get64(h + 16);
+	res->salt = r->salt = le_get64(h + 24);
 	res->valid_bytes = WAL_FILE_HEADER_BYTES;
 	st->pos = WAL_FILE_HEADER_BYTES;
 	return 0;
