@@ -97,9 +97,9 @@ static void info_clients(struct client *c, struct buf *b)
 static void info_memory(struct client *c, struct buf *b, const struct ks_stats *st)
 {
 	uint64_t rss = env_rss_bytes();
+	/* The allocator's own count in every build (env_posix.c: jemalloc,
+	 * the sanitizer allocator, or glibc). */
 	uint64_t used = env_allocated_bytes();
-	if (used == 0) /* an allocator without statistics (sanitizer builds) */
-		used = rss;
 	char h1[32], h2[32], h3[32];
 	human_bytes(h1, sizeof(h1), used);
 	human_bytes(h2, sizeof(h2), rss);

@@ -283,9 +283,9 @@ static void render_memory_keys(struct node *n, struct buf *b, int *rc)
 	struct ks_stats st;
 	ks_stats(n->ks, env_wall_ms(), &st);
 	uint64_t rss = env_rss_bytes();
+	/* The allocator's own count in every build (env_posix.c: jemalloc,
+	 * the sanitizer allocator, or glibc). */
 	uint64_t used = env_allocated_bytes();
-	if (used == 0) /* as INFO: an allocator without statistics */
-		used = rss;
 	one(b, rc, "ringkv_memory_used_bytes", "gauge",
 	    "Bytes allocated by the server (INFO used_memory).", used);
 	one(b, rc, "ringkv_memory_rss_bytes", "gauge", "Resident set size (INFO used_memory_rss).",
