@@ -26,8 +26,10 @@ run: build
 unit: build
 	ctest --test-dir $(BUILD) --output-on-failure -j $(JOBS)
 
+# The suite runs on the durable engine (the default), then on the in-memory one.
 integration: build
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server $(PYTEST) -q tests/integration
+	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_TEST_ENGINE=memory $(PYTEST) -q tests/integration
 
 test: unit integration fuzz-short
 

@@ -12,7 +12,9 @@
 #include "base/limits.h"
 
 static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warning", NULL};
-static const char *const engine_names[] = {"memory", NULL};
+/* In the order of enum cfg_engine and enum cfg_fsync. */
+static const char *const engine_names[] = {"memory", "lsm", NULL};
+static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
 /* In the order of enum evict_policy (keyspace/evict.h checks it). */
 static const char *const maxmemory_policy_names[] = {
     "noeviction",      "allkeys-lru",  "allkeys-lfu",
@@ -75,7 +77,8 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
         INT("client-output-stall-ms", CFG_F_RUNTIME, OUTPUT_STALL_MS_DEFAULT, 100, INT32_MAX,
             "drop a client whose replies do not drain for this long"),
     [CFG_ACTIVE_EXPIRE] = BOOL("active-expire", CFG_F_RUNTIME, 1, "background expiry cycle"),
-    [CFG_ENGINE] = ENUM("engine", 0, 0, engine_names, "storage engine"),
+    [CFG_ENGINE] = ENUM("engine", 0, CFG_ENGINE_LSM, engine_names,
+                        "storage engine: lsm (durable) or memory (cache)"),
     [CFG_TCP_BACKLOG] = INT("tcp-backlog", 0, 511, 1, 65535, "listen() backlog"),
     [CFG_BUSY_POLL_US] = INT("busy-poll-us", CFG_F_RUNTIME, 50, 0, 10000,
                              "poll this long before sleeping after a busy turn (0: off)"),
@@ -107,6 +110,19 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
                                "LFU counter growth: higher needs more hits per step"),
     [CFG_LFU_DECAY_TIME] = INT("lfu-decay-time", CFG_F_RUNTIME, 1, 0, INT32_MAX,
                                "minutes per LFU counter decrement (0: never decays)"),
+    /* The durable engine (docs/storage.md). */
+    [CFG_FSYNC] = ENUM("fsync", 0, CFG_FSYNC_EVERYSEC, fsync_names,
+                       "WAL sync before a write is acknowledged: always, everysec or no"),
+    [CFG_MEMTABLE_BYTES] = BYTES("memtable-bytes", 0, MEMTABLE_BYTES_DEFAULT, 64 * 1024,
+                                 MEMTABLE_BYTES_MAX, "memtable size before a flush"),
+    [CFG_BLOCK_CACHE_BYTES] = BYTES("block-cache-bytes", 0, BLOCK_CACHE_BYTES_DEFAULT, 1024 * 1024,
+                                    MAXMEMORY_BYTES_MAX, "cache of table blocks"),
+    [CFG_BLOB_THRESHOLD] = BYTES("blob-threshold", 0, BLOB_THRESHOLD, 64, VALUE_BYTES_MAX,
+                                 "values of this size or more go to blob files"),
+    [CFG_COMPACTION_RATE] = BYTES("compaction-rate", 0, 0, 0, MAXMEMORY_BYTES_MAX,
+                                  "compaction write limit in bytes per second (0: none)"),
+    [CFG_SALVAGE] = BOOL("salvage", 0, 0,
+                         "start past corrupt WAL/manifest records, dropping them (logged)"),
     [CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
     [CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };

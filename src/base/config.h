@@ -56,10 +56,20 @@ enum cfg_id {
 	CFG_MAXMEMORY_SAMPLES,
 	CFG_LFU_LOG_FACTOR,
 	CFG_LFU_DECAY_TIME,
+	CFG_FSYNC, /* the durable engine: docs/storage.md */
+	CFG_MEMTABLE_BYTES,
+	CFG_BLOCK_CACHE_BYTES,
+	CFG_BLOB_THRESHOLD,
+	CFG_COMPACTION_RATE,
+	CFG_SALVAGE,
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */
 	CFG_COUNT
 };
+
+/* Values of the engine and fsync settings. */
+enum cfg_engine { CFG_ENGINE_MEMORY = 0, CFG_ENGINE_LSM = 1 };
+enum cfg_fsync { CFG_FSYNC_ALWAYS = 0, CFG_FSYNC_EVERYSEC = 1, CFG_FSYNC_NO = 2 };
 
 enum cfg_type { CFG_T_INT, CFG_T_BYTES, CFG_T_BOOL, CFG_T_STRING, CFG_T_ENUM };
 

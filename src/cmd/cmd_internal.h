@@ -47,6 +47,10 @@ static inline void count_hit(struct client *c, bool hit)
 /* Replies an array of status lines (the HELP subcommands). */
 void reply_lines(struct client *c, const char *const *lines, size_t n);
 
+/* The error reply for an engine error (ks_unlock's), which means the
+ * command's changes were not applied. */
+void reply_engine_error(struct client *c, int err);
+
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 

@@ -446,10 +446,10 @@ static void sink_visit(void *ctx, struct bytes key, const struct entry_meta *met
 /* Writes the gathered keys as one array, or the error that stopped them. */
 static void sink_reply(struct client *c, struct key_sink *s)
 {
-	if (s->err == ERR_NOMEM) {
-		reply_nomem(c);
-	} else if (s->err) {
+	if (s->err == ERR_LIMIT) {
 		resp_w_error(&c->out, "ERR reply exceeds client-output-max-bytes (use SCAN)");
+	} else if (s->err) {
+		reply_engine_error(c, s->err);
 	} else {
 		resp_w_array(&c->out, s->count);
 		uint8_t *dst = s->buf.len ? resp_w_reserve(&c->out, s->buf.len) : NULL;
@@ -476,11 +476,16 @@ static void keys_stripe(struct client *c, unsigned stripe, struct key_sink *s)
 		ks_lockset_add(&held, stripe);
 	}
 	uint64_t cursor = stripe;
+	int err = 0;
 	do
-		cursor = ks_scan(ks, &held, cursor, client_now_ms(c), sink_visit, s);
-	while (cursor % KEYSPACE_STRIPES == stripe && cursor != 0 && !s->err);
-	if (mine)
-		ks_unlock(ks, stripe);
+		cursor = ks_scan(ks, &held, cursor, client_now_ms(c), sink_visit, s, &err);
+	while (cursor % KEYSPACE_STRIPES == stripe && cursor != 0 && !s->err && !err);
+	if (mine) {
+		int e = ks_unlock(ks, stripe);
+		err = err ? err : e;
+	}
+	if (err && !s->err)
+		s->err = err;
 }
 
 void cmd_keys(struct client *c)
@@ -591,7 +596,11 @@ void cmd_scan(struct client *c)
 	    : count * SCAN_STEPS_PER_COUNT + KEYSPACE_STRIPES;
 	uint64_t cursor = o.cursor;
 	for (uint64_t steps = 0; steps < max_steps && s.visited < count && !s.err; steps++) {
-		cursor = ks_scan(c->node->ks, c->held, cursor, client_now_ms(c), sink_visit, &s);
+		int err;
+		cursor =
+		    ks_scan(c->node->ks, c->held, cursor, client_now_ms(c), sink_visit, &s, &err);
+		if (err && !s.err)
+			s.err = err;
 		if (cursor == 0)
 			break;
 	}
@@ -652,8 +661,11 @@ static void flush_generic(struct client *c)
 		reply_syntax_error(c);
 		return;
 	}
-	ks_flush(c->node->ks, c->held);
-	resp_w_ok(&c->out);
+	int err = ks_flush(c->node->ks, c->held);
+	if (err)
+		reply_engine_error(c, err); /* some keys may be gone, the rest remain */
+	else
+		resp_w_ok(&c->out);
 }
 
 void cmd_flushdb(struct client *c)

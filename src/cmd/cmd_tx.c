@@ -159,13 +159,18 @@ void cmd_exec(struct client *c)
 	for (size_t i = 0; i < c->queue_len; i++)
 		add_stripes(&c->queue[i], &ls);
 	ks_watch_lockset(&c->watch, &ls);
+	size_t mark = c->out.buf.len;
 	ks_lock_set(ks, &ls);
 	ks_watch_expire_check(ks, &c->watch, client_now_ms(c));
 	if (atomic_load_explicit(&c->watch.dirty, memory_order_acquire))
 		resp_w_null_array(&c->out);
 	else
 		exec_queue(c, &ls);
-	ks_unlock_set(ks, &ls);
+	int err = ks_unlock_set(ks, &ls);
+	if (err) { /* none of the transaction's changes was applied */
+		c->out.buf.len = mark;
+		reply_engine_error(c, err);
+	}
 	c->cmd = NULL;
 	multi_discard(c);
 	ks_unwatch_all(ks, &c->watch);

@@ -4,6 +4,7 @@
 #include <ctype.h>
 #include <string.h>
 
+#include "base/err.h"
 #include "base/strconv.h"
 #include "cmd/cmd.h"
 #include "cmd/cmd_internal.h"
@@ -77,4 +78,37 @@ void reply_lines(struct client *c, const char *const *lines, size_t n)
 	resp_w_array(&c->out, n);
 	for (size_t i = 0; i < n; i++)
 		resp_w_simple(&c->out, lines[i]);
+}
+
+void reply_engine_error(struct client *c, int err)
+{
+	switch (err) {
+	case ERR_NOSPACE:
+		resp_w_error(&c->out, "ERR disk full: the write was not applied (free space "
+		                      "and retry; reads still work)");
+		break;
+	case ERR_CORRUPT:
+		resp_w_error(&c->out, "ERR data corruption detected while reading: the command "
+		                      "was not applied (see the server log; ENGINE CHECK)");
+		break;
+	case ERR_IO:
+		resp_w_error(&c->out, "ERR I/O error in the storage engine: the command was not "
+		                      "applied (see the server log)");
+		break;
+	case ERR_LIMIT:
+		resp_w_error(&c->out, "ERR the command's changes exceed the storage engine's "
+		                      "batch limit: nothing was applied");
+		break;
+	case ERR_AGAIN:
+		resp_w_error(&c->out, "ERR write stalled: the storage engine is behind on "
+		                      "flushing; nothing was applied, retry");
+		break;
+	case ERR_NOMEM:
+		reply_nomem(c);
+		break;
+	default:
+		resp_w_errorf(&c->out, "ERR storage engine error (%s): nothing was applied",
+		                 err_str(err));
+		break;
+	}
 }

@@ -180,20 +180,21 @@ static bool collect_keys(struct client *c)
 	return true;
 }
 
-/* Calls the handler with its keys locked (unless EXEC holds them). */
-static void call_locked(struct client *c)
+/* Calls the handler with its keys locked (unless EXEC holds them).
+ * Returns the engine's error if the command's changes were not applied
+ * (ks_unlock); its reply must then be replaced. */
+static int call_locked(struct client *c)
 {
 	struct keyspace *ks = c->node->ks;
 	if (c->held || c->key_count == 0 || (c->cmd->flags & CMD_GLOBAL)) {
 		c->cmd->fn(c);
-		return;
+		return 0;
 	}
 	if (c->key_count == 1) {
 		unsigned s = c->keys[0].stripe;
 		ks_lock(ks, s);
 		c->cmd->fn(c);
-		ks_unlock(ks, s);
-		return;
+		return ks_unlock(ks, s);
 	}
 	struct ks_lockset ls;
 	ks_lockset_clear(&ls);
@@ -201,7 +202,7 @@ static void call_locked(struct client *c)
 		ks_lockset_add(&ls, c->keys[i].stripe);
 	ks_lock_set(ks, &ls);
 	c->cmd->fn(c);
-	ks_unlock_set(ks, &ls);
+	return ks_unlock_set(ks, &ls);
 }
 
 /* Counts the error reply written at c->out.buf.data[at] (INFO stats
@@ -227,8 +228,13 @@ void cmd_call(struct client *c)
 	size_t argc = c->argc;
 	uint64_t start = env_mono_ns();
 	ks_clock_advance(c->node->ks, t->now_ms);
-	if (collect_keys(c))
-		call_locked(c);
+	if (collect_keys(c)) {
+		int err = call_locked(c);
+		if (err) {
+			c->out.buf.len = out_before;
+			reply_engine_error(c, err);
+		}
+	}
 	uint64_t ns = env_mono_ns() - start;
 	atomic_store_explicit(&st->calls,
 	                      atomic_load_explicit(&st->calls, memory_order_relaxed) + 1,

@@ -4,9 +4,9 @@
  * The keyspace (src/keyspace/) implements the data model and the command
  * semantics over an engine; an engine stores entries: a binary key, a
  * binary value and metadata (absolute expiry time, version). Two engines
- * implement this interface: the in-memory engine (engine_mem.c, for cache
- * use and the default until the durable LSM engine lands) and, later, the
- * LSM engine.
+ * implement this interface: the durable engine (engine_lsm.c, over the LSM
+ * store of lsm.h; the default) and the in-memory engine (engine_mem.c, for
+ * cache use).
  *
  * Concurrency contract. The keyspace splits keys into KEYSPACE_STRIPES lock
  * stripes by the high bits of the key hash and holds a stripe's lock around
@@ -16,7 +16,16 @@
  * per stripe and takes no locks of its own.
  *
  * Views. A value or key view returned by an engine stays valid until the
- * next mutating call on the same stripe (the caller still holds the lock).
+ * next mutating call on the same stripe (the caller still holds the lock)
+ * and, for an engine with an end op, until one more get on the stripe
+ * (the durable engine keeps the last two values read per stripe).
+ *
+ * Commands. An engine with an end op (the durable one) keeps the changes
+ * of a command pending, visible to that command's own reads, until the
+ * keyspace ends the command on its stripes: end writes them as one atomic
+ * batch, or reports the read or write error that stopped the command, in
+ * which case none of them is applied. The keyspace calls end whenever it
+ * releases stripes (ks_unlock), so no path can leave changes pending.
  *
  * Expiry is data, not policy: the engine stores expire_ms and can sample
  * entries that have one; deciding that an entry is expired (passive expiry)
@@ -97,6 +106,13 @@ struct engine_ops {
 	bool (*maintain)(struct engine *e, unsigned stripe);
 	/* Bytes of memory the stripe's data uses (for INFO). */
 	uint64_t (*memory_bytes)(struct engine *e, unsigned stripe);
+	/* Ends a command on the stripes set in stripes (KEYSPACE_STRIPES bits,
+	 * all held): applies their pending changes as one batch, durably as the
+	 * engine's policy promises, and releases views. 0, or the first read
+	 * error the command met on them (ERR_CORRUPT, ERR_IO) or the write's
+	 * error (ERR_NOSPACE, ERR_IO, ERR_LIMIT, ...), in which case nothing
+	 * pending on them is applied. NULL: every call applies at once. */
+	int (*end)(struct engine *e, const uint64_t *stripes);
 };
 
 struct engine {

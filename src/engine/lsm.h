@@ -115,6 +115,11 @@ int lsm_write(struct lsm *db, const struct lsm_batch *batch);
  * ERR_NOMEM. */
 int lsm_get(struct lsm *db, struct bytes key, struct buf *value);
 
+/* lsm_get without reading a blob back: for a large value, *value gets
+ * the BLOB-kind record (flags | [expire] | blob pointer) and *is_blob is
+ * set, so metadata (existence, expiry) costs no blob read. */
+int lsm_get_record(struct lsm *db, struct bytes key, struct buf *value, bool *is_blob);
+
 /* Rotates the memtable (if it holds anything) and waits until every
  * immutable memtable is flushed. For tests and shutdown tooling. */
 int lsm_flush(struct lsm *db);
@@ -150,6 +155,10 @@ struct bytes lsm_iter_key(const struct lsm_iter *it);
  * a blob is read only now, on demand, so a scan of keys reads no blob
  * file. Requires valid. ERR_CORRUPT, ERR_IO, ERR_NOMEM. */
 int lsm_iter_value(struct lsm_iter *it, struct buf *value);
+/* The current value record as stored, without reading a blob: a view
+ * valid until the next move; *is_blob tells a BLOB-kind record (flags |
+ * [expire] | blob pointer) from an inline one. Requires valid. */
+struct bytes lsm_iter_record(const struct lsm_iter *it, bool *is_blob);
 /* 0, or the error that stopped the iteration (ERR_CORRUPT, ERR_IO,
  * ERR_NOMEM); a seek starts over. */
 int lsm_iter_status(const struct lsm_iter *it);

@@ -246,6 +246,13 @@ int lsm_iter_value(struct lsm_iter *it, struct buf *value)
 	return err;
 }
 
+struct bytes lsm_iter_record(const struct lsm_iter *it, bool *is_blob)
+{
+	ASSERT(lsm_iter_valid(it));
+	*is_blob = it->kind == IKEY_KIND_BLOB;
+	return bytes_make(it->record.data, it->record.len);
+}
+
 int lsm_iter_status(const struct lsm_iter *it)
 {
 	return it->err;

@@ -144,7 +144,7 @@ int lsm_resolve_blob(struct lsm *db, struct bytes key, struct buf *value)
 	return err;
 }
 
-int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
+static int get(struct lsm *db, struct bytes key, struct buf *value, bool resolve, bool *is_blob)
 {
 	struct snapshot s;
 	env_mutex_lock(&db->mu);
@@ -166,8 +166,10 @@ int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
 		err = mem_get(s.imm, key, s.seq, &kind, value, &found);
 	if (!err && found == FOUND_NONE)
 		err = tables_get(db, &s, key, &kind, value, &found);
-	if (!err && found == FOUND_VALUE && kind == IKEY_KIND_BLOB)
+	if (!err && found == FOUND_VALUE && kind == IKEY_KIND_BLOB && resolve)
 		err = lsm_resolve_blob(db, key, value);
+	if (is_blob)
+		*is_blob = found == FOUND_VALUE && kind == IKEY_KIND_BLOB;
 
 	env_mutex_lock(&db->mu);
 	lsm_mem_unref_locked(db, s.mem);
@@ -178,4 +180,14 @@ int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
 	if (err)
 		return err;
 	return found == FOUND_VALUE ? 0 : ERR_NOT_FOUND;
+}
+
+int lsm_get(struct lsm *db, struct bytes key, struct buf *value)
+{
+	return get(db, key, value, true, NULL);
+}
+
+int lsm_get_record(struct lsm *db, struct bytes key, struct buf *value, bool *is_blob)
+{
+	return get(db, key, value, false, is_blob);
 }

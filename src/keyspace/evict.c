@@ -479,8 +479,9 @@ int64_t evict_hotkeys(struct evict *ev, const struct ks_lockset *held, int64_t n
 	uint64_t total = ks_count(ev->ks, held);
 	if (total <= HOTKEYS_VISIT_MAX) {
 		uint64_t cursor = 0;
+		int err; /* a read error leaves the sample short, nothing more */
 		do
-			cursor = ks_scan(ev->ks, held, cursor, now_ms, hot_offer, &hp);
+			cursor = ks_scan(ev->ks, held, cursor, now_ms, hot_offer, &hp, &err);
 		while (cursor != 0 && !hp.nomem);
 	} else {
 		hot_sample(ev, held, total, rnd, &hp);

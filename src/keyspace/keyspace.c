@@ -78,6 +78,11 @@ void ks_destroy(struct keyspace *ks)
 	free(ks);
 }
 
+struct engine *ks_engine(struct keyspace *ks)
+{
+	return ks->engine;
+}
+
 void ks_key_init(struct ekey *k, struct bytes key)
 {
 	k->key = key;
@@ -90,9 +95,16 @@ void ks_lock(struct keyspace *ks, unsigned stripe)
 	env_mutex_lock(&ks->stripes[stripe].mu);
 }
 
-void ks_unlock(struct keyspace *ks, unsigned stripe)
+int ks_unlock(struct keyspace *ks, unsigned stripe)
 {
+	int err = 0;
+	if (ks->engine->ops->end) {
+		uint64_t bits[KEYSPACE_STRIPES / 64] = {0};
+		bits[stripe / 64] = (uint64_t)1 << (stripe % 64);
+		err = ks->engine->ops->end(ks->engine, bits);
+	}
 	env_mutex_unlock(&ks->stripes[stripe].mu);
+	return err;
 }
 
 static inline bool lockset_has(const struct ks_lockset *ls, unsigned stripe)
@@ -106,10 +118,11 @@ static void lock_unless_held(struct keyspace *ks, const struct ks_lockset *held,
 		ks_lock(ks, stripe);
 }
 
-static void unlock_unless_held(struct keyspace *ks, const struct ks_lockset *held, unsigned stripe)
+static int unlock_unless_held(struct keyspace *ks, const struct ks_lockset *held, unsigned stripe)
 {
 	if (!held || !lockset_has(held, stripe))
-		ks_unlock(ks, stripe);
+		return ks_unlock(ks, stripe);
+	return 0;
 }
 
 void ks_lock_set(struct keyspace *ks, const struct ks_lockset *ls)
@@ -124,11 +137,19 @@ void ks_lock_set(struct keyspace *ks, const struct ks_lockset *ls)
 	}
 }
 
-void ks_unlock_set(struct keyspace *ks, const struct ks_lockset *ls)
+int ks_unlock_set(struct keyspace *ks, const struct ks_lockset *ls)
 {
+	int err = 0;
+	if (ks->engine->ops->end) {
+		uint64_t bits[KEYSPACE_STRIPES / 64];
+		for (unsigned w = 0; w < KEYSPACE_STRIPES / 64; w++)
+			bits[w] = ls->all ? ~(uint64_t)0 : ls->bits[w];
+		err = ks->engine->ops->end(ks->engine, bits);
+	}
 	for (unsigned i = KEYSPACE_STRIPES; i-- > 0;)
 		if (lockset_has(ls, i))
-			ks_unlock(ks, i);
+			env_mutex_unlock(&ks->stripes[i].mu);
+	return err;
 }
 
 /* Marks the watchers of this key dirty. Stripe held. */
@@ -153,13 +174,16 @@ static inline bool is_expired(int64_t expire_ms, int64_t now_ms)
 	return expire_ms != 0 && expire_ms <= now_ms;
 }
 
-/* Deletes an entry found expired. Stripe held. */
-static void expire_entry(struct keyspace *ks, struct ks_stripe *s, const struct ekey *k)
+/* Deletes an entry found expired; false if it is already gone (active
+ * expiry can sample a key twice before the durable engine's index learns
+ * of the first delete at the end of the command). Stripe held. */
+static bool expire_entry(struct keyspace *ks, struct ks_stripe *s, const struct ekey *k)
 {
+	if (ks->engine->ops->del(ks->engine, k) != 0)
+		return false;
 	maybe_touch(s, k);
-	int rc = ks->engine->ops->del(ks->engine, k);
-	ASSERT(rc == 0);
 	s->expired_keys++;
+	return true;
 }
 
 /* Counts an access in an entry's access word (evict.h). Stripe held. */
@@ -346,9 +370,10 @@ static void touch_existing(struct keyspace *ks, struct ks_stripe *s)
 	}
 }
 
-void ks_flush(struct keyspace *ks, const struct ks_lockset *held)
+int ks_flush(struct keyspace *ks, const struct ks_lockset *held)
 {
-	for (unsigned i = 0; i < KEYSPACE_STRIPES; i++) {
+	int err = 0;
+	for (unsigned i = 0; i < KEYSPACE_STRIPES && !err; i++) {
 		bool more;
 		bool mine = !held || !lockset_has(held, i);
 		if (mine)
@@ -357,13 +382,16 @@ void ks_flush(struct keyspace *ks, const struct ks_lockset *held)
 		do {
 			more = ks->engine->ops->clear(ks->engine, i, FLUSH_SLICE_KEYS);
 			if (more && mine) {
-				ks_unlock(ks, i);
+				err = ks_unlock(ks, i);
 				ks_lock(ks, i);
 			}
-		} while (more);
-		if (mine)
-			ks_unlock(ks, i);
+		} while (more && !err);
+		if (mine) {
+			int e = ks_unlock(ks, i);
+			err = err ? err : e;
+		}
 	}
+	return err;
 }
 
 struct scan_filter {
@@ -380,7 +408,7 @@ static void scan_filter_visit(void *ctx, struct bytes key, const struct entry_me
 }
 
 uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cursor,
-                 int64_t now_ms, engine_visit_fn *fn, void *ctx)
+                 int64_t now_ms, engine_visit_fn *fn, void *ctx, int *err)
 {
 	unsigned stripe = (unsigned)(cursor % KEYSPACE_STRIPES);
 	uint64_t table_cursor = cursor / KEYSPACE_STRIPES;
@@ -388,7 +416,7 @@ uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cu
 	lock_unless_held(ks, held, stripe);
 	uint64_t next =
 	    ks->engine->ops->scan(ks->engine, stripe, table_cursor, scan_filter_visit, &f);
-	unlock_unless_held(ks, held, stripe);
+	*err = unlock_unless_held(ks, held, stripe);
 	if (next != 0)
 		return next * KEYSPACE_STRIPES + stripe;
 	return stripe + 1 < KEYSPACE_STRIPES ? stripe + 1 : 0;
@@ -444,12 +472,16 @@ static uint64_t expire_stripe(struct keyspace *ks, unsigned stripe, int64_t now_
 			if (!is_expired(meta.expire_ms, now_ms))
 				continue;
 			struct ekey k = {key, hash_bytes(key.ptr, key.len), stripe};
-			expire_entry(ks, s, &k);
-			expired++;
+			if (expire_entry(ks, s, &k))
+				expired++;
 		}
 		expired_total += expired;
 		if (sample == 0 || expired * 100 <= sample * EXPIRE_STALE_PERCENT)
 			break;
+		if (ops->end) { /* apply the round, so the next one samples what is left */
+			(void)ks_unlock(ks, stripe);
+			ks_lock(ks, stripe);
+		}
 		if (env_mono_us() >= deadline_us)
 			break;
 	}

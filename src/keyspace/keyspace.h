@@ -61,11 +61,16 @@ struct ks_watcher {
 struct keyspace *ks_create(struct engine *engine);
 void ks_destroy(struct keyspace *ks);
 
+/* The engine (for its name and engine-specific calls: SAVE, INFO). */
+struct engine *ks_engine(struct keyspace *ks);
+
 /* Hashes a key once and picks its stripe. */
 void ks_key_init(struct ekey *k, struct bytes key);
 
 void ks_lock(struct keyspace *ks, unsigned stripe);
-void ks_unlock(struct keyspace *ks, unsigned stripe);
+/* Releases a stripe, first ending the command on it (engine.h, end): 0, or
+ * the error that kept the command's changes from being applied. */
+int ks_unlock(struct keyspace *ks, unsigned stripe);
 
 static inline void ks_lockset_clear(struct ks_lockset *ls)
 {
@@ -80,7 +85,8 @@ static inline void ks_lockset_add(struct ks_lockset *ls, unsigned stripe)
 }
 
 void ks_lock_set(struct keyspace *ks, const struct ks_lockset *ls);
-void ks_unlock_set(struct keyspace *ks, const struct ks_lockset *ls);
+/* ks_unlock for every stripe of the set, their changes in one batch. */
+int ks_unlock_set(struct keyspace *ks, const struct ks_lockset *ls);
 
 /* ---- Entry operations; the key's stripe must be held. ---------------- */
 
@@ -112,15 +118,17 @@ uint64_t ks_count(struct keyspace *ks, const struct ks_lockset *held);
 uint64_t ks_volatile_count(struct keyspace *ks);
 
 /* Deletes every entry, a slice at a time so other clients are served in
- * between. Watched keys that existed are touched. */
-void ks_flush(struct keyspace *ks, const struct ks_lockset *held);
+ * between. Watched keys that existed are touched. 0, or the engine error
+ * that stopped it part way. */
+int ks_flush(struct keyspace *ks, const struct ks_lockset *held);
 
 /* One SCAN step: visits live entries of the next stripe portion and returns
  * the next cursor (0 when the scan is complete). The cursor combines the
  * stripe (low bits) with that stripe's table cursor. fn runs with the
- * stripe held and must not call back into the keyspace. */
+ * stripe held and must not call back into the keyspace. *err is 0, or the
+ * engine's read error (the step may then have missed keys). */
 uint64_t ks_scan(struct keyspace *ks, const struct ks_lockset *held, uint64_t cursor,
-                 int64_t now_ms, engine_visit_fn *fn, void *ctx);
+                 int64_t now_ms, engine_visit_fn *fn, void *ctx, int *err);
 
 /* Copies a random live key into dst (cap bytes); returns its length, or
  * -1 when the keyspace is empty (or only expired keys were found), or

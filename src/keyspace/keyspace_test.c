@@ -228,7 +228,9 @@ static void test_scan_sees_every_key_present_throughout_despite_growth(void **st
 	struct seen s = {hits, BASE};
 	uint64_t cursor = 0, added = BASE, steps = 0;
 	do {
-		cursor = ks_scan(ks, NULL, cursor, 0, count_visit, &s);
+		int err;
+		cursor = ks_scan(ks, NULL, cursor, 0, count_visit, &s, &err);
+		assert_int_equal(err, 0);
 		/* Grow the table between steps so stripes resize mid-scan. */
 		for (int j = 0; j < 100 && added < BASE + EXTRA; j++, added++) {
 			struct ekey k;

@@ -15,6 +15,8 @@
 #include "base/err.h"
 #include "cmd/cmd.h"
 #include "engine/engine.h"
+#include "engine/engine_lsm.h"
+#include "env/fs.h"
 #include "env/env.h"
 #include "env/log.h"
 #include "keyspace/keyspace.h"
@@ -25,6 +27,10 @@
 
 /* The one mutable global: the signal handler's way to the running node. */
 static struct net *volatile signal_net;
+
+/* The file system of the durable engine (the process's working directory
+ * is the data directory, see run). */
+static struct env_fs_posix posix_fs;
 
 static void on_stop_signal(int sig)
 {
@@ -74,6 +80,69 @@ static int load_config(struct config *cfg, int argc, char **argv)
 	return 0;
 }
 
+static void log_check_finding(void *ctx, const struct lsm_check_report *r)
+{
+	struct log *log = ctx;
+	if (r->has_offset)
+		LOG_W(log, "%s %s at offset %llu: %s", r->problem ? "damage:" : "note:", r->file,
+		      (unsigned long long)r->offset, r->reason);
+	else
+		LOG_W(log, "%s %s: %s", r->problem ? "damage:" : "note:", r->file, r->reason);
+}
+
+/* Opens the durable engine on the working directory, logging what
+ * recovery did or, when it cannot start, what is damaged and where. */
+static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
+{
+	static const enum lsm_sync sync_of[] = {
+	    [CFG_FSYNC_ALWAYS] = LSM_SYNC_ALWAYS,
+	    [CFG_FSYNC_EVERYSEC] = LSM_SYNC_EVERYSEC,
+	    [CFG_FSYNC_NO] = LSM_SYNC_NONE,
+	};
+	struct lsm_options opt = {
+	    .sync = sync_of[config_get(cfg, CFG_FSYNC)],
+	    .memtable_bytes = (uint64_t)config_get(cfg, CFG_MEMTABLE_BYTES),
+	    .blob_threshold = (uint64_t)config_get(cfg, CFG_BLOB_THRESHOLD),
+	    .block_cache_bytes = (uint64_t)config_get(cfg, CFG_BLOCK_CACHE_BYTES),
+	    .compaction_bytes_per_sec = (uint64_t)config_get(cfg, CFG_COMPACTION_RATE),
+	    .salvage = config_get(cfg, CFG_SALVAGE) != 0,
+	};
+	/* maxmemory bounds the engine's memory too: the memtable (and the one
+	 * being flushed) and the block cache get at most a quarter each. */
+	uint64_t maxmem = (uint64_t)config_get(cfg, CFG_MAXMEMORY);
+	if (maxmem && opt.memtable_bytes > maxmem / 4)
+		opt.memtable_bytes = maxmem / 4 > 64 * 1024 ? maxmem / 4 : 64 * 1024;
+	if (maxmem && opt.block_cache_bytes > maxmem / 4)
+		opt.block_cache_bytes = maxmem / 4 > 1024 * 1024 ? maxmem / 4 : 1024 * 1024;
+	env_fs_posix_init(&posix_fs);
+	struct engine_lsm_open_info info;
+	int err = engine_lsm_open(".", &posix_fs.base, &opt, KEYSPACE_STRIPES, log, out, &info);
+	if (err) {
+		LOG_W(log, "cannot open the data directory: %s", err_str(err));
+		if (err == ERR_CORRUPT) {
+			struct lsm_check_summary sum;
+			(void)lsm_check_dir(&posix_fs.base, ".", log_check_finding, log, &sum);
+			LOG_W(log, "the data directory is damaged (above: what and where). To start "
+			           "anyway, dropping the damaged WAL or manifest records, run with "
+			           "--salvage yes; copy the directory first.");
+		}
+		return err;
+	}
+	const struct lsm_open_stats *st = &info.lsm;
+	if (st->torn_bytes_dropped || st->skipped_bytes)
+		LOG_W(log, "recovery dropped %llu bytes of a torn WAL tail and skipped %llu damaged "
+		           "bytes",
+		      (unsigned long long)st->torn_bytes_dropped,
+		      (unsigned long long)st->skipped_bytes);
+	LOG_N(log,
+	      "engine lsm: %llu keys (%llu with a TTL) counted in %llu ms; replayed %llu WAL "
+	      "records from %llu logs; removed %llu orphan files",
+	      (unsigned long long)info.keys, (unsigned long long)info.volatile_keys,
+	      (unsigned long long)info.scan_ms, (unsigned long long)st->records_replayed,
+	      (unsigned long long)st->logs_replayed, (unsigned long long)st->orphans_removed);
+	return 0;
+}
+
 static int node_init(struct node *n, struct config *cfg, struct log *log)
 {
 	memset(n, 0, sizeof(*n));
@@ -85,9 +154,14 @@ static int node_init(struct node *n, struct config *cfg, struct log *log)
 	n->run_id_lo = env_random_seed();
 	n->thread_count = (unsigned)config_get(cfg, CFG_THREADS);
 	atomic_store(&n->requirepass_set, config_get_str(cfg, CFG_REQUIREPASS, NULL, 0) > 0);
-	struct engine *engine = engine_mem_create(KEYSPACE_STRIPES);
-	if (!engine)
+	struct engine *engine = NULL;
+	if (config_get(cfg, CFG_ENGINE) == CFG_ENGINE_LSM) {
+		int err = open_lsm(cfg, log, &engine);
+		if (err)
+			return err;
+	} else if (!(engine = engine_mem_create(KEYSPACE_STRIPES))) {
 		return ERR_NOMEM;
+	}
 	n->ks = ks_create(engine);
 	if (!n->ks) {
 		engine->ops->destroy(engine);
@@ -120,8 +194,10 @@ static int run(struct config *cfg, struct log *log)
 		return 1;
 	}
 	struct node node;
-	if (node_init(&node, cfg, log) != 0) {
-		LOG_W(log, "out of memory while starting");
+	int init_err = node_init(&node, cfg, log);
+	if (init_err != 0) {
+		if (init_err == ERR_NOMEM)
+			LOG_W(log, "out of memory while starting");
 		node_deinit(&node);
 		return 1;
 	}
@@ -144,9 +220,10 @@ static int run(struct config *cfg, struct log *log)
 	char bind_s[256];
 	config_get_str(cfg, CFG_BIND, bind_s, sizeof(bind_s));
 	LOG_N(log,
-	      "ringkv %s ready to accept connections on %s port %lld (threads %u, engine memory, "
+	      "ringkv %s ready to accept connections on %s port %lld (threads %u, engine %s, "
 	      "dir %s)",
-	      RINGKV_VERSION, bind_s, (long long)config_get(cfg, CFG_PORT), node.thread_count, dir);
+	      RINGKV_VERSION, bind_s, (long long)config_get(cfg, CFG_PORT), node.thread_count,
+	      ks_engine(node.ks)->ops->name, dir);
 	if (http)
 		LOG_N(log, "metrics on http://%s:%lld/metrics", bind_s,
 		      (long long)config_get(cfg, CFG_HTTP_PORT));

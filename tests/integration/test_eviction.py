@@ -28,6 +28,13 @@ ALL_POLICIES = ["allkeys-lru", "allkeys-lfu", "allkeys-random", "volatile-lru",
                 "volatile-lfu", "volatile-random", "volatile-ttl"]
 
 
+
+@pytest.fixture
+def start_server(start_server):
+    """Eviction is the in-memory engine's (docs/memory.md): with the durable
+    engine, maxmemory sizes its memtable and block cache instead."""
+    return lambda **config: start_server(**{"engine": "memory", **config})
+
 def info(conn, section=None):
     reply = conn.call("INFO", section) if section else conn.call("INFO")
     return info_fields(reply)

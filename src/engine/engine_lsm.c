@@ -1,0 +1,761 @@
+/*
+ * engine_lsm.c - the durable engine; see engine_lsm.h for the design.
+ *
+ * Per stripe (all of it guarded by the keyspace's stripe lock):
+ *   pend    the changes of the command in progress, one per key, each with
+ *           whether the key existed before the command (for the count);
+ *   view    two buffers for values read from the store (engine.h, Views);
+ *   err     the first read error of the command, reported by end;
+ *   count   keys in the store (committed), expired-but-present included.
+ * The index of keys with an expiry time is an in-memory engine (one table
+ * per stripe) storing each such key with an empty value and its expire_ms.
+ *
+ * Compaction drops expired entries on its own, so the index (and count)
+ * may name a key the store no longer has; a get that finds such a key gone
+ * reconciles both, and a delete of it writes a harmless tombstone.
+ */
+#include "engine/engine_lsm.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/assert.h"
+#include "base/buf.h"
+#include "base/err.h"
+#include "base/hash.h"
+#include "base/limits.h"
+#include "engine/ikey.h"
+#include "env/env.h"
+
+#define PREFIX_BYTES   8
+#define VIEWS          2
+#define SCAN_STEP_KEYS 16
+#define REC_HEADER_MAX 9
+/* Buffers larger than this are given back after a command. */
+#define KEEP_BUF_BYTES (64 * 1024)
+/* Entries written per batch by clear(). */
+#define CLEAR_BATCH_MAX 1024
+
+struct pend {
+	struct buf skey; /* storage key */
+	struct buf rec;  /* value record of a put */
+	uint64_t hash;
+	int64_t expire_ms; /* of a put */
+	bool del;          /* a tombstone, else a put */
+	bool existed;      /* the key was in the store before the command */
+};
+
+struct lstripe {
+	struct pend *pend;
+	size_t pend_len, pend_cap;
+	struct buf view[VIEWS];
+	unsigned next_view;
+	struct buf skey; /* scratch storage key */
+	int err;
+	uint64_t count;
+	uint64_t access; /* the access word handed out; the LSM keeps none */
+};
+
+struct lsm_engine {
+	struct engine base;
+	struct lsm *db;
+	struct engine *idx;
+	struct log *log;
+	unsigned stripe_count;
+	struct lstripe stripes[];
+};
+
+static inline struct lsm_engine *le_of(struct engine *e)
+{
+	return (struct lsm_engine *)e;
+}
+
+static inline uint64_t prefix_hash(const uint8_t *p)
+{
+	uint64_t h = 0;
+	for (int i = 0; i < PREFIX_BYTES; i++)
+		h = h << 8 | p[i];
+	return h;
+}
+
+static inline struct bytes user_key(struct bytes skey)
+{
+	return bytes_make(skey.ptr + PREFIX_BYTES, skey.len - PREFIX_BYTES);
+}
+
+static int make_skey(struct buf *dst, struct bytes key, uint64_t hash)
+{
+	dst->len = 0;
+	int err = buf_reserve(dst, PREFIX_BYTES + key.len, KEY_BYTES_MAX);
+	if (err)
+		return err;
+	engine_lsm_key_prefix(dst->data, hash);
+	dst->len = PREFIX_BYTES;
+	buf_put(dst, key.ptr, key.len);
+	return 0;
+}
+
+static void note_err(struct lsm_engine *le, struct lstripe *s, int err, const char *what)
+{
+	if (!s->err)
+		s->err = err;
+	if (err != ERR_NOMEM)
+		LOG_W(le->log, "engine: %s failed in stripe %u: %s", what,
+		      (unsigned)(s - le->stripes), err_str(err));
+}
+
+static struct pend *pend_find(struct lstripe *s, struct bytes key)
+{
+	for (size_t i = 0; i < s->pend_len; i++) {
+		struct pend *p = &s->pend[i];
+		if (p->skey.len == PREFIX_BYTES + key.len &&
+		    memcmp(p->skey.data + PREFIX_BYTES, key.ptr, key.len) == 0)
+			return p;
+	}
+	return NULL;
+}
+
+static int pend_add(struct lstripe *s, const struct ekey *k, bool existed, struct pend **out)
+{
+	if (s->pend_len == s->pend_cap) {
+		size_t cap = s->pend_cap ? 2 * s->pend_cap : 4;
+		struct pend *np = realloc(s->pend, cap * sizeof(*np));
+		if (!np)
+			return ERR_NOMEM;
+		for (size_t i = s->pend_cap; i < cap; i++) {
+			buf_init(&np[i].skey);
+			buf_init(&np[i].rec);
+		}
+		s->pend = np;
+		s->pend_cap = cap;
+	}
+	struct pend *p = &s->pend[s->pend_len];
+	int err = make_skey(&p->skey, k->key, k->hash);
+	if (err)
+		return err;
+	p->rec.len = 0;
+	p->hash = k->hash;
+	p->expire_ms = 0;
+	p->del = false;
+	p->existed = existed;
+	s->pend_len++;
+	*out = p;
+	return 0;
+}
+
+/* Whether the committed store holds the key (expired or not). Keys in the
+ * expiry index count as present without a read. */
+static int committed_exists(struct lsm_engine *le, struct lstripe *s, const struct ekey *k,
+                            bool *exists)
+{
+	struct bytes v;
+	struct entry_meta m;
+	if (le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
+		*exists = true;
+		return 0;
+	}
+	int err = make_skey(&s->skey, k->key, k->hash);
+	if (err)
+		return err;
+	struct buf *view = &s->view[s->next_view];
+	s->next_view = (s->next_view + 1) % VIEWS;
+	bool is_blob;
+	err = lsm_get_record(le->db, bytes_make(s->skey.data, s->skey.len), view, &is_blob);
+	*exists = err == 0;
+	return err == ERR_NOT_FOUND ? 0 : err;
+}
+
+/* The store lost a key the index still names: compaction dropped it
+ * expired. Brings the index and count in line. */
+static void reconcile_gone(struct lsm_engine *le, struct lstripe *s, const struct ekey *k)
+{
+	if (le->idx->ops->del(le->idx, k) == 0 && s->count > 0)
+		s->count--;
+}
+
+static int decode_rec(struct bytes rec, struct bytes *val, struct entry_meta *meta)
+{
+	int64_t exp;
+	if (!vrec_decode(rec, &exp, val))
+		return ERR_CORRUPT;
+	meta->expire_ms = exp;
+	meta->version = 0;
+	meta->access = 0;
+	return 0;
+}
+
+static int lsm_e_get(struct engine *e, const struct ekey *k, struct bytes *val,
+                     struct entry_meta *meta, uint64_t **access)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[k->stripe];
+	if (access)
+		*access = &s->access;
+	struct pend *p = pend_find(s, k->key);
+	if (p) {
+		if (p->del)
+			return ERR_NOT_FOUND;
+		return decode_rec(bytes_make(p->rec.data, p->rec.len), val, meta);
+	}
+	int err = make_skey(&s->skey, k->key, k->hash);
+	if (err) /* a key too long to store was never stored */
+		return err == ERR_LIMIT ? ERR_NOT_FOUND : err;
+	struct buf *view = &s->view[s->next_view];
+	s->next_view = (s->next_view + 1) % VIEWS;
+	err = lsm_get(le->db, bytes_make(s->skey.data, s->skey.len), view);
+	if (err == ERR_NOT_FOUND) {
+		reconcile_gone(le, s, k);
+		return err;
+	}
+	if (!err)
+		err = decode_rec(bytes_make(view->data, view->len), val, meta);
+	if (err) {
+		note_err(le, s, err, "read");
+		return err;
+	}
+	return 0;
+}
+
+/* Builds the value record of a put into rec: header, keep bytes of old,
+ * and room for the rest. */
+static int build_rec(struct buf *rec, size_t len, struct bytes old, size_t keep,
+                     int64_t expire_ms, uint8_t **val_out)
+{
+	rec->len = 0;
+	int err = buf_reserve(rec, REC_HEADER_MAX + len, VALUE_BYTES_MAX + REC_HEADER_MAX);
+	if (err)
+		return err == ERR_LIMIT ? ERR_NOMEM : err;
+	rec->len = vrec_encode(rec->data, expire_ms, bytes_make(NULL, 0));
+	uint8_t *dst = rec->data + rec->len;
+	if (keep > old.len)
+		keep = old.len;
+	if (keep > len)
+		keep = len;
+	if (keep)
+		memmove(dst, old.ptr, keep);
+	rec->len += len;
+	*val_out = dst;
+	return 0;
+}
+
+static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t keep_bytes,
+                     const struct entry_meta *meta, uint8_t **val_out, uint64_t **access)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[k->stripe];
+	if (access)
+		*access = &s->access;
+	struct pend *p = pend_find(s, k->key);
+	if (p) {
+		struct bytes old = bytes_make(NULL, 0);
+		struct entry_meta om;
+		struct buf tmp;
+		buf_init(&tmp);
+		if (!p->del && keep_bytes)
+			(void)decode_rec(bytes_make(p->rec.data, p->rec.len), &old, &om);
+		int err = build_rec(&tmp, len, old, keep_bytes, meta->expire_ms, val_out);
+		if (err) {
+			buf_deinit(&tmp);
+			return err;
+		}
+		buf_deinit(&p->rec);
+		p->rec = tmp;
+		p->del = false;
+		p->expire_ms = meta->expire_ms;
+		return 0;
+	}
+	bool existed;
+	struct bytes old = bytes_make(NULL, 0);
+	int err;
+	if (keep_bytes) {
+		struct entry_meta om;
+		err = lsm_e_get(e, k, &old, &om, NULL);
+		existed = err == 0;
+		if (err == ERR_NOT_FOUND)
+			err = 0;
+	} else {
+		err = committed_exists(le, s, k, &existed);
+	}
+	if (err) {
+		note_err(le, s, err, "read before write");
+		return err;
+	}
+	err = pend_add(s, k, existed, &p);
+	if (!err)
+		err = build_rec(&p->rec, len, old, keep_bytes, meta->expire_ms, val_out);
+	if (err) {
+		if (p)
+			s->pend_len--;
+		return err == ERR_LIMIT ? ERR_NOMEM : err;
+	}
+	p->expire_ms = meta->expire_ms;
+	return 0;
+}
+
+static int lsm_e_set_meta(struct engine *e, const struct ekey *k, const struct entry_meta *meta)
+{
+	struct bytes val;
+	struct entry_meta old;
+	int err = lsm_e_get(e, k, &val, &old, NULL);
+	if (err)
+		return err;
+	uint8_t *room;
+	/* Rewrites the value with the new header: keep_bytes copies it. */
+	return lsm_e_put(e, k, val.len, val.len, meta, &room, NULL);
+}
+
+static int lsm_e_del(struct engine *e, const struct ekey *k)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[k->stripe];
+	struct pend *p = pend_find(s, k->key);
+	if (p) {
+		if (p->del)
+			return ERR_NOT_FOUND;
+		p->del = true;
+		p->rec.len = 0;
+		p->expire_ms = 0;
+		return 0;
+	}
+	bool existed;
+	int err = committed_exists(le, s, k, &existed);
+	if (err) {
+		/* The command fails at end; the tombstone is never written. */
+		note_err(le, s, err, "read before delete");
+		existed = true;
+	}
+	if (!existed)
+		return ERR_NOT_FOUND;
+	err = pend_add(s, k, true, &p);
+	if (err) {
+		note_err(le, s, err, "delete");
+		return 0; /* end reports it; the keyspace's delete cannot fail */
+	}
+	p->del = true;
+	return 0;
+}
+
+static uint64_t lsm_e_count(struct engine *e, unsigned stripe)
+{
+	struct lstripe *s = &le_of(e)->stripes[stripe];
+	int64_t n = (int64_t)s->count;
+	for (size_t i = 0; i < s->pend_len; i++)
+		n += (int64_t)!s->pend[i].del - (int64_t)s->pend[i].existed;
+	return n > 0 ? (uint64_t)n : 0;
+}
+
+static uint64_t lsm_e_volatile_count(struct engine *e, unsigned stripe)
+{
+	struct lsm_engine *le = le_of(e);
+	return le->idx->ops->volatile_count(le->idx, stripe);
+}
+
+/* An iterator positioned at the first key at or after hash position pos
+ * (a full 64-bit hash) that still belongs to stripe; NULL with *err set on
+ * failure, or with *err 0 when the stripe has no key there. */
+static struct lsm_iter *iter_at(struct lsm_engine *le, unsigned stripe, uint64_t pos, int *err)
+{
+	struct lsm_iter *it;
+	*err = lsm_iter_create(le->db, &it);
+	if (*err)
+		return NULL;
+	uint8_t start[PREFIX_BYTES];
+	engine_lsm_key_prefix(start, pos);
+	lsm_iter_seek(it, bytes_make(start, sizeof(start)));
+	if (lsm_iter_valid(it) && lsm_iter_key(it).len >= PREFIX_BYTES &&
+	    lsm_iter_key(it).ptr[0] == stripe)
+		return it;
+	*err = lsm_iter_status(it);
+	lsm_iter_destroy(it);
+	return NULL;
+}
+
+/* Decodes the current entry of an iterator; false on a malformed one. */
+static bool iter_entry(struct lsm_iter *it, struct bytes *key, struct entry_meta *meta)
+{
+	struct bytes skey = lsm_iter_key(it);
+	bool is_blob;
+	struct bytes val;
+	if (skey.len < PREFIX_BYTES || decode_rec(lsm_iter_record(it, &is_blob), &val, meta))
+		return false;
+	*key = user_key(skey);
+	return true;
+}
+
+static uint64_t stripe_base(unsigned stripe)
+{
+	return (uint64_t)stripe << 56;
+}
+
+/* Cursor: 0 to start, else 1 + the low 56 bits of the hash to resume at. */
+static uint64_t lsm_e_scan(struct engine *e, unsigned stripe, uint64_t cursor,
+                           engine_visit_fn *fn, void *ctx)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[stripe];
+	const uint64_t low_max = (UINT64_C(1) << 56) - 1;
+	uint64_t pos = stripe_base(stripe) | (cursor ? cursor - 1 : 0);
+	int err;
+	struct lsm_iter *it = iter_at(le, stripe, pos, &err);
+	if (!it) {
+		if (err)
+			note_err(le, s, err, "scan");
+		return 0;
+	}
+	uint64_t visited = 0, last_low = 0;
+	for (; lsm_iter_valid(it); lsm_iter_next(it)) {
+		struct bytes skey = lsm_iter_key(it);
+		if (skey.len < PREFIX_BYTES || skey.ptr[0] != stripe)
+			break;
+		uint64_t low = prefix_hash(skey.ptr) & low_max;
+		/* Stop between hashes only, so keys sharing one are seen together;
+		 * a resume point past low_max - 1 cannot be encoded, so finish. */
+		if (visited >= SCAN_STEP_KEYS && low != last_low && last_low < low_max - 1) {
+			lsm_iter_destroy(it);
+			return last_low + 2;
+		}
+		struct bytes key;
+		struct entry_meta meta;
+		if (!iter_entry(it, &key, &meta)) {
+			note_err(le, s, ERR_CORRUPT, "scan");
+			break;
+		}
+		fn(ctx, key, &meta);
+		visited++;
+		last_low = low;
+	}
+	if (lsm_iter_status(it))
+		note_err(le, s, lsm_iter_status(it), "scan");
+	lsm_iter_destroy(it);
+	return 0;
+}
+
+static int copy_key_out(struct lstripe *s, struct bytes key, struct bytes *out)
+{
+	struct buf *view = &s->view[s->next_view];
+	s->next_view = (s->next_view + 1) % VIEWS;
+	view->len = 0;
+	int err = buf_reserve(view, key.len, KEY_BYTES_MAX);
+	if (err)
+		return err;
+	buf_put(view, key.ptr, key.len);
+	*out = bytes_make(view->data, view->len);
+	return 0;
+}
+
+static int lsm_e_random(struct engine *e, unsigned stripe, uint64_t rnd, struct bytes *key,
+                        struct entry_meta *meta)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[stripe];
+	if (s->count == 0)
+		return ERR_NOT_FOUND;
+	int err;
+	uint64_t low = rnd & ((UINT64_C(1) << 56) - 1);
+	struct lsm_iter *it = iter_at(le, stripe, stripe_base(stripe) | low, &err);
+	if (!it && !err)
+		it = iter_at(le, stripe, stripe_base(stripe), &err); /* wrap around */
+	if (!it) {
+		if (err)
+			note_err(le, s, err, "random");
+		return err ? err : ERR_NOT_FOUND;
+	}
+	struct bytes k;
+	err = iter_entry(it, &k, meta) ? copy_key_out(s, k, key) : ERR_CORRUPT;
+	lsm_iter_destroy(it);
+	if (err)
+		note_err(le, s, err, "random");
+	return err;
+}
+
+static int lsm_e_random_volatile(struct engine *e, unsigned stripe, uint64_t rnd,
+                                 struct bytes *key, struct entry_meta *meta)
+{
+	struct lsm_engine *le = le_of(e);
+	return le->idx->ops->random_volatile(le->idx, stripe, rnd, key, meta);
+}
+
+/* Writes tombstones for up to max keys of the stripe from the store. */
+static bool clear_slice(struct lsm_engine *le, unsigned stripe, uint64_t max)
+{
+	struct lstripe *s = &le->stripes[stripe];
+	int err;
+	struct lsm_iter *it = iter_at(le, stripe, stripe_base(stripe), &err);
+	if (!it) {
+		if (err)
+			note_err(le, s, err, "flush");
+		return false;
+	}
+	size_t cap = max < CLEAR_BATCH_MAX ? (size_t)max : CLEAR_BATCH_MAX;
+	struct lsm_op *ops = calloc(cap ? cap : 1, sizeof(*ops));
+	struct buf keys;
+	buf_init(&keys);
+	size_t n = 0;
+	bool more = false;
+	for (; ops && lsm_iter_valid(it); lsm_iter_next(it)) {
+		struct bytes sk = lsm_iter_key(it);
+		if (sk.len < PREFIX_BYTES || sk.ptr[0] != stripe)
+			break;
+		if (n == cap) {
+			more = true;
+			break;
+		}
+		if ((err = buf_reserve(&keys, sk.len, SIZE_MAX)) != 0)
+			break;
+		ops[n].kind = IKEY_KIND_DELETE;
+		ops[n].key = bytes_make((void *)(uintptr_t)keys.len, sk.len); /* offset for now */
+		buf_put(&keys, sk.ptr, sk.len);
+		n++;
+	}
+	err = !ops ? ERR_NOMEM : err ? err : lsm_iter_status(it);
+	lsm_iter_destroy(it);
+	for (size_t i = 0; i < n; i++)
+		ops[i].key.ptr = keys.data + (uintptr_t)ops[i].key.ptr;
+	if (!err && n) {
+		struct lsm_batch b = {ops, n};
+		err = lsm_write(le->db, &b);
+	}
+	if (!err) {
+		for (size_t i = 0; i < n; i++) {
+			struct bytes uk = user_key(ops[i].key);
+			struct ekey k = {uk, prefix_hash(ops[i].key.ptr), stripe};
+			(void)le->idx->ops->del(le->idx, &k);
+		}
+		s->count = more && s->count > n ? s->count - n : 0;
+	}
+	free(ops);
+	buf_deinit(&keys);
+	if (err) {
+		note_err(le, s, err, "flush");
+		return false;
+	}
+	return more;
+}
+
+static bool lsm_e_clear(struct engine *e, unsigned stripe, uint64_t max_entries)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[stripe];
+	/* A flush supersedes the command's own pending changes. */
+	s->pend_len = 0;
+	return clear_slice(le, stripe, max_entries);
+}
+
+static bool lsm_e_maintain(struct engine *e, unsigned stripe)
+{
+	(void)e;
+	(void)stripe;
+	return false;
+}
+
+static uint64_t lsm_e_memory_bytes(struct engine *e, unsigned stripe)
+{
+	struct lsm_engine *le = le_of(e);
+	struct lstripe *s = &le->stripes[stripe];
+	uint64_t n = le->idx->ops->memory_bytes(le->idx, stripe) + s->pend_cap * sizeof(struct pend);
+	for (size_t i = 0; i < s->pend_cap; i++)
+		n += s->pend[i].skey.cap + s->pend[i].rec.cap;
+	for (int i = 0; i < VIEWS; i++)
+		n += s->view[i].cap;
+	return n;
+}
+
+/* A committed change: the count and the expiry index follow it. */
+static void apply(struct lsm_engine *le, unsigned stripe, struct pend *p)
+{
+	struct lstripe *s = &le->stripes[stripe];
+	if (!p->del && !p->existed)
+		s->count++;
+	else if (p->del && p->existed && s->count > 0)
+		s->count--;
+	struct ekey k = {user_key(bytes_make(p->skey.data, p->skey.len)), p->hash, stripe};
+	if (!p->del && p->expire_ms) {
+		struct entry_meta m = {p->expire_ms, 0, 0};
+		uint8_t *room;
+		if (le->idx->ops->put(le->idx, &k, 0, 0, &m, &room, NULL) != 0)
+			LOG_W(le->log, "engine: out of memory adding a key to the expiry index; it "
+			               "expires when read or compacted");
+	} else {
+		(void)le->idx->ops->del(le->idx, &k);
+	}
+}
+
+static void reset_stripe(struct lstripe *s)
+{
+	for (size_t i = 0; i < s->pend_len; i++) {
+		s->pend[i].rec.len = 0;
+		buf_shrink(&s->pend[i].rec, KEEP_BUF_BYTES);
+	}
+	s->pend_len = 0;
+	s->err = 0;
+	for (int i = 0; i < VIEWS; i++) {
+		if (s->view[i].cap > KEEP_BUF_BYTES) {
+			s->view[i].len = 0;
+			buf_shrink(&s->view[i], KEEP_BUF_BYTES);
+		}
+	}
+}
+
+#define FOR_EACH_STRIPE(bits, i)                                                                   \
+	for (unsigned w_ = 0; w_ < KEYSPACE_STRIPES / 64; w_++)                                    \
+		for (uint64_t m_ = (bits)[w_]; m_ && ((i) = w_ * 64 + (unsigned)__builtin_ctzll(m_), 1); \
+		     m_ &= m_ - 1)
+
+static int lsm_e_end(struct engine *e, const uint64_t *stripes)
+{
+	struct lsm_engine *le = le_of(e);
+	int err = 0;
+	size_t n = 0;
+	unsigned i;
+	FOR_EACH_STRIPE(stripes, i)
+	{
+		struct lstripe *s = &le->stripes[i];
+		if (s->err && !err)
+			err = s->err;
+		n += s->pend_len;
+	}
+	if (!err && n) {
+		struct lsm_op one[8];
+		struct lsm_op *ops = n <= 8 ? one : malloc(n * sizeof(*ops));
+		if (!ops) {
+			err = ERR_NOMEM;
+		} else {
+			size_t j = 0;
+			FOR_EACH_STRIPE(stripes, i)
+			{
+				struct lstripe *s = &le->stripes[i];
+				for (size_t x = 0; x < s->pend_len; x++) {
+					struct pend *p = &s->pend[x];
+					ops[j].kind = p->del ? IKEY_KIND_DELETE : IKEY_KIND_PUT;
+					ops[j].key = bytes_make(p->skey.data, p->skey.len);
+					ops[j].value_record = bytes_make(p->rec.data, p->del ? 0 : p->rec.len);
+					j++;
+				}
+			}
+			struct lsm_batch b = {ops, n};
+			err = lsm_write(le->db, &b);
+			if (ops != one)
+				free(ops);
+		}
+		if (err)
+			LOG_W(le->log, "engine: write of %zu changes failed: %s", n, err_str(err));
+	}
+	FOR_EACH_STRIPE(stripes, i)
+	{
+		struct lstripe *s = &le->stripes[i];
+		if (!err)
+			for (size_t x = 0; x < s->pend_len; x++)
+				apply(le, i, &s->pend[x]);
+		reset_stripe(s);
+	}
+	return err;
+}
+
+static void lsm_e_destroy(struct engine *e)
+{
+	struct lsm_engine *le = le_of(e);
+	if (le->db)
+		lsm_close(le->db);
+	if (le->idx)
+		le->idx->ops->destroy(le->idx);
+	for (unsigned i = 0; i < le->stripe_count; i++) {
+		struct lstripe *s = &le->stripes[i];
+		for (size_t x = 0; x < s->pend_cap; x++) {
+			buf_deinit(&s->pend[x].skey);
+			buf_deinit(&s->pend[x].rec);
+		}
+		free(s->pend);
+		for (int v = 0; v < VIEWS; v++)
+			buf_deinit(&s->view[v]);
+		buf_deinit(&s->skey);
+	}
+	free(le);
+}
+
+static const struct engine_ops lsm_engine_ops = {
+    .name = "lsm",
+    .destroy = lsm_e_destroy,
+    .get = lsm_e_get,
+    .put = lsm_e_put,
+    .set_meta = lsm_e_set_meta,
+    .del = lsm_e_del,
+    .count = lsm_e_count,
+    .volatile_count = lsm_e_volatile_count,
+    .scan = lsm_e_scan,
+    .random = lsm_e_random,
+    .random_volatile = lsm_e_random_volatile,
+    .clear = lsm_e_clear,
+    .maintain = lsm_e_maintain,
+    .memory_bytes = lsm_e_memory_bytes,
+    .end = lsm_e_end,
+};
+
+/* Rebuilds the per-stripe counts and the expiry index in one pass. */
+static int load_counts(struct lsm_engine *le, struct engine_lsm_open_info *info)
+{
+	struct lsm_iter *it;
+	int err = lsm_iter_create(le->db, &it);
+	if (err)
+		return err;
+	for (lsm_iter_seek_to_first(it); lsm_iter_valid(it); lsm_iter_next(it)) {
+		struct bytes key;
+		struct entry_meta meta;
+		if (!iter_entry(it, &key, &meta)) {
+			err = ERR_CORRUPT;
+			break;
+		}
+		uint64_t hash = prefix_hash(lsm_iter_key(it).ptr);
+		unsigned stripe = (unsigned)(hash >> 56);
+		le->stripes[stripe].count++;
+		info->keys++;
+		if (!meta.expire_ms)
+			continue;
+		struct ekey k = {key, hash, stripe};
+		uint8_t *room;
+		if ((err = le->idx->ops->put(le->idx, &k, 0, 0, &meta, &room, NULL)) != 0)
+			break;
+		info->volatile_keys++;
+	}
+	if (!err)
+		err = lsm_iter_status(it);
+	lsm_iter_destroy(it);
+	return err;
+}
+
+int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt,
+                    unsigned stripe_count, struct log *log, struct engine **out,
+                    struct engine_lsm_open_info *info)
+{
+	ASSERT(stripe_count == KEYSPACE_STRIPES);
+	memset(info, 0, sizeof(*info));
+	struct lsm_engine *le = calloc(1, sizeof(*le) + stripe_count * sizeof(le->stripes[0]));
+	if (!le)
+		return ERR_NOMEM;
+	le->base.ops = &lsm_engine_ops;
+	le->log = log;
+	le->stripe_count = stripe_count;
+	for (unsigned i = 0; i < stripe_count; i++) {
+		for (int v = 0; v < VIEWS; v++)
+			buf_init(&le->stripes[i].view[v]);
+		buf_init(&le->stripes[i].skey);
+	}
+	le->idx = engine_mem_create(stripe_count);
+	int err = le->idx ? 0 : ERR_NOMEM;
+	if (!err)
+		err = lsm_open(dir, fs, opt, &le->db, &info->lsm);
+	uint64_t t0 = env_mono_us();
+	if (!err)
+		err = load_counts(le, info);
+	info->scan_ms = (env_mono_us() - t0) / 1000;
+	if (err) {
+		lsm_e_destroy(&le->base);
+		return err;
+	}
+	*out = &le->base;
+	return 0;
+}
+
+struct lsm *engine_lsm_store(struct engine *e)
+{
+	return e->ops == &lsm_engine_ops ? le_of(e)->db : NULL;
+}

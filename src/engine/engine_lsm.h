@@ -1,0 +1,60 @@
+/*
+ * engine_lsm.h - the durable engine: the engine interface (engine.h) over
+ * one LSM store (lsm.h).
+ *
+ * Storage key. Each key is stored as its 64-bit hash (base/hash.h, big
+ * endian) followed by the key bytes, so the store is sorted by hash: a lock
+ * stripe (the top 8 bits) and a cluster partition (a hash range) are each
+ * one contiguous key range, which the engine can iterate, count or drop
+ * without looking at the rest. The format page is docs/storage.md, "The
+ * server's keys".
+ *
+ * What is kept in memory: per stripe, the number of keys, and an index of
+ * the keys that have an expiry time (key -> expire_ms, an in-memory engine
+ * used as a map), so DBSIZE, INFO keyspace and active expiry stay exact
+ * and cheap. Both are rebuilt by one scan of the store at open, which costs
+ * about a second per few million keys (logged). Each write first checks
+ * whether the key exists (the count needs it), which costs a read that
+ * bloom filters make cheap for new keys.
+ *
+ * Commands. Changes wait in a per-stripe pending list until the keyspace
+ * ends the command (engine.h, end): then every pending change of the
+ * command's stripes goes to lsm_write as one batch, so a multi-key command
+ * or a MULTI/EXEC is atomic on disk too, and the reply is only sent after
+ * the write is as durable as the fsync policy promises.
+ */
+#ifndef RINGKV_ENGINE_ENGINE_LSM_H
+#define RINGKV_ENGINE_ENGINE_LSM_H
+
+#include "engine/engine.h"
+#include "engine/lsm.h"
+#include "env/log.h"
+
+/* What engine_lsm_open found (for the start-up log line). */
+struct engine_lsm_open_info {
+	struct lsm_open_stats lsm;
+	uint64_t keys, volatile_keys;
+	uint64_t scan_ms;
+};
+
+/* Opens (creating if needed) the store in dir for stripe_count stripes
+ * (KEYSPACE_STRIPES). Read errors met later while serving are logged to
+ * log. ERR_CORRUPT, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_LIMIT as lsm_open. */
+int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt,
+                    unsigned stripe_count, struct log *log, struct engine **out,
+                    struct engine_lsm_open_info *info);
+
+/* The store under an engine made by engine_lsm_open, or NULL for any other
+ * engine (for SAVE, INFO and ENGINE CHECK). */
+struct lsm *engine_lsm_store(struct engine *e);
+
+/* The storage key of a user key: 8 bytes of hash, big endian, then key. */
+static inline void engine_lsm_key_prefix(uint8_t dst[8], uint64_t hash)
+{
+	for (int i = 7; i >= 0; i--) {
+		dst[i] = (uint8_t)hash;
+		hash >>= 8;
+	}
+}
+
+#endif
