@@ -8,7 +8,7 @@ PYTEST     := /usr/bin/python3 -m pytest
 FUZZ_SECONDS_SHORT ?= 30
 FUZZ_SECONDS_LONG  ?= 3600
 
-.PHONY: all deps build run test unit integration fuzz-short fuzz test-asan bench clean
+.PHONY: all deps build run test test-long unit integration fuzz-short fuzz test-asan bench clean
 
 all: build
 
@@ -32,6 +32,11 @@ integration: build
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_TEST_ENGINE=memory $(PYTEST) -q tests/integration
 
 test: unit integration fuzz-short
+
+# The long runs: 200 SIGKILLs of the server under write load (fsync always,
+# and 50 with everysec) instead of make test's 20 and 5.
+test-long: build
+	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_CRASH_KILLS=200 $(PYTEST) -q tests/integration/test_crash.py
 
 $(BUILD_FUZZ)/.configured:
 	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DRINGKV_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

@@ -143,6 +143,24 @@ class Server:
         if self in live_servers:
             live_servers.remove(self)
 
+    def restart(self, signum=signal.SIGKILL):
+        """Stops the process with signum (SIGKILL: a crash) and starts it
+        again on the same directory and port, as an operator would."""
+        if self.alive:
+            self.proc.send_signal(signum)
+            self.proc.wait(timeout=scaled(10))
+        log = open(self.log_path, "ab")
+        try:
+            self.proc = subprocess.Popen(self.argv(), cwd=self.dir, stdin=subprocess.DEVNULL,
+                                         stdout=log, stderr=subprocess.STDOUT,
+                                         start_new_session=True)
+        finally:
+            log.close()
+        if self not in live_servers:
+            live_servers.append(self)
+        self._wait_ready(scaled(30))
+        return self
+
     def wait_exit(self, timeout):
         """Wait for the process to exit on its own; return its status."""
         self.exit_expected = True
