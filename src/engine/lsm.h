@@ -44,6 +44,7 @@
 
 #include "base/buf.h"
 #include "base/bytes.h"
+#include "base/limits.h"
 #include "engine/ikey.h"
 #include "env/fs.h"
 
@@ -124,6 +125,29 @@ int lsm_get_record(struct lsm *db, struct bytes key, struct buf *value, bool *is
  * immutable memtable is flushed. For tests and shutdown tooling. */
 int lsm_flush(struct lsm *db);
 
+/* What lsm_checkpoint made. */
+struct lsm_checkpoint_info {
+	uint64_t seq;        /* the last sequence it records; it holds every write up to it */
+	uint64_t file_count; /* tables and blob files linked */
+	uint64_t bytes;      /* their bytes, shared with the source on disk */
+};
+
+/* Makes dst_dir (which must not exist; its parent must, on the same file
+ * system) a complete store that lsm_open accepts, holding a consistent
+ * prefix of the writes: every write acknowledged before the call, perhaps
+ * later ones, never part of a batch. Rotates the memtable and finishes the
+ * blob file through the write queue (writers wait no longer than for a
+ * rotation), waits for the flush, hard-links the live tables and every
+ * finished blob file, then writes and syncs a manifest, CURRENT and the
+ * directory; no WAL is needed (docs/storage.md, "Checkpoints"). info may
+ * be NULL. ERR_EXISTS (dst_dir exists; untouched), ERR_NOT_FOUND (no
+ * parent), ERR_IO (also across file systems), ERR_NOSPACE, ERR_NOMEM,
+ * ERR_LIMIT, ERR_AGAIN (the flush stalled), or the error that failed the
+ * store. On failure dst_dir is removed (best effort) and the store works
+ * on; a failed sync of the retired WAL while rotating (sync=none,
+ * everysec) is the one error that also fails the store. */
+int lsm_checkpoint(struct lsm *db, const char *dst_dir, struct lsm_checkpoint_info *info);
+
 /* 0 while writes are accepted, else the error that failed the store. */
 int lsm_failed(struct lsm *db);
 
@@ -172,6 +196,42 @@ uint64_t lsm_level_bytes(struct lsm *db, uint32_t level);
 /* Waits until no compaction is due (or the store failed) and no table
  * awaits removal while no reader runs. For tests. 0 or the failure. */
 int lsm_compact_wait(struct lsm *db);
+
+/* ---- Statistics (lsm_stats.c) ------------------------------------------ */
+
+/* What the store did since it was opened (counters start at 0 on every
+ * open) and what it holds now. Bytes "written" are bytes handed to the
+ * file system. user_bytes counts what lsm_write was given (key + value
+ * record of every op of every batch that succeeded), so a value stored in
+ * a blob file counts there and in blob_bytes, not in wal_bytes (the WAL
+ * holds its pointer). The table written at open from replayed WALs is
+ * not a flush. */
+struct lsm_stats {
+	uint64_t mem_bytes, imm_bytes; /* memtable arenas: mutable, immutable (0: none) */
+	uint64_t level_file_count[LSM_LEVELS], level_bytes[LSM_LEVELS];
+	uint64_t flush_count, flush_bytes; /* L0 tables written by the flush thread */
+	uint64_t compaction_count, compaction_read_bytes, compaction_write_bytes; /* installed */
+	uint64_t user_bytes, wal_bytes, blob_bytes; /* wal: records with their framing */
+	/* (wal + flush + compaction writes + blob) / user; 0 before any write. */
+	double write_amp;
+	uint64_t cache_capacity_bytes, cache_usage_bytes, cache_hits, cache_misses;
+	uint64_t wal_sync_count; /* fdatasyncs of the WAL (not of tables, blobs, manifest) */
+	/* Latency of those syncs (base/histogram.h precision; 0 when none);
+	 * lsm_stats_wal_sync_hist gives the whole histogram. */
+	uint64_t wal_sync_p50_ns, wal_sync_p99_ns, wal_sync_max_ns;
+	uint64_t stall_count, stall_ms; /* writes that waited for a flush to make room */
+	int failed;                     /* lsm_failed */
+};
+
+/* Fills *out. Takes db's mutex and the block cache's shard mutexes
+ * briefly; the counters themselves are relaxed atomics bumped where the
+ * work happens, so neither reads nor writes pay for them with a lock. */
+void lsm_stats(struct lsm *db, struct lsm_stats *out);
+
+/* The WAL sync latency histogram (ns) into *out (cleared first), for
+ * percentiles and Prometheus buckets (base/histogram.h). */
+struct hist_snapshot;
+void lsm_stats_wal_sync_hist(struct lsm *db, struct hist_snapshot *out);
 
 /* ---- Offline check (lsm_check.c) --------------------------------------- */
 

@@ -420,6 +420,19 @@ static void run_deinit(struct run *r, bool remove_outputs)
 	buf_deinit(&r->prev);
 }
 
+/* An installed compaction, for lsm_stats. */
+static void count_compaction(const struct run *r)
+{
+	uint64_t in = 0, out = 0;
+	for (size_t i = 0; i < r->c->in_count; i++)
+		in += r->c->in[i]->size;
+	for (size_t i = 0; i < r->out_count; i++)
+		out += r->outs[i].f.size;
+	lsm_count(&r->db->stats.compactions, 1);
+	lsm_count(&r->db->stats.compaction_read_bytes, in);
+	lsm_count(&r->db->stats.compaction_write_bytes, out);
+}
+
 /* Builds the outputs and installs them; mu not held on entry or exit. */
 static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
 {
@@ -437,6 +450,8 @@ static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
 	if (!err) {
 		env_mutex_lock(&db->mu);
 		err = install_locked(&r, &e, installed);
+		if (*installed)
+			count_compaction(&r); /* under mu: lsm_compact_wait then sees it */
 		env_mutex_unlock(&db->mu);
 	}
 	version_edit_deinit(&e);

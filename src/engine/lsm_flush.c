@@ -83,6 +83,7 @@ static void flush_imm_locked(struct lsm *db)
 	}
 	if (!err && (err = lsm_table_add_locked(db, number, r)) == 0)
 		r = NULL;
+	uint64_t table_bytes = e.add_count ? e.adds[0].size : 0;
 	version_edit_deinit(&e);
 	if (r)
 		sst_close(r);
@@ -93,6 +94,8 @@ static void flush_imm_locked(struct lsm *db)
 		return;
 	}
 	uint64_t old_log = imm->log_number;
+	lsm_count(&db->stats.flushes, 1); /* before imm clears: lsm_flush then sees it */
+	lsm_count(&db->stats.flush_bytes, table_bytes);
 	db->imm = NULL;
 	lsm_mem_unref_locked(db, imm);
 	env_cond_broadcast(&db->cv);

@@ -1,7 +1,7 @@
 /*
  * lsm_internal.h - state shared by lsm.c (open, close, recovery),
- * lsm_write.c (group commit), lsm_read.c (get) and lsm_flush.c (the flush
- * thread). Not part of the engine's interface.
+ * lsm_write.c (group commit), lsm_read.c (get), lsm_flush.c (the flush
+ * thread) and lsm_checkpoint.c. Not part of the engine's interface.
  *
  * Locking: db->mu guards every field below marked (mu), the manifest and
  * its versions, and the table list. The group-commit leader alone touches
@@ -13,7 +13,10 @@
 #ifndef RINGKV_ENGINE_LSM_INTERNAL_H
 #define RINGKV_ENGINE_LSM_INTERNAL_H
 
+#include <stdatomic.h>
+
 #include "base/buf.h"
+#include "base/histogram.h"
 #include "engine/blob.h"
 #include "engine/cache.h"
 #include "engine/lsm.h"
@@ -43,16 +46,47 @@ struct lsm_table {
 	struct env_mutex mu;
 };
 
+/* A checkpoint's cut, made by the group-commit leader between two groups
+ * (lsm_checkpoint.c): with rotate, the memtable is rotated (if it holds
+ * anything); the blob file being appended is finished either way. */
+struct lsm_ckpt_cut {
+	bool rotate;
+	uint64_t seq;        /* out: the last sequence published at the cut */
+	uint64_t blob_max;   /* out: every blob file numbered at or below is finished */
+	struct lsm_mem *imm; /* out, with rotate: referenced; its flush holds seq;
+	                      * NULL: seq is flushed already */
+};
+
 /* A writer waiting in the group-commit queue. batch NULL: lsm_flush's
- * request to rotate the memtable, or with sync the syncer's request to
- * sync the WAL (sync=everysec). */
+ * request to rotate the memtable, with sync the syncer's request to sync
+ * the WAL (sync=everysec), with cut a checkpoint's cut. */
 struct lsm_writer {
 	const struct lsm_batch *batch;
 	bool sync;
+	struct lsm_ckpt_cut *cut;
 	struct lsm_writer *next;
+	uint64_t user_bytes; /* keys + value records of batch, for lsm_stats */
 	int err;
 	bool done;
 };
+
+/* The counters of lsm_stats, bumped where the work happens (lsm_write.c:
+ * the leader; lsm_flush.c, lsm_compact.c: the background thread) and read
+ * by lsm_stats without their locks: relaxed atomics, no ordering needed
+ * beyond what mu already gives a caller that waited for the work. Only
+ * the leader records into wal_sync_ns (one writer, as hist_record asks). */
+struct lsm_counters {
+	atomic_uint_fast64_t user_bytes, wal_bytes, blob_bytes, wal_syncs;
+	atomic_uint_fast64_t flushes, flush_bytes;
+	atomic_uint_fast64_t compactions, compaction_read_bytes, compaction_write_bytes;
+	atomic_uint_fast64_t stalls, stall_ms;
+	struct hist wal_sync_ns;
+};
+
+static inline void lsm_count(atomic_uint_fast64_t *c, uint64_t n)
+{
+	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
+}
 
 struct lsm {
 	struct env_fs *fs;
@@ -77,6 +111,7 @@ struct lsm {
 	struct buf compact_ptr[LSM_LEVELS];  /* background thread: round-robin */
 	uint64_t synced_seq;                 /* (mu) see lsm_synced_seq */
 	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
+	struct lsm_counters stats;           /* see struct lsm_counters */
 	struct env_thread flush_thread, sync_thread;
 	bool thread_started, sync_thread_started;
 	/* Leader only. */
@@ -98,6 +133,11 @@ int lsm_wal_open(struct lsm *db, struct wal *w, uint64_t number);
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
                           struct version_edit *e, struct sst_reader **reader);
 void *lsm_flush_main(void *arg);
+/* Queues a checkpoint's cut behind the writers and waits for it
+ * (lsm_write.c). A failure to finish the blob file or to open the new WAL
+ * fails the checkpoint, not the store: nothing written before depends on
+ * them. */
+int lsm_checkpoint_cut(struct lsm *db, struct lsm_ckpt_cut *cut);
 /* The syncer thread of sync=everysec (lsm_write.c). */
 void *lsm_sync_main(void *arg);
 /* The background thread's compaction step (lsm_compact.c): with mu held,
@@ -114,5 +154,7 @@ void lsm_reader_done_locked(struct lsm *db);
 /* Replaces the BLOB-kind value record in value (flags | [expire] | blob
  * pointer) by the value record it points to (lsm_read.c). */
 int lsm_resolve_blob(struct lsm *db, struct bytes key, struct buf *value);
+/* wal_sync of the current WAL, counted and timed (lsm_stats.c). Leader. */
+int lsm_wal_sync_counted(struct lsm *db);
 
 #endif

@@ -38,9 +38,12 @@ static bool is_blob(const struct lsm *db, const struct lsm_op *op, struct bytes 
 	return value->len >= db->opt.blob_threshold;
 }
 
-/* Checks a batch before it queues; *record_bytes is its WAL record. */
-static int validate(const struct lsm *db, const struct lsm_batch *b, size_t *record_bytes)
+/* Checks a batch before it queues; *record_bytes is its WAL record,
+ * *user_bytes its keys and value records (lsm_stats). */
+static int validate(const struct lsm *db, const struct lsm_batch *b, size_t *record_bytes,
+                    uint64_t *user_bytes)
 {
+	uint64_t user = 0;
 	if (b->count > LSM_BATCH_ENTRIES_MAX)
 		return ERR_LIMIT;
 	size_t n = LSM_RECORD_HEADER_BYTES;
@@ -57,10 +60,12 @@ static int validate(const struct lsm *db, const struct lsm_batch *b, size_t *rec
 		size_t vlen =
 		    is_blob(db, op, &v, &exp) ? 9 + BLOB_POINTER_BYTES_MAX : op->value_record.len;
 		n += LSM_ENTRY_HEADER_BYTES + op->key.len + vlen;
+		user += op->key.len + op->value_record.len;
 	}
 	if (n > WAL_RECORD_BYTES_DEFAULT)
 		return ERR_LIMIT;
 	*record_bytes = n;
+	*user_bytes = user;
 	return 0;
 }
 
@@ -97,10 +102,12 @@ static int encode_op(struct lsm *db, const struct lsm_op *op, bool *blobbed)
 	if (is_blob(db, op, &v, &exp)) {
 		struct blob_pointer bp;
 		int err = blob_ready(db);
+		uint64_t before = db->blob_open ? blob_writer_bytes(&db->blob) : 0;
 		if (!err)
 			err = blob_writer_add(&db->blob, op->key, v, &bp);
 		if (err)
 			return err;
+		lsm_count(&db->stats.blob_bytes, blob_writer_bytes(&db->blob) - before);
 		uint8_t enc[BLOB_POINTER_BYTES_MAX];
 		size_t n = blob_pointer_encode(enc, &bp);
 		rec = bytes_make(ptr_rec, vrec_encode(ptr_rec, exp, bytes_make(enc, n)));
@@ -160,6 +167,7 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 	if (!err && blobbed)
 		err = blob_writer_sync(&db->blob);
 	size_t count = db->recs.len / sizeof(size_t), off = 0;
+	uint64_t wal_before = db->wal.appended;
 	for (size_t i = 0; !err && i < count; i++) {
 		size_t len;
 		memcpy(&len, db->recs.data + i * sizeof(size_t), sizeof(len));
@@ -167,8 +175,9 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 		err = wal_append(&db->wal, &rec, 1);
 		off += len;
 	}
+	lsm_count(&db->stats.wal_bytes, db->wal.appended - wal_before);
 	if (!err && db->opt.sync == LSM_SYNC_ALWAYS)
-		err = wal_sync(&db->wal);
+		err = lsm_wal_sync_counted(db);
 	off = 0;
 	uint64_t max_seq = 0;
 	for (size_t i = 0; !err && i < count; i++) {
@@ -198,9 +207,10 @@ static int rotate_locked(struct lsm *db)
 	/* sync=none and everysec: the old log is made durable once here, so
 	 * that a crash never keeps the new log's writes while losing the old
 	 * one's tail. */
-	if (db->opt.sync != LSM_SYNC_ALWAYS && (err = wal_sync(&db->wal))) {
+	if (db->opt.sync != LSM_SYNC_ALWAYS && (err = lsm_wal_sync_counted(db))) {
 		wal_close(&w);
 		lsm_mem_unref_locked(db, m);
+		db->failed = err; /* whoever asked: a failed fsync is never retried */
 		return err;
 	}
 	db->wal_dirty = false;
@@ -214,28 +224,44 @@ static int rotate_locked(struct lsm *db)
 }
 
 /* Makes room for a write (or, force, rotates a non-empty memtable); mu
- * held. Waits at most write_stall_ms for the previous flush. */
-static int make_room_locked(struct lsm *db, bool force)
+ * held. Waits at most write_stall_ms for the previous flush; a write that
+ * waited counts as a stall (lsm_flush's forced rotation does not). A
+ * failed rotation fails the store, except for a checkpoint (keep_store),
+ * whose failure to open the next WAL leaves the current one in use. */
+static int make_room_locked(struct lsm *db, bool force, bool keep_store)
 {
-	uint64_t deadline = env_mono_ns() + db->opt.write_stall_ms * 1000000u;
+	uint64_t start = env_mono_ns();
+	uint64_t deadline = start + db->opt.write_stall_ms * 1000000u;
+	bool stalled = false;
+	int err = 0;
 	for (;;) {
-		if (db->failed)
-			return db->failed;
+		if (db->failed) {
+			err = db->failed;
+			break;
+		}
 		size_t bytes = memtable_bytes(&db->mem->mt);
 		if (memtable_entry_count(&db->mem->mt) == 0 ||
 		    (!force && bytes < db->opt.memtable_bytes))
-			return 0;
+			break;
 		if (!db->imm) {
-			int err = rotate_locked(db);
-			if (err && err != ERR_NOMEM)
+			err = rotate_locked(db);
+			if (err && err != ERR_NOMEM && !keep_store)
 				db->failed = err;
-			return err;
+			break;
 		}
 		uint64_t now = env_mono_ns();
-		if (now >= deadline)
-			return ERR_AGAIN;
+		if (now >= deadline) {
+			err = ERR_AGAIN;
+			break;
+		}
+		stalled = !force;
 		env_cond_timedwait_ms(&db->cv, &db->mu, (deadline - now) / 1000000u + 1);
 	}
+	if (stalled) {
+		lsm_count(&db->stats.stalls, 1);
+		lsm_count(&db->stats.stall_ms, (env_mono_ns() - start) / 1000000u);
+	}
+	return err;
 }
 
 /* The syncer's request (sync=everysec): syncs the WAL if it has appends
@@ -248,7 +274,7 @@ static int sync_wal_locked(struct lsm *db)
 	uint64_t seq = db->last_seq; /* every record up to it is in db->wal */
 	db->wal_dirty = false;
 	env_mutex_unlock(&db->mu);
-	int err = wal_sync(&db->wal);
+	int err = lsm_wal_sync_counted(db);
 	env_mutex_lock(&db->mu);
 	if (err && !db->failed)
 		db->failed = err;
@@ -257,10 +283,37 @@ static int sync_wal_locked(struct lsm *db)
 	return err;
 }
 
+/* A checkpoint's cut (lsm_internal.h); mu held, released for the blob
+ * file's footer. The blob file is finished even when it is small, so that
+ * every blob file the checkpoint links is immutable; the next large value
+ * opens a new one. A failed finish does not fail the store: every record
+ * of the file was synced before the WAL record pointing to it, and a file
+ * without a valid footer reads as unfinished. */
+static int cut_locked(struct lsm *db, struct lsm_ckpt_cut *cut)
+{
+	int err = cut->rotate ? make_room_locked(db, true, true) : db->failed;
+	if (!err && db->blob_open) {
+		db->blob_open = false;
+		env_mutex_unlock(&db->mu);
+		err = blob_writer_finish(&db->blob);
+		env_mutex_lock(&db->mu);
+	}
+	if (err)
+		return err;
+	cut->seq = db->last_seq;
+	cut->blob_max = manifest_next_file(db->man) - 1;
+	cut->imm = cut->rotate ? db->imm : NULL;
+	if (cut->imm)
+		cut->imm->refs++;
+	return 0;
+}
+
 /* Leads the group starting at w; mu held. */
 static void lead_locked(struct lsm *db, struct lsm_writer *w)
 {
-	int err = w->sync ? sync_wal_locked(db) : make_room_locked(db, w->batch == NULL);
+	int err = w->sync ? sync_wal_locked(db)
+	    : w->cut      ? cut_locked(db, w->cut)
+	                  : make_room_locked(db, w->batch == NULL, false);
 	struct lsm_writer *last = w;
 	if (!err && w->batch) {
 		size_t bytes = 0;
@@ -270,9 +323,10 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 				bytes += last->batch->ops[i].key.len +
 				    last->batch->ops[i].value_record.len;
 		}
-		uint64_t seq = db->last_seq + 1, n = 0;
+		uint64_t seq = db->last_seq + 1, n = 0, user_bytes = 0;
 		for (struct lsm_writer *x = w;; x = x->next) {
 			n += x->batch->count;
+			user_bytes += x->user_bytes;
 			if (x == last)
 				break;
 		}
@@ -282,6 +336,7 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 		if (err && !db->failed)
 			db->failed = err;
 		if (!err) {
+			lsm_count(&db->stats.user_bytes, user_bytes);
 			db->last_seq = seq + n - 1;
 			if (db->opt.sync == LSM_SYNC_ALWAYS)
 				db->synced_seq = db->last_seq;
@@ -301,35 +356,49 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 	env_cond_broadcast(&db->cv);
 }
 
-static int submit(struct lsm *db, const struct lsm_batch *batch, bool sync)
+/* Queues w and waits until it is done, leading its group if it gets to
+ * the head first. */
+static int submit_writer(struct lsm *db, struct lsm_writer *w)
 {
-	struct lsm_writer w = {.batch = batch, .sync = sync};
 	env_mutex_lock(&db->mu);
 	if (db->tail)
-		db->tail->next = &w;
+		db->tail->next = w;
 	else
-		db->head = &w;
-	db->tail = &w;
-	while (!w.done && db->head != &w)
+		db->head = w;
+	db->tail = w;
+	while (!w->done && db->head != w)
 		env_cond_wait(&db->cv, &db->mu);
-	if (!w.done)
-		lead_locked(db, &w);
+	if (!w->done)
+		lead_locked(db, w);
 	env_mutex_unlock(&db->mu);
-	return w.err;
+	return w->err;
+}
+
+static int submit(struct lsm *db, const struct lsm_batch *batch, uint64_t user_bytes, bool sync)
+{
+	struct lsm_writer w = {.batch = batch, .sync = sync, .user_bytes = user_bytes};
+	return submit_writer(db, &w);
+}
+
+int lsm_checkpoint_cut(struct lsm *db, struct lsm_ckpt_cut *cut)
+{
+	struct lsm_writer w = {.cut = cut};
+	return submit_writer(db, &w);
 }
 
 int lsm_write(struct lsm *db, const struct lsm_batch *batch)
 {
 	size_t record_bytes;
-	int err = validate(db, batch, &record_bytes);
+	uint64_t user_bytes;
+	int err = validate(db, batch, &record_bytes, &user_bytes);
 	if (err || batch->count == 0)
 		return err;
-	return submit(db, batch, false);
+	return submit(db, batch, user_bytes, false);
 }
 
 int lsm_flush(struct lsm *db)
 {
-	int err = submit(db, NULL, false);
+	int err = submit(db, NULL, 0, false);
 	env_mutex_lock(&db->mu);
 	while (!err && db->imm && !db->failed)
 		env_cond_wait(&db->cv, &db->mu);
@@ -357,7 +426,7 @@ void *lsm_sync_main(void *arg)
 		next = now + interval_ns;
 		if (db->wal_dirty && !db->failed) {
 			env_mutex_unlock(&db->mu);
-			submit(db, NULL, true); /* a failure is kept in db->failed */
+			submit(db, NULL, 0, true); /* a failure is kept in db->failed */
 			env_mutex_lock(&db->mu);
 		}
 	}

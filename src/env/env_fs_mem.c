@@ -437,6 +437,61 @@ static int mem_mkdir_locked(struct env_fs *fs, const char *dir)
 	return 0;
 }
 
+/* A second name for from's inode; like a create, it is durable after
+ * sync_dir of its directory. No bytes are added: used_bytes counts an
+ * inode once, whatever its names. */
+static int mem_link_locked(struct env_fs *fs, const char *from, const char *to)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_LINK);
+	if (rc)
+		return rc;
+	if (strlen(to) >= FS_PATH_BYTES_MAX)
+		return ERR_LIMIT;
+	struct mem_name *src = name_find(m->live, m->live_count, from);
+	if (!src || !parent_exists(m, to))
+		return ERR_NOT_FOUND;
+	if (name_find(m->live, m->live_count, to) || dir_exists(m, to))
+		return ERR_EXISTS;
+	/* name_add may move the array under src: pass the inode. */
+	return name_add(&m->live, &m->live_count, &m->live_cap, to, src->ino);
+}
+
+static bool dir_is_empty(const struct env_fs_mem *m, const char *dir)
+{
+	for (size_t i = 0; i < m->live_count; i++)
+		if (in_dir(m->live[i].path, dir))
+			return false;
+	for (size_t i = 0; i < m->dir_count; i++)
+		if (in_dir(m->dirs[i], dir))
+			return false;
+	return true;
+}
+
+/* Like mkdir, durable at once: durable names left in the directory (files
+ * removed since its last sync_dir) go with it, so a crash cannot bring
+ * back a name in a directory that no longer exists. */
+static int mem_rmdir_locked(struct env_fs *fs, const char *dir)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_RMDIR);
+	if (rc)
+		return rc;
+	size_t i = 0;
+	while (i < m->dir_count && strcmp(m->dirs[i], dir) != 0)
+		i++;
+	if (i == m->dir_count)
+		return ERR_NOT_FOUND;
+	if (!dir_is_empty(m, dir))
+		return ERR_IO; /* ENOTEMPTY */
+	for (size_t d = m->durable_count; d-- > 0;)
+		if (in_dir(m->durable[d].path, dir))
+			name_del(m, m->durable, &m->durable_count, d);
+	free(m->dirs[i]);
+	m->dirs[i] = m->dirs[--m->dir_count];
+	return 0;
+}
+
 /* Every operation runs under the instance's mutex: the engine calls its
  * env from several threads (writers, flush, compaction), and the model's
  * state (names, contents, fault counters, PRNG) must change one call at a
@@ -464,6 +519,8 @@ LOCKED(truncate, (struct env_fs * fs, struct env_file *f, uint64_t n), (fs, f, n
 LOCKED(size, (struct env_fs * fs, struct env_file *f, uint64_t *n), (fs, f, n))
 LOCKED(list, (struct env_fs * fs, const char *d, env_fs_list_fn *fn, void *ctx), (fs, d, fn, ctx))
 LOCKED(mkdir, (struct env_fs * fs, const char *d), (fs, d))
+LOCKED(link, (struct env_fs * fs, const char *a, const char *b), (fs, a, b))
+LOCKED(rmdir, (struct env_fs * fs, const char *d), (fs, d))
 
 /* sync also models the device's latency, outside the lock so that other
  * threads' calls proceed meanwhile (as they do while a real fdatasync
@@ -496,6 +553,8 @@ static const struct env_fs_ops mem_ops = {
     .size = mem_size,
     .list = mem_list,
     .mkdir = mem_mkdir,
+    .link = mem_link,
+    .rmdir = mem_rmdir,
 };
 
 /* ---- Control --------------------------------------------------------- */

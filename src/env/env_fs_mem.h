@@ -22,8 +22,11 @@
  *   the cut), which is how torn records reach disk; the kept prefix is
  *   always a prefix, never a later page without an earlier one, and only
  *   when the file was only appended to since its last sync.
- * - Directories made by mkdir are durable at once (a simplification: the
- *   engine makes its directory once, at startup, and syncs its parent).
+ * - link adds a name for the same file (contents shared); the name is
+ *   durable after sync_dir like a create.
+ * - Directories made by mkdir or removed by rmdir are durable at once (a
+ *   simplification: the engine makes its directory once, at startup, and
+ *   syncs its parent; a checkpoint removes only a directory it made).
  * - Handles opened before a crash are dead: every call on them returns
  *   ERR_IO, and close releases them.
  *

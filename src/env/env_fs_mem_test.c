@@ -277,6 +277,12 @@ static void test_mem_fails_the_nth_call(void **state)
 		case ENV_FS_OP_MKDIR:
 			rc = env_fs_mkdir(fs, "z");
 			break;
+		case ENV_FS_OP_LINK:
+			rc = env_fs_link(fs, "a", "b");
+			break;
+		case ENV_FS_OP_RMDIR:
+			rc = env_fs_rmdir(fs, "z");
+			break;
 		default:
 			fail();
 		}

@@ -198,6 +198,18 @@ static int posix_mkdir(struct env_fs *fs, const char *dir)
 	return mkdir(dir, 0755) == 0 ? 0 : errno_to_err(errno);
 }
 
+static int posix_link(struct env_fs *fs, const char *from, const char *to)
+{
+	(void)fs;
+	return link(from, to) == 0 ? 0 : errno_to_err(errno);
+}
+
+static int posix_rmdir(struct env_fs *fs, const char *dir)
+{
+	(void)fs;
+	return rmdir(dir) == 0 ? 0 : errno_to_err(errno);
+}
+
 static const struct env_fs_ops posix_ops = {
     .open = posix_open,
     .close = posix_close,
@@ -211,6 +223,8 @@ static const struct env_fs_ops posix_ops = {
     .size = posix_size,
     .list = posix_list,
     .mkdir = posix_mkdir,
+    .link = posix_link,
+    .rmdir = posix_rmdir,
 };
 
 void env_fs_posix_init(struct env_fs_posix *fs)

@@ -63,6 +63,13 @@ struct env_fs_ops {
 	int (*size)(struct env_fs *fs, struct env_file *f, uint64_t *size);
 	int (*list)(struct env_fs *fs, const char *dir, env_fs_list_fn *fn, void *ctx);
 	int (*mkdir)(struct env_fs *fs, const char *dir);
+	/* Gives the file at from a second name, to (a hard link): both names
+	 * share one file. ERR_NOT_FOUND for a missing from or parent of to,
+	 * ERR_EXISTS when to exists, ERR_IO across file systems. The new name
+	 * is durable after sync_dir of its directory. */
+	int (*link)(struct env_fs *fs, const char *from, const char *to);
+	/* Removes an empty directory. ERR_NOT_FOUND, ERR_IO (not empty). */
+	int (*rmdir)(struct env_fs *fs, const char *dir);
 };
 
 struct env_fs {
@@ -84,6 +91,8 @@ enum env_fs_op {
 	ENV_FS_OP_SIZE,
 	ENV_FS_OP_LIST,
 	ENV_FS_OP_MKDIR,
+	ENV_FS_OP_LINK,
+	ENV_FS_OP_RMDIR,
 	ENV_FS_OP_COUNT,
 };
 
@@ -147,6 +156,16 @@ static inline int env_fs_list(struct env_fs *fs, const char *dir, env_fs_list_fn
 static inline int env_fs_mkdir(struct env_fs *fs, const char *dir)
 {
 	return fs->ops->mkdir(fs, dir);
+}
+
+static inline int env_fs_link(struct env_fs *fs, const char *from, const char *to)
+{
+	return fs->ops->link(fs, from, to);
+}
+
+static inline int env_fs_rmdir(struct env_fs *fs, const char *dir)
+{
+	return fs->ops->rmdir(fs, dir);
 }
 
 /* Writes into out (cap bytes) the directory part of path ("." when path
