@@ -123,6 +123,8 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
                                   "compaction write limit in bytes per second (0: none)"),
     [CFG_SALVAGE] = BOOL("salvage", 0, 0,
                          "start past corrupt WAL/manifest records, dropping them (logged)"),
+    [CFG_CHECKPOINT_KEEP] = INT("checkpoint-keep", CFG_F_RUNTIME, 2, 0, 1000,
+                                "SAVE/BGSAVE checkpoints kept in dir/checkpoints (0: all)"),
     [CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
     [CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };

@@ -62,6 +62,7 @@ enum cfg_id {
 	CFG_BLOB_THRESHOLD,
 	CFG_COMPACTION_RATE,
 	CFG_SALVAGE,
+	CFG_CHECKPOINT_KEEP,
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */
 	CFG_COUNT

@@ -129,6 +129,7 @@ struct node {
 	atomic_bool requirepass_set; /* cached: protected mode checks it per accept */
 	struct cmd_index *index;     /* name -> command lookup, built at start */
 	struct cmd_obs *obs;         /* slow log and latency monitor (cmd_slowlog.c) */
+	struct persist *persist;     /* checkpoints: SAVE, BGSAVE (cmd_persist.c) */
 	atomic_uint_fast64_t stat_reset_ms;
 	/* instantaneous_ops_per_sec: sampled by cmd_node_cron (one thread). */
 	atomic_uint_fast64_t ops_per_sec;

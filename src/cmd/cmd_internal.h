@@ -51,6 +51,16 @@ void reply_lines(struct client *c, const char *const *lines, size_t n);
  * command's changes were not applied. */
 void reply_engine_error(struct client *c, int err);
 
+/* Appends one "line\r\n" of INFO (cmd_server.c). */
+void infof(struct buf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Checkpoints (cmd_persist.c): node state, and the INFO sections
+ * persistence and engine. */
+int persist_node_init(struct node *n);
+void persist_node_deinit(struct node *n);
+void persist_info(struct node *n, struct buf *b);
+void engine_info(struct node *n, struct buf *b);
+
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 
@@ -66,7 +76,8 @@ void reply_key(struct client *c, struct bytes key);
 	                    X(pexpiretime) X(persist) X(keys) X(scan) X(randomkey) X(dbsize)       \
 	                        X(flushdb) X(flushall) X(multi) X(exec) X(discard) X(watch)        \
 	                            X(unwatch) X(info) X(config) X(command) X(time) X(shutdown)    \
-	                                X(slowlog) X(latency) X(object) X(hotkeys)
+	                                X(slowlog) X(latency) X(object) X(hotkeys) X(save) X(bgsave)      \
+	                                    X(lastsave) X(engine)
 
 #define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
 HANDLERS(DECLARE_HANDLER)

@@ -19,7 +19,7 @@
 
 /* ---- INFO ---------------------------------------------------------------- */
 
-__attribute__((format(printf, 2, 3))) static void infof(struct buf *b, const char *fmt, ...)
+void infof(struct buf *b, const char *fmt, ...)
 {
 	char line[512];
 	va_list ap;
@@ -123,16 +123,6 @@ static void info_memory(struct client *c, struct buf *b, const struct ks_stats *
 	infof(b, "mem_allocator:%s", env_allocator_name());
 }
 
-static void info_persistence(struct buf *b)
-{
-	infof(b, "# Persistence");
-	infof(b, "loading:0");
-	infof(b, "rdb_changes_since_last_save:0");
-	infof(b, "rdb_bgsave_in_progress:0");
-	infof(b, "aof_enabled:0");
-	infof(b, "aof_rewrite_in_progress:0");
-}
-
 static void info_stats(struct client *c, struct buf *b, const struct ks_stats *st)
 {
 	struct node *n = c->node;
@@ -211,8 +201,9 @@ enum {
 	SEC_KEYSPACE = 1 << 8,
 	SEC_LATENCYSTATS = 1 << 9,
 	SEC_ERRORSTATS = 1 << 10,
+	SEC_ENGINE = 1 << 11, /* ringkv's: the storage engine */
 	SEC_DEFAULT = SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS |
-	    SEC_REPLICATION | SEC_CPU | SEC_ERRORSTATS | SEC_KEYSPACE,
+	    SEC_REPLICATION | SEC_CPU | SEC_ERRORSTATS | SEC_KEYSPACE | SEC_ENGINE,
 	SEC_ALL = SEC_DEFAULT | SEC_COMMANDSTATS | SEC_LATENCYSTATS,
 };
 
@@ -236,6 +227,7 @@ static unsigned info_section_bits(struct bytes name)
 	    {"everything", SEC_ALL},
 	    {"latencystats", SEC_LATENCYSTATS},
 	    {"errorstats", SEC_ERRORSTATS},
+	    {"engine", SEC_ENGINE},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(names); i++)
 		if (bytes_eq_nocase(name, names[i].name))
@@ -263,7 +255,7 @@ void cmd_info(struct client *c)
 	SECTION(SEC_SERVER, info_server(c, &b));
 	SECTION(SEC_CLIENTS, info_clients(c, &b));
 	SECTION(SEC_MEMORY, info_memory(c, &b, &st));
-	SECTION(SEC_PERSISTENCE, info_persistence(&b));
+	SECTION(SEC_PERSISTENCE, persist_info(c->node, &b));
 	SECTION(SEC_STATS, info_stats(c, &b, &st));
 	SECTION(SEC_REPLICATION, info_replication(&b));
 	SECTION(SEC_CPU, info_cpu(&b));
@@ -271,6 +263,7 @@ void cmd_info(struct client *c)
 	SECTION(SEC_ERRORSTATS, metrics_info_errorstats(c->node, &b));
 	SECTION(SEC_LATENCYSTATS, metrics_info_latencystats(c->node, &b));
 	SECTION(SEC_KEYSPACE, info_keyspace(&b, &st));
+	SECTION(SEC_ENGINE, engine_info(c->node, &b));
 #undef SECTION
 	resp_w_verbatim(&c->out, b.data, b.len);
 	buf_deinit(&b);

@@ -92,6 +92,10 @@ const struct cmd_def cmd_table[] = {
     C(command, -1, 0, 0, 0, 0, "server", "2.8.13", "Describes the commands."),
     C(time, 1, F, 0, 0, 0, "server", "2.6.0", "Returns the server time."),
     C(shutdown, -1, A | NM, 0, 0, 0, "server", "1.0.0", "Stops the server."),
+    C(save, 1, A | NM, 0, 0, 0, "server", "1.0.0", "Makes a checkpoint of the data directory."),
+    C(bgsave, -1, A | NM, 0, 0, 0, "server", "1.0.0", "Makes a checkpoint in the background."),
+    C(lastsave, 1, F, 0, 0, 0, "server", "1.0.0", "Returns the time of the last checkpoint."),
+    C(engine, -2, A, 0, 0, 0, "server", "ringkv", "Storage engine commands (CHECK)."),
     C(slowlog, -2, A, 0, 0, 0, "server", "2.2.12", "Reads or resets the slow log."),
     C(latency, -2, A, 0, 0, 0, "server", "2.8.13", "Reads or resets latency samples."),
     /* memory and access introspection (cmd_mem.c, docs/memory.md) */

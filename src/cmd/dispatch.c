@@ -46,11 +46,13 @@ int cmd_node_init(struct node *n)
 			s = (s + 1) & (INDEX_SLOTS - 1);
 		n->index->slot[s] = (int16_t)(i + 1);
 	}
-	return obs_node_init(n);
+	int err = persist_node_init(n);
+	return err ? err : obs_node_init(n);
 }
 
 void cmd_node_deinit(struct node *n)
 {
+	persist_node_deinit(n);
 	obs_node_deinit(n);
 	free(n->index);
 	n->index = NULL;

@@ -16,6 +16,7 @@
  */
 #include "engine/engine_lsm.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -59,6 +60,7 @@ struct lstripe {
 struct lsm_engine {
 	struct engine base;
 	struct lsm *db;
+	struct env_fs *fs;
 	struct engine *idx;
 	struct log *log;
 	unsigned stripe_count;
@@ -732,6 +734,7 @@ int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options
 	if (!le)
 		return ERR_NOMEM;
 	le->base.ops = &lsm_engine_ops;
+	le->fs = fs;
 	le->log = log;
 	le->stripe_count = stripe_count;
 	for (unsigned i = 0; i < stripe_count; i++) {
@@ -744,8 +747,16 @@ int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options
 	if (!err)
 		err = lsm_open(dir, fs, opt, &le->db, &info->lsm);
 	uint64_t t0 = env_mono_us();
-	if (!err)
-		err = load_counts(le, info);
+	if (!err && (err = load_counts(le, info)) == ERR_CORRUPT) {
+		/* A damaged table block is that block's readers' error, not a
+		 * reason to refuse to start: counts are then short. */
+		LOG_W(log, "damage found while counting keys at open: DBSIZE and INFO keyspace "
+		           "count only the %llu keys before it; reads of the damaged block fail. "
+		           "Run ENGINE CHECK (or ringkv-cli check) to see where.",
+		      (unsigned long long)info->keys);
+		info->damaged = true;
+		err = 0;
+	}
 	info->scan_ms = (env_mono_us() - t0) / 1000;
 	if (err) {
 		lsm_e_destroy(&le->base);
@@ -758,4 +769,99 @@ int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options
 struct lsm *engine_lsm_store(struct engine *e)
 {
 	return e->ops == &lsm_engine_ops ? le_of(e)->db : NULL;
+}
+
+/* ---- Checkpoints ------------------------------------------------------- */
+
+#define CKPT_PREFIX   "ckpt-"
+#define CKPT_LIST_MAX 64
+#define CKPT_NAME_BYTES 128
+
+struct ckpt_list {
+	char names[CKPT_LIST_MAX][CKPT_NAME_BYTES];
+	size_t count;
+};
+
+static int list_ckpt(void *ctx, const char *name)
+{
+	struct ckpt_list *l = ctx;
+	if (strncmp(name, CKPT_PREFIX, strlen(CKPT_PREFIX)) == 0 && l->count < CKPT_LIST_MAX &&
+	    strlen(name) < CKPT_NAME_BYTES)
+		snprintf(l->names[l->count++], CKPT_NAME_BYTES, "%s", name);
+	return 0;
+}
+
+struct rm_ctx {
+	struct env_fs *fs;
+	const char *dir;
+	int err;
+};
+
+static int remove_entry(void *ctx, const char *name)
+{
+	struct rm_ctx *r = ctx;
+	char path[FS_PATH_BYTES_MAX];
+	if (snprintf(path, sizeof(path), "%s/%s", r->dir, name) >= (int)sizeof(path))
+		return ERR_LIMIT;
+	int err = env_fs_remove(r->fs, path);
+	if (err && !r->err)
+		r->err = err;
+	return 0;
+}
+
+static int cmp_name(const void *a, const void *b)
+{
+	return strcmp(a, b);
+}
+
+int engine_lsm_checkpoint_remove(struct engine *e, const char *dir)
+{
+	struct lsm_engine *le = le_of(e);
+	struct rm_ctx r = {le->fs, dir, 0};
+	int err = env_fs_list(le->fs, dir, remove_entry, &r);
+	if (!err)
+		err = r.err ? r.err : env_fs_rmdir(le->fs, dir);
+	return err;
+}
+
+struct env_fs *engine_lsm_fs(struct engine *e)
+{
+	return le_of(e)->fs;
+}
+
+/* Removes all but the newest keep checkpoints in parent (names sort by
+ * time). */
+static void prune_checkpoints(struct lsm_engine *le, const char *parent, unsigned keep)
+{
+	static struct ckpt_list l; /* callers serialise checkpoints */
+	l.count = 0;
+	if (env_fs_list(le->fs, parent, list_ckpt, &l) != 0)
+		return;
+	qsort(l.names, l.count, sizeof(l.names[0]), cmp_name);
+	for (size_t i = 0; i + keep < l.count; i++) {
+		char dir[FS_PATH_BYTES_MAX];
+		if (snprintf(dir, sizeof(dir), "%s/%s", parent, l.names[i]) >= (int)sizeof(dir))
+			continue;
+		int err = engine_lsm_checkpoint_remove(&le->base, dir);
+		if (err)
+			LOG_W(le->log, "could not remove old checkpoint %s: %s", dir, err_str(err));
+	}
+}
+
+int engine_lsm_checkpoint(struct engine *e, const char *parent, const char *name, unsigned keep,
+                          struct lsm_checkpoint_info *info)
+{
+	struct lsm_engine *le = le_of(e);
+	char dir[FS_PATH_BYTES_MAX];
+	if (snprintf(dir, sizeof(dir), "%s/%s%s", parent, CKPT_PREFIX, name) >= (int)sizeof(dir))
+		return ERR_LIMIT;
+	int err = env_fs_mkdir(le->fs, parent);
+	if (err && err != ERR_EXISTS)
+		return err;
+	err = lsm_checkpoint(le->db, dir, info);
+	if (err)
+		return err;
+	if (keep)
+		prune_checkpoints(le, parent, keep);
+	return 0;
 }

@@ -35,6 +35,7 @@ struct engine_lsm_open_info {
 	struct lsm_open_stats lsm;
 	uint64_t keys, volatile_keys;
 	uint64_t scan_ms;
+	bool damaged; /* the scan met a damaged block: counts are short (logged) */
 };
 
 /* Opens (creating if needed) the store in dir for stripe_count stripes
@@ -47,6 +48,19 @@ int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options
 /* The store under an engine made by engine_lsm_open, or NULL for any other
  * engine (for SAVE, INFO and ENGINE CHECK). */
 struct lsm *engine_lsm_store(struct engine *e);
+
+/* Makes the checkpoint parent/ckpt-NAME (lsm_checkpoint; parent is
+ * created if needed), then removes all but the newest keep checkpoints in
+ * parent (0: keep all). Names must sort by time. Not concurrently with
+ * itself. Errors as lsm_checkpoint. */
+int engine_lsm_checkpoint(struct engine *e, const char *parent, const char *name, unsigned keep,
+                          struct lsm_checkpoint_info *info);
+
+/* Removes a checkpoint directory (a flat directory of files). */
+int engine_lsm_checkpoint_remove(struct engine *e, const char *dir);
+
+/* The file system the engine was opened on. */
+struct env_fs *engine_lsm_fs(struct engine *e);
 
 /* The storage key of a user key: 8 bytes of hash, big endian, then key. */
 static inline void engine_lsm_key_prefix(uint8_t dst[8], uint64_t hash)

@@ -221,6 +221,8 @@ struct lsm_stats {
 	uint64_t wal_sync_p50_ns, wal_sync_p99_ns, wal_sync_max_ns;
 	uint64_t stall_count, stall_ms; /* writes that waited for a flush to make room */
 	int failed;                     /* lsm_failed */
+	uint64_t last_seq;              /* newest sequence visible to readers */
+	uint64_t synced_seq;            /* lsm_synced_seq */
 };
 
 /* Fills *out. Takes db's mutex and the block cache's shard mutexes

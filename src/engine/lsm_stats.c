@@ -53,6 +53,8 @@ static void fill_state_locked(struct lsm *db, struct lsm_stats *out)
 		out->level_bytes[level] = version_level_bytes(v, level);
 	}
 	out->failed = db->failed;
+	out->last_seq = db->last_seq;
+	out->synced_seq = db->synced_seq;
 }
 
 static void fill_counters(struct lsm *db, struct lsm_stats *out)

@@ -58,6 +58,9 @@ class Server:
 
     def __init__(self, config=None):
         config = dict(config or {})
+        # dir=PATH: run on that data directory (a checkpoint, say) instead of
+        # a fresh one; it is left in place, the log goes elsewhere.
+        self.fixed_dir = config.pop("dir", None)
         if ENGINE and not IS_REDIS:  # RINGKV_TEST_ENGINE: run the suite on another engine
             config.setdefault("engine", ENGINE)
         self.config = {_option_name(k): str(v) for k, v in config.items()}
@@ -90,8 +93,12 @@ class Server:
         if not IS_REDIS and not os.access(RINGKV_SERVER, os.X_OK):
             pytest.fail("server binary %s is missing (build it, or set RINGKV_SERVER "
                         "or RINGKV_TEST_TARGET=redis)" % RINGKV_SERVER, pytrace=False)
-        self.dir = tempfile.mkdtemp(prefix="ringkv-it-")
-        self.log_path = os.path.join(self.dir, "server.log")
+        if self.fixed_dir:
+            self.dir = self.fixed_dir
+            self.log_path = os.path.join(tempfile.mkdtemp(prefix="ringkv-it-log-"), "server.log")
+        else:
+            self.dir = tempfile.mkdtemp(prefix="ringkv-it-")
+            self.log_path = os.path.join(self.dir, "server.log")
         last_error = None
         for _ in range(5):  # a free port can be taken by someone else meanwhile
             self.port = _free_port()
@@ -205,8 +212,9 @@ class Server:
 
     def remove_dir_keep_log(self):
         self._saved_log = self._log_text()
-        if self.dir and os.path.isdir(self.dir):
-            shutil.rmtree(self.dir, ignore_errors=True)
+        path = os.path.dirname(self.log_path) if self.fixed_dir else self.dir
+        if path and os.path.isdir(path):
+            shutil.rmtree(path, ignore_errors=True)
 
     # ---- log ------------------------------------------------------------
 

@@ -152,7 +152,7 @@ def check_round(srv, histories, fsync, kill_time, round_no):
 
 
 def crash_rounds(start_server, fsync, kills, seed):
-    srv = start_server(fsync=fsync, memtable_bytes="256kb")
+    srv = start_server(engine="lsm", fsync=fsync, memtable_bytes="256kb")
     rng = random.Random(seed)
     histories = [[KeyHistory() for _ in range(KEYS_PER_WRITER)] for _ in range(WRITERS)]
     for round_no in range(kills):
