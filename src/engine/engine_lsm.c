@@ -865,3 +865,155 @@ int engine_lsm_checkpoint(struct engine *e, const char *parent, const char *name
 		prune_checkpoints(le, parent, keep);
 	return 0;
 }
+
+/* ---- Partitions -------------------------------------------------------- */
+
+int engine_lsm_partition_scan(struct engine *e, uint64_t lo, uint64_t hi, bool values,
+                              engine_lsm_part_fn *fn, void *ctx)
+{
+	struct lsm_engine *le = le_of(e);
+	if (lo > hi)
+		return ERR_INVALID;
+	struct lsm_iter *it;
+	int err = lsm_iter_create(le->db, &it);
+	if (err)
+		return err;
+	struct buf value;
+	buf_init(&value);
+	uint8_t start[PREFIX_BYTES];
+	engine_lsm_key_prefix(start, lo);
+	for (lsm_iter_seek(it, bytes_make(start, sizeof(start))); lsm_iter_valid(it);
+	     lsm_iter_next(it)) {
+		struct bytes sk = lsm_iter_key(it);
+		if (sk.len < PREFIX_BYTES) {
+			err = ERR_CORRUPT;
+			break;
+		}
+		uint64_t h = prefix_hash(sk.ptr);
+		if (h > hi)
+			break;
+		bool is_blob;
+		struct bytes rec = lsm_iter_record(it, &is_blob);
+		if (values && is_blob) {
+			if ((err = lsm_iter_value(it, &value)) != 0)
+				break;
+			rec = bytes_make(value.data, value.len);
+		}
+		struct engine_lsm_part_entry ent = {user_key(sk), h, rec, is_blob && !values};
+		if ((err = fn(ctx, &ent)) != 0)
+			break;
+	}
+	if (!err)
+		err = lsm_iter_status(it);
+	lsm_iter_destroy(it);
+	buf_deinit(&value);
+	return err;
+}
+
+static int count_entry(void *ctx, const struct engine_lsm_part_entry *ent)
+{
+	(void)ent;
+	(*(uint64_t *)ctx)++;
+	return 0;
+}
+
+int engine_lsm_partition_count(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *count)
+{
+	*count = 0;
+	return engine_lsm_partition_scan(e, lo, hi, false, count_entry, count);
+}
+
+static int hash_entry(void *ctx, const struct engine_lsm_part_entry *ent)
+{
+	XXH3_state_t *st = ctx;
+	uint8_t len[8];
+	/* Length-prefixed, so (key, record) pairs cannot run into each other. */
+	le_put64(len, ent->key.len);
+	XXH3_64bits_update(st, len, sizeof(len));
+	XXH3_64bits_update(st, ent->key.ptr, ent->key.len);
+	le_put64(len, ent->record.len);
+	XXH3_64bits_update(st, len, sizeof(len));
+	XXH3_64bits_update(st, ent->record.ptr, ent->record.len);
+	return 0;
+}
+
+int engine_lsm_partition_hash(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *hash)
+{
+	XXH3_state_t st;
+	XXH3_64bits_reset(&st);
+	int err = engine_lsm_partition_scan(e, lo, hi, true, hash_entry, &st);
+	*hash = err ? 0 : XXH3_64bits_digest(&st);
+	return err;
+}
+
+struct drop_ctx {
+	struct lsm_engine *le;
+	struct lsm_op ops[CLEAR_BATCH_MAX];
+	struct buf keys;
+	size_t n;
+	uint64_t dropped;
+};
+
+/* Writes the gathered tombstones and brings counts and index along. */
+static int drop_flush(struct drop_ctx *d)
+{
+	if (d->n == 0)
+		return 0;
+	size_t off = 0;
+	for (size_t i = 0; i < d->n; i++) {
+		d->ops[i].key.ptr = d->keys.data + off;
+		off += d->ops[i].key.len;
+	}
+	struct lsm_batch b = {d->ops, d->n};
+	int err = lsm_write(d->le->db, &b);
+	if (err)
+		return err;
+	for (size_t i = 0; i < d->n; i++) {
+		struct bytes sk = d->ops[i].key;
+		uint64_t h = prefix_hash(sk.ptr);
+		struct lstripe *s = &d->le->stripes[h >> 56];
+		struct ekey k = {user_key(sk), h, (unsigned)(h >> 56)};
+		(void)d->le->idx->ops->del(d->le->idx, &k);
+		if (s->count > 0)
+			s->count--;
+	}
+	d->dropped += d->n;
+	d->n = 0;
+	d->keys.len = 0;
+	return 0;
+}
+
+static int drop_entry(void *ctx, const struct engine_lsm_part_entry *ent)
+{
+	struct drop_ctx *d = ctx;
+	size_t len = PREFIX_BYTES + ent->key.len;
+	int err = buf_reserve(&d->keys, len, SIZE_MAX);
+	if (err)
+		return err;
+	uint8_t pre[PREFIX_BYTES];
+	engine_lsm_key_prefix(pre, ent->hash);
+	buf_put(&d->keys, pre, sizeof(pre));
+	buf_put(&d->keys, ent->key.ptr, ent->key.len);
+	d->ops[d->n].kind = IKEY_KIND_DELETE;
+	d->ops[d->n].key = bytes_make(NULL, len); /* pointed at keys in drop_flush */
+	d->ops[d->n].value_record = bytes_make(NULL, 0);
+	if (++d->n == CLEAR_BATCH_MAX)
+		return drop_flush(d);
+	return 0;
+}
+
+int engine_lsm_partition_drop(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *dropped)
+{
+	struct drop_ctx *d = calloc(1, sizeof(*d));
+	if (!d)
+		return ERR_NOMEM;
+	d->le = le_of(e);
+	buf_init(&d->keys);
+	int err = engine_lsm_partition_scan(e, lo, hi, false, drop_entry, d);
+	if (!err)
+		err = drop_flush(d);
+	*dropped = d->dropped;
+	buf_deinit(&d->keys);
+	free(d);
+	return err;
+}

@@ -62,6 +62,38 @@ int engine_lsm_checkpoint_remove(struct engine *e, const char *dir);
 /* The file system the engine was opened on. */
 struct env_fs *engine_lsm_fs(struct engine *e);
 
+/* ---- Partitions: the keys whose hash lies in [lo, hi] ------------------
+ *
+ * A cluster partition is a range of the 64-bit key hash; the store is
+ * sorted by hash, so these read only that range (one seek, then in order).
+ * scan, count and hash read a consistent snapshot and need no lock. drop
+ * writes tombstones in batches of CLEAR_BATCH_MAX (each atomic, the whole
+ * not) and needs the keyspace stripes covering the range held, since it
+ * changes their counts. */
+
+struct engine_lsm_part_entry {
+	struct bytes key;    /* the user key */
+	uint64_t hash;       /* its hash */
+	struct bytes record; /* its value record (ikey.h: flags | [expire] | value) */
+	bool is_blob;        /* record is a blob pointer (scan without values only) */
+};
+
+/* Return nonzero to stop the scan with that error. */
+typedef int engine_lsm_part_fn(void *ctx, const struct engine_lsm_part_entry *ent);
+
+/* Visits the partition's keys in storage order (hash, then key). With
+ * values, large values are read back from their blob files; without, a
+ * blob-held value is passed as its pointer record (is_blob). */
+int engine_lsm_partition_scan(struct engine *e, uint64_t lo, uint64_t hi, bool values,
+                              engine_lsm_part_fn *fn, void *ctx);
+int engine_lsm_partition_count(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *count);
+/* A digest of the partition's content (keys, expiry times and values, in
+ * order), equal on two stores holding the same data however it got there:
+ * the leaf of anti-entropy. */
+int engine_lsm_partition_hash(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *hash);
+/* Deletes every key of the partition; *dropped tells how many. */
+int engine_lsm_partition_drop(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *dropped);
+
 /* The storage key of a user key: 8 bytes of hash, big endian, then key. */
 static inline void engine_lsm_key_prefix(uint8_t dst[8], uint64_t hash)
 {
