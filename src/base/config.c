@@ -117,6 +117,8 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
                                  MEMTABLE_BYTES_MAX, "memtable size before a flush"),
     [CFG_BLOCK_CACHE_BYTES] = BYTES("block-cache-bytes", 0, BLOCK_CACHE_BYTES_DEFAULT, 1024 * 1024,
                                     MAXMEMORY_BYTES_MAX, "cache of table blocks"),
+    [CFG_ROW_CACHE_BYTES] = BYTES("row-cache-bytes", 0, GIB, 0, MAXMEMORY_BYTES_MAX,
+                                  "cache of recently used entries in front of the store (0: none)"),
     [CFG_BLOB_THRESHOLD] = BYTES("blob-threshold", 0, BLOB_THRESHOLD, 64, VALUE_BYTES_MAX,
                                  "values of this size or more go to blob files"),
     [CFG_COMPACTION_RATE] = BYTES("compaction-rate", 0, 0, 0, MAXMEMORY_BYTES_MAX,

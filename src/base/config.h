@@ -59,6 +59,7 @@ enum cfg_id {
 	CFG_FSYNC, /* the durable engine: docs/storage.md */
 	CFG_MEMTABLE_BYTES,
 	CFG_BLOCK_CACHE_BYTES,
+	CFG_ROW_CACHE_BYTES,
 	CFG_BLOB_THRESHOLD,
 	CFG_COMPACTION_RATE,
 	CFG_SALVAGE,

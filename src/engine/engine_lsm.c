@@ -13,6 +13,16 @@
  * Compaction drops expired entries on its own, so the index (and count)
  * may name a key the store no longer has; a get that finds such a key gone
  * reconciles both, and a delete of it writes a harmless tombstone.
+ *
+ * Row cache. A second in-memory engine holds recently used entries (key,
+ * value, expiry), bounded to row_cache_bytes (an equal share per stripe),
+ * filled at open by the counting scan and by reads, updated by every
+ * committed write. Values over RC_VALUE_MAX are cached as stubs (the key is
+ * known, the value is read from the store). A stripe whose every key is in
+ * the cache is complete: a key the cache does not have does not exist, so
+ * neither a read miss nor the existence check of a write touches the
+ * store. A stripe stops being complete when the cache evicts one of its
+ * entries (at random, after a command, when over its share).
  */
 #include "engine/engine_lsm.h"
 
@@ -36,6 +46,11 @@
 #define KEEP_BUF_BYTES (64 * 1024)
 /* Entries written per batch by clear(). */
 #define CLEAR_BATCH_MAX 1024
+/* Row cache: larger values are cached as stubs; version marks a stub. */
+#define RC_VALUE_MAX (64 * 1024)
+#define RC_STUB      1u
+/* Evictions per stripe after one command (the rest waits for the next). */
+#define RC_TRIM_MAX 64
 
 struct pend {
 	struct buf skey; /* storage key */
@@ -55,6 +70,7 @@ struct lstripe {
 	int err;
 	uint64_t count;
 	uint64_t access; /* the access word handed out; the LSM keeps none */
+	bool complete;   /* the row cache holds every key of the stripe */
 };
 
 struct lsm_engine {
@@ -62,6 +78,8 @@ struct lsm_engine {
 	struct lsm *db;
 	struct env_fs *fs;
 	struct engine *idx;
+	struct engine *rc;        /* row cache, or NULL */
+	uint64_t rc_stripe_bytes; /* each stripe's share of it */
 	struct log *log;
 	unsigned stripe_count;
 	struct lstripe stripes[];
@@ -145,6 +163,73 @@ static int pend_add(struct lstripe *s, const struct ekey *k, bool existed, struc
 	return 0;
 }
 
+/* ---- Row cache ---------------------------------------------------------- */
+
+/* 0 with the cached entry (*stub: value not cached), or ERR_NOT_FOUND. */
+static int rc_get(struct lsm_engine *le, const struct ekey *k, struct bytes *val,
+                  struct entry_meta *meta, bool *stub)
+{
+	if (!le->rc || le->rc->ops->get(le->rc, k, val, meta, NULL) != 0)
+		return ERR_NOT_FOUND;
+	*stub = meta->version == RC_STUB;
+	meta->version = 0;
+	meta->access = 0;
+	return 0;
+}
+
+/* Caches an entry (a stub for a large value). On failure the entry is
+ * dropped from the cache and the stripe is no longer complete. */
+static void rc_put(struct lsm_engine *le, const struct ekey *k, struct bytes val,
+                   int64_t expire_ms)
+{
+	if (!le->rc)
+		return;
+	bool stub = val.len > RC_VALUE_MAX;
+	struct entry_meta m = {expire_ms, stub ? RC_STUB : 0, 0};
+	uint8_t *room;
+	if (le->rc->ops->put(le->rc, k, stub ? 0 : val.len, 0, &m, &room, NULL) != 0) {
+		(void)le->rc->ops->del(le->rc, k);
+		le->stripes[k->stripe].complete = false;
+		return;
+	}
+	if (!stub && val.len)
+		memcpy(room, val.ptr, val.len);
+}
+
+static void rc_del(struct lsm_engine *le, const struct ekey *k)
+{
+	if (le->rc)
+		(void)le->rc->ops->del(le->rc, k);
+}
+
+/* Evicts random entries of the stripe while it is over its share. */
+static void rc_trim(struct lsm_engine *le, unsigned stripe, uint64_t seed)
+{
+	if (!le->rc)
+		return;
+	for (int i = 0; i < RC_TRIM_MAX &&
+	                le->rc->ops->memory_bytes(le->rc, stripe) > le->rc_stripe_bytes;
+	     i++) {
+		struct bytes key;
+		struct entry_meta m;
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		if (le->rc->ops->random(le->rc, stripe, seed, &key, &m) != 0)
+			break;
+		struct ekey k = {key, hash_bytes(key.ptr, key.len), stripe};
+		(void)le->rc->ops->del(le->rc, &k);
+		le->stripes[stripe].complete = false;
+	}
+}
+
+/* The store lost a key the index still names: compaction dropped it
+ * expired. Brings the index, the cache and the count in line. */
+static void reconcile_gone(struct lsm_engine *le, struct lstripe *s, const struct ekey *k)
+{
+	rc_del(le, k);
+	if (le->idx->ops->del(le->idx, k) == 0 && s->count > 0)
+		s->count--;
+}
+
 /* Whether the committed store holds the key (expired or not). Keys in the
  * expiry index count as present without a read. */
 static int committed_exists(struct lsm_engine *le, struct lstripe *s, const struct ekey *k,
@@ -152,8 +237,13 @@ static int committed_exists(struct lsm_engine *le, struct lstripe *s, const stru
 {
 	struct bytes v;
 	struct entry_meta m;
-	if (le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
+	bool stub;
+	if (rc_get(le, k, &v, &m, &stub) == 0 || le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
 		*exists = true;
+		return 0;
+	}
+	if (s->complete) {
+		*exists = false;
 		return 0;
 	}
 	int err = make_skey(&s->skey, k->key, k->hash);
@@ -165,14 +255,6 @@ static int committed_exists(struct lsm_engine *le, struct lstripe *s, const stru
 	err = lsm_get_record(le->db, bytes_make(s->skey.data, s->skey.len), view, &is_blob);
 	*exists = err == 0;
 	return err == ERR_NOT_FOUND ? 0 : err;
-}
-
-/* The store lost a key the index still names: compaction dropped it
- * expired. Brings the index and count in line. */
-static void reconcile_gone(struct lsm_engine *le, struct lstripe *s, const struct ekey *k)
-{
-	if (le->idx->ops->del(le->idx, k) == 0 && s->count > 0)
-		s->count--;
 }
 
 static int decode_rec(struct bytes rec, struct bytes *val, struct entry_meta *meta)
@@ -199,6 +281,11 @@ static int lsm_e_get(struct engine *e, const struct ekey *k, struct bytes *val,
 			return ERR_NOT_FOUND;
 		return decode_rec(bytes_make(p->rec.data, p->rec.len), val, meta);
 	}
+	bool stub = false;
+	if (rc_get(le, k, val, meta, &stub) == 0 && !stub)
+		return 0;
+	if (!stub && s->complete)
+		return ERR_NOT_FOUND;
 	int err = make_skey(&s->skey, k->key, k->hash);
 	if (err) /* a key too long to store was never stored */
 		return err == ERR_LIMIT ? ERR_NOT_FOUND : err;
@@ -215,6 +302,8 @@ static int lsm_e_get(struct engine *e, const struct ekey *k, struct bytes *val,
 		note_err(le, s, err, "read");
 		return err;
 	}
+	if (!stub) /* a stub stays a stub: the value is too large to cache */
+		rc_put(le, k, *val, meta->expire_ms);
 	return 0;
 }
 
@@ -522,6 +611,7 @@ static bool clear_slice(struct lsm_engine *le, unsigned stripe, uint64_t max)
 			struct bytes uk = user_key(ops[i].key);
 			struct ekey k = {uk, prefix_hash(ops[i].key.ptr), stripe};
 			(void)le->idx->ops->del(le->idx, &k);
+			rc_del(le, &k);
 		}
 		s->count = more && s->count > n ? s->count - n : 0;
 	}
@@ -555,6 +645,8 @@ static uint64_t lsm_e_memory_bytes(struct engine *e, unsigned stripe)
 	struct lsm_engine *le = le_of(e);
 	struct lstripe *s = &le->stripes[stripe];
 	uint64_t n = le->idx->ops->memory_bytes(le->idx, stripe) + s->pend_cap * sizeof(struct pend);
+	if (le->rc)
+		n += le->rc->ops->memory_bytes(le->rc, stripe);
 	for (size_t i = 0; i < s->pend_cap; i++)
 		n += s->pend[i].skey.cap + s->pend[i].rec.cap;
 	for (int i = 0; i < VIEWS; i++)
@@ -571,6 +663,16 @@ static void apply(struct lsm_engine *le, unsigned stripe, struct pend *p)
 	else if (p->del && p->existed && s->count > 0)
 		s->count--;
 	struct ekey k = {user_key(bytes_make(p->skey.data, p->skey.len)), p->hash, stripe};
+	if (p->del) {
+		rc_del(le, &k);
+	} else {
+		struct bytes val;
+		struct entry_meta m;
+		if (decode_rec(bytes_make(p->rec.data, p->rec.len), &val, &m) == 0)
+			rc_put(le, &k, val, m.expire_ms);
+		else
+			rc_del(le, &k);
+	}
 	if (!p->del && p->expire_ms) {
 		struct entry_meta m = {p->expire_ms, 0, 0};
 		uint8_t *room;
@@ -645,9 +747,11 @@ static int lsm_e_end(struct engine *e, const uint64_t *stripes)
 	FOR_EACH_STRIPE(stripes, i)
 	{
 		struct lstripe *s = &le->stripes[i];
-		if (!err)
+		if (!err && s->pend_len) {
 			for (size_t x = 0; x < s->pend_len; x++)
 				apply(le, i, &s->pend[x]);
+			rc_trim(le, i, s->count + s->pend_len);
+		}
 		reset_stripe(s);
 	}
 	return err;
@@ -660,6 +764,8 @@ static void lsm_e_destroy(struct engine *e)
 		lsm_close(le->db);
 	if (le->idx)
 		le->idx->ops->destroy(le->idx);
+	if (le->rc)
+		le->rc->ops->destroy(le->rc);
 	for (unsigned i = 0; i < le->stripe_count; i++) {
 		struct lstripe *s = &le->stripes[i];
 		for (size_t x = 0; x < s->pend_cap; x++) {
@@ -708,11 +814,24 @@ static int load_counts(struct lsm_engine *le, struct engine_lsm_open_info *info)
 		}
 		uint64_t hash = prefix_hash(lsm_iter_key(it).ptr);
 		unsigned stripe = (unsigned)(hash >> 56);
-		le->stripes[stripe].count++;
+		struct lstripe *s = &le->stripes[stripe];
+		s->count++;
 		info->keys++;
+		struct ekey k = {key, hash, stripe};
+		if (s->complete &&
+		    le->rc->ops->memory_bytes(le->rc, stripe) < le->rc_stripe_bytes) {
+			bool is_blob;
+			struct bytes val;
+			struct entry_meta vm;
+			(void)decode_rec(lsm_iter_record(it, &is_blob), &val, &vm);
+			/* A blob's value is elsewhere: cache a stub (len > RC_VALUE_MAX). */
+			rc_put(le, &k, is_blob ? bytes_make(NULL, RC_VALUE_MAX + 1) : val, meta.expire_ms);
+			info->cached_keys++;
+		} else {
+			s->complete = false;
+		}
 		if (!meta.expire_ms)
 			continue;
-		struct ekey k = {key, hash, stripe};
 		uint8_t *room;
 		if ((err = le->idx->ops->put(le->idx, &k, 0, 0, &meta, &room, NULL)) != 0)
 			break;
@@ -725,8 +844,8 @@ static int load_counts(struct lsm_engine *le, struct engine_lsm_open_info *info)
 }
 
 int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt,
-                    unsigned stripe_count, struct log *log, struct engine **out,
-                    struct engine_lsm_open_info *info)
+                    uint64_t row_cache_bytes, unsigned stripe_count, struct log *log,
+                    struct engine **out, struct engine_lsm_open_info *info)
 {
 	ASSERT(stripe_count == KEYSPACE_STRIPES);
 	memset(info, 0, sizeof(*info));
@@ -744,6 +863,13 @@ int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options
 	}
 	le->idx = engine_mem_create(stripe_count);
 	int err = le->idx ? 0 : ERR_NOMEM;
+	if (!err && row_cache_bytes) {
+		le->rc = engine_mem_create(stripe_count);
+		le->rc_stripe_bytes = row_cache_bytes / stripe_count;
+		err = le->rc ? 0 : ERR_NOMEM;
+		for (unsigned i = 0; i < stripe_count; i++)
+			le->stripes[i].complete = true;
+	}
 	if (!err)
 		err = lsm_open(dir, fs, opt, &le->db, &info->lsm);
 	uint64_t t0 = env_mono_us();
@@ -756,6 +882,8 @@ int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options
 		      (unsigned long long)info->keys);
 		info->damaged = true;
 		err = 0;
+		for (unsigned i = 0; i < stripe_count; i++) /* keys past the damage are unknown */
+			le->stripes[i].complete = false;
 	}
 	info->scan_ms = (env_mono_us() - t0) / 1000;
 	if (err) {
@@ -974,6 +1102,7 @@ static int drop_flush(struct drop_ctx *d)
 		struct lstripe *s = &d->le->stripes[h >> 56];
 		struct ekey k = {user_key(sk), h, (unsigned)(h >> 56)};
 		(void)d->le->idx->ops->del(d->le->idx, &k);
+		rc_del(d->le, &k);
 		if (s->count > 0)
 			s->count--;
 	}

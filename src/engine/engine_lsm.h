@@ -34,16 +34,18 @@
 struct engine_lsm_open_info {
 	struct lsm_open_stats lsm;
 	uint64_t keys, volatile_keys;
+	uint64_t cached_keys; /* loaded into the row cache */
 	uint64_t scan_ms;
 	bool damaged; /* the scan met a damaged block: counts are short (logged) */
 };
 
 /* Opens (creating if needed) the store in dir for stripe_count stripes
- * (KEYSPACE_STRIPES). Read errors met later while serving are logged to
- * log. ERR_CORRUPT, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_LIMIT as lsm_open. */
+ * (KEYSPACE_STRIPES), with a row cache of row_cache_bytes (0: none; see
+ * engine_lsm.c). Read errors met later while serving are logged to log.
+ * ERR_CORRUPT, ERR_IO, ERR_NOSPACE, ERR_NOMEM, ERR_LIMIT as lsm_open. */
 int engine_lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt,
-                    unsigned stripe_count, struct log *log, struct engine **out,
-                    struct engine_lsm_open_info *info);
+                    uint64_t row_cache_bytes, unsigned stripe_count, struct log *log,
+                    struct engine **out, struct engine_lsm_open_info *info);
 
 /* The store under an engine made by engine_lsm_open, or NULL for any other
  * engine (for SAVE, INFO and ENGINE CHECK). */

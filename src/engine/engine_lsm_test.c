@@ -21,6 +21,11 @@
 
 #define DIR "db"
 
+/* The row cache under test: none, one too small for the data (stripes
+ * fall out of completeness), or one that holds everything. The whole suite
+ * runs once with each (main). */
+static uint64_t row_cache_bytes;
+
 struct fixture {
 	struct env_fs_mem fs;
 	struct log log;
@@ -34,7 +39,8 @@ static void open_ks(struct fixture *f)
 	struct engine *e;
 	struct engine_lsm_open_info info;
 	assert_int_equal(
-	    engine_lsm_open(DIR, &f->fs.base, &o, KEYSPACE_STRIPES, &f->log, &e, &info), 0);
+	    engine_lsm_open(DIR, &f->fs.base, &o, row_cache_bytes, KEYSPACE_STRIPES, &f->log, &e, &info),
+	    0);
 	f->ks = ks_create(e);
 	assert_non_null(f->ks);
 }
@@ -258,6 +264,8 @@ static void test_failed_write_applies_nothing_and_reads_go_on(void **state)
 static void test_read_error_fails_the_command(void **state)
 {
 	struct fixture *f = *state;
+	if (row_cache_bytes)
+		skip(); /* the reads are served from the cache: no I/O to fail */
 	char name[32];
 	for (int i = 0; i < 200; i++) {
 		snprintf(name, sizeof(name), "r%d", i);
@@ -423,5 +431,12 @@ int main(void)
 	    cmocka_unit_test_setup_teardown(test_partitions_scan_count_hash_and_drop, setup,
 	                                    teardown),
 	};
-	return cmocka_run_group_tests(tests, NULL, NULL);
+	static const uint64_t sizes[] = {0, 64 * 1024, 64 * 1024 * 1024};
+	int failed = 0;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+		row_cache_bytes = sizes[i];
+		fprintf(stderr, "-- row cache of %llu bytes\n", (unsigned long long)sizes[i]);
+		failed += cmocka_run_group_tests(tests, NULL, NULL);
+	}
+	return failed;
 }

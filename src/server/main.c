@@ -116,7 +116,11 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 		opt.block_cache_bytes = maxmem / 4 > 1024 * 1024 ? maxmem / 4 : 1024 * 1024;
 	env_fs_posix_init(&posix_fs);
 	struct engine_lsm_open_info info;
-	int err = engine_lsm_open(".", &posix_fs.base, &opt, KEYSPACE_STRIPES, log, out, &info);
+	uint64_t row_cache = (uint64_t)config_get(cfg, CFG_ROW_CACHE_BYTES);
+	if (maxmem && row_cache > maxmem / 2)
+		row_cache = maxmem / 2;
+	int err = engine_lsm_open(".", &posix_fs.base, &opt, row_cache, KEYSPACE_STRIPES, log, out,
+	                          &info);
 	if (err) {
 		LOG_W(log, "cannot open the data directory: %s", err_str(err));
 		if (err == ERR_CORRUPT) {
@@ -135,10 +139,10 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 		      (unsigned long long)st->torn_bytes_dropped,
 		      (unsigned long long)st->skipped_bytes);
 	LOG_N(log,
-	      "engine lsm: %llu keys (%llu with a TTL) counted in %llu ms; replayed %llu WAL "
-	      "records from %llu logs; removed %llu orphan files",
+	      "engine lsm: %llu keys (%llu with a TTL, %llu in the row cache) counted in %llu ms; "
+	      "replayed %llu WAL records from %llu logs; removed %llu orphan files",
 	      (unsigned long long)info.keys, (unsigned long long)info.volatile_keys,
-	      (unsigned long long)info.scan_ms, (unsigned long long)st->records_replayed,
+	      (unsigned long long)info.cached_keys, (unsigned long long)info.scan_ms, (unsigned long long)st->records_replayed,
 	      (unsigned long long)st->logs_replayed, (unsigned long long)st->orphans_removed);
 	return 0;
 }
