@@ -113,6 +113,12 @@ struct engine_ops {
 	 * error (ERR_NOSPACE, ERR_IO, ERR_LIMIT, ...), in which case nothing
 	 * pending on them is applied. NULL: every call applies at once. */
 	int (*end)(struct engine *e, const uint64_t *stripes);
+	/* Hands the log records of ended commands that the engine still holds
+	 * in memory to the OS; the server calls it once per event-loop turn,
+	 * before that turn's replies go out, so that every acknowledged write
+	 * survives a crash of the process. 0, or the error (which fails the
+	 * engine). NULL: nothing is held back. Any thread, no stripe held. */
+	int (*flush_log)(struct engine *e);
 };
 
 struct engine {

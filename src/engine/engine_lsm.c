@@ -757,6 +757,11 @@ static int lsm_e_end(struct engine *e, const uint64_t *stripes)
 	return err;
 }
 
+static int lsm_e_flush_log(struct engine *e)
+{
+	return lsm_wal_flush(le_of(e)->db);
+}
+
 static void lsm_e_destroy(struct engine *e)
 {
 	struct lsm_engine *le = le_of(e);
@@ -796,6 +801,7 @@ static const struct engine_ops lsm_engine_ops = {
     .maintain = lsm_e_maintain,
     .memory_bytes = lsm_e_memory_bytes,
     .end = lsm_e_end,
+    .flush_log = lsm_e_flush_log,
 };
 
 /* Rebuilds the per-stripe counts and the expiry index in one pass. */

@@ -365,6 +365,7 @@ static void destroy(struct lsm *db)
 	buf_deinit(&db->scratch);
 	buf_deinit(&db->recs);
 	env_cond_deinit(&db->cv);
+	env_cond_deinit(&db->wcv);
 	env_mutex_deinit(&db->mu);
 	free(db->dir);
 	free(db);
@@ -396,6 +397,7 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 	env_rng_seed(&db->rng, opt->seed ? opt->seed : env_random_seed());
 	env_mutex_init(&db->mu);
 	env_cond_init(&db->cv);
+	env_cond_init(&db->wcv);
 	buf_init(&db->scratch);
 	buf_init(&db->recs);
 	for (uint32_t level = 0; level < LSM_LEVELS; level++)

@@ -70,6 +70,12 @@ struct lsm_options {
 	uint64_t table_bytes;       /* compaction output tables; 0: LSM_TABLE_BYTES_DEFAULT */
 	uint64_t compaction_bytes_per_sec; /* output write rate limit; 0: none */
 	uint64_t sync_interval_ms;         /* everysec; 0: LSM_SYNC_INTERVAL_MS_DEFAULT */
+	/* With sync everysec or none: a write leaves its WAL record in a
+	 * user-space buffer (one write call for many writes) until
+	 * lsm_wal_flush, the syncer, a rotation or close hands it over; a
+	 * process crash may lose writes not yet handed over. The server calls
+	 * lsm_wal_flush once per event-loop turn, before its replies go out. */
+	bool wal_staged;
 };
 
 /* One change of a batch. value_record is a value record (ikey.h,
@@ -147,6 +153,10 @@ struct lsm_checkpoint_info {
  * on; a failed sync of the retired WAL while rotating (sync=none,
  * everysec) is the one error that also fails the store. */
 int lsm_checkpoint(struct lsm *db, const char *dst_dir, struct lsm_checkpoint_info *info);
+
+/* Hands the WAL records staged by wal_staged writes to the OS (no fsync):
+ * a no-op when none are. 0, or the error, which fails the store. */
+int lsm_wal_flush(struct lsm *db);
 
 /* 0 while writes are accepted, else the error that failed the store. */
 int lsm_failed(struct lsm *db);

@@ -63,6 +63,7 @@ struct lsm_ckpt_cut {
 struct lsm_writer {
 	const struct lsm_batch *batch;
 	bool sync;
+	bool wal_flush; /* lsm_wal_flush's request (opt.wal_staged) */
 	struct lsm_ckpt_cut *cut;
 	struct lsm_writer *next;
 	uint64_t user_bytes; /* keys + value records of batch, for lsm_stats */
@@ -93,7 +94,8 @@ struct lsm {
 	char *dir;
 	struct lsm_options opt;
 	struct env_mutex mu;
-	struct env_cond cv; /* any change of state: queue, imm, failed, stop */
+	struct env_cond cv;  /* any change of state: imm, failed, stop (background threads) */
+	struct env_cond wcv; /* the writer queue moved: a group done, a new head */
 	struct manifest *man;
 	struct cache *cache;
 	struct lsm_mem *mem, *imm;           /* (mu) to replace; see above */
@@ -111,6 +113,7 @@ struct lsm {
 	struct buf compact_ptr[LSM_LEVELS];  /* background thread: round-robin */
 	uint64_t synced_seq;                 /* (mu) see lsm_synced_seq */
 	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
+	bool wal_staged;                     /* (mu) records staged, not handed to the env */
 	struct lsm_counters stats;           /* see struct lsm_counters */
 	struct env_thread flush_thread, sync_thread;
 	bool thread_started, sync_thread_started;

@@ -167,15 +167,16 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 	if (!err && blobbed)
 		err = blob_writer_sync(&db->blob);
 	size_t count = db->recs.len / sizeof(size_t), off = 0;
-	uint64_t wal_before = db->wal.appended;
+	uint64_t wal_before = wal_written_bytes(&db->wal);
+	bool stage = db->opt.wal_staged && db->opt.sync != LSM_SYNC_ALWAYS;
 	for (size_t i = 0; !err && i < count; i++) {
 		size_t len;
 		memcpy(&len, db->recs.data + i * sizeof(size_t), sizeof(len));
 		struct bytes rec = bytes_make(db->scratch.data + off, len);
-		err = wal_append(&db->wal, &rec, 1);
+		err = stage ? wal_stage(&db->wal, &rec, 1) : wal_append(&db->wal, &rec, 1);
 		off += len;
 	}
-	lsm_count(&db->stats.wal_bytes, db->wal.appended - wal_before);
+	lsm_count(&db->stats.wal_bytes, wal_written_bytes(&db->wal) - wal_before);
 	if (!err && db->opt.sync == LSM_SYNC_ALWAYS)
 		err = lsm_wal_sync_counted(db);
 	off = 0;
@@ -308,12 +309,28 @@ static int cut_locked(struct lsm *db, struct lsm_ckpt_cut *cut)
 	return 0;
 }
 
+/* lsm_wal_flush's request: hands the staged WAL records to the env; mu
+ * held, released for the write. A failure fails the store. */
+static int flush_wal_locked(struct lsm *db)
+{
+	if (db->failed || !db->wal_staged)
+		return db->failed;
+	db->wal_staged = false;
+	env_mutex_unlock(&db->mu);
+	int err = wal_flush(&db->wal);
+	env_mutex_lock(&db->mu);
+	if (err && !db->failed)
+		db->failed = err;
+	return err;
+}
+
 /* Leads the group starting at w; mu held. */
 static void lead_locked(struct lsm *db, struct lsm_writer *w)
 {
-	int err = w->sync ? sync_wal_locked(db)
-	    : w->cut      ? cut_locked(db, w->cut)
-	                  : make_room_locked(db, w->batch == NULL, false);
+	int err = w->sync  ? sync_wal_locked(db)
+	    : w->wal_flush ? flush_wal_locked(db)
+	    : w->cut       ? cut_locked(db, w->cut)
+	                   : make_room_locked(db, w->batch == NULL, false);
 	struct lsm_writer *last = w;
 	if (!err && w->batch) {
 		size_t bytes = 0;
@@ -338,10 +355,12 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 		if (!err) {
 			lsm_count(&db->stats.user_bytes, user_bytes);
 			db->last_seq = seq + n - 1;
-			if (db->opt.sync == LSM_SYNC_ALWAYS)
+			if (db->opt.sync == LSM_SYNC_ALWAYS) {
 				db->synced_seq = db->last_seq;
-			else
+			} else {
 				db->wal_dirty = true;
+				db->wal_staged = db->opt.wal_staged;
+			}
 		}
 	}
 	for (struct lsm_writer *x = w;; x = x->next) {
@@ -353,7 +372,9 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 	db->head = last->next;
 	if (!db->head)
 		db->tail = NULL;
-	env_cond_broadcast(&db->cv);
+	/* Only writers wait for the queue: waking the background threads on
+	 * every write cost two context switches per write. */
+	env_cond_broadcast(&db->wcv);
 }
 
 /* Queues w and waits until it is done, leading its group if it gets to
@@ -367,7 +388,7 @@ static int submit_writer(struct lsm *db, struct lsm_writer *w)
 		db->head = w;
 	db->tail = w;
 	while (!w->done && db->head != w)
-		env_cond_wait(&db->cv, &db->mu);
+		env_cond_wait(&db->wcv, &db->mu);
 	if (!w->done)
 		lead_locked(db, w);
 	env_mutex_unlock(&db->mu);
@@ -394,6 +415,18 @@ int lsm_write(struct lsm *db, const struct lsm_batch *batch)
 	if (err || batch->count == 0)
 		return err;
 	return submit(db, batch, user_bytes, false);
+}
+
+int lsm_wal_flush(struct lsm *db)
+{
+	env_mutex_lock(&db->mu);
+	bool staged = db->wal_staged && !db->failed;
+	int err = db->failed;
+	env_mutex_unlock(&db->mu);
+	if (!staged)
+		return err;
+	struct lsm_writer w = {.wal_flush = true};
+	return submit_writer(db, &w);
 }
 
 int lsm_flush(struct lsm *db)

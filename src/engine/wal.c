@@ -163,7 +163,7 @@ fail_free:
 	return rc;
 }
 
-int wal_append(struct wal *w, const struct bytes *records, size_t count)
+int wal_stage(struct wal *w, const struct bytes *records, size_t count)
 {
 	ASSERT(w->file != NULL);
 	if (w->failed)
@@ -178,9 +178,29 @@ int wal_append(struct wal *w, const struct bytes *records, size_t count)
 		if (rc)
 			return rc;
 	}
-	int rc = stage_flush(w);
+	return 0;
+}
+
+int wal_append(struct wal *w, const struct bytes *records, size_t count)
+{
+	int rc = wal_stage(w, records, count);
+	if (!rc)
+		rc = stage_flush(w);
 	ASSERT(rc != 0 || w->buf_len == 0);
 	return rc;
+}
+
+int wal_flush(struct wal *w)
+{
+	ASSERT(w->file != NULL);
+	if (w->failed)
+		return w->failed;
+	return stage_flush(w);
+}
+
+uint64_t wal_written_bytes(const struct wal *w)
+{
+	return w->appended + w->buf_len;
 }
 
 int wal_sync(struct wal *w)
@@ -188,6 +208,9 @@ int wal_sync(struct wal *w)
 	ASSERT(w->file != NULL);
 	if (w->failed)
 		return w->failed;
+	int frc = stage_flush(w);
+	if (frc)
+		return frc;
 	ASSERT(w->buf_len == 0 && w->synced <= w->appended);
 	if (w->synced == w->appended)
 		return 0; /* nothing new: save the fsync */
@@ -203,8 +226,12 @@ int wal_sync(struct wal *w)
 int wal_close(struct wal *w)
 {
 	int rc = 0;
-	if (w->file)
-		rc = env_fs_close(w->fs, w->file);
+	if (w->file && !w->failed)
+		rc = stage_flush(w); /* what wal_stage left: handed over, not synced */
+	if (w->file) {
+		int crc = env_fs_close(w->fs, w->file);
+		rc = rc ? rc : crc;
+	}
 	free(w->buf);
 	memset(w, 0, sizeof(*w));
 	return rc;

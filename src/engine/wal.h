@@ -12,7 +12,10 @@
  *
  * Writer. wal_append encodes records and hands them to the env before it
  * returns (nothing is held back in user space), wal_sync makes everything
- * appended so far durable. A group-commit leader appends the batches of
+ * appended so far durable. wal_stage encodes records into the staging
+ * buffer only (handed to the env when it fills, or by wal_flush, wal_sync
+ * or wal_close), for a writer that batches many small appends into one
+ * write call and accepts that a process crash loses what is staged. A group-commit leader appends the batches of
  * several clients (one or more wal_append calls) and then syncs once;
  * records are acknowledged only after that sync returns 0. Any failed env
  * call during append or sync marks the log failed: it then refuses every
@@ -86,12 +89,23 @@ int wal_open(struct wal *w, struct env_fs *fs, const char *path, const struct wa
  * wal_sync. */
 int wal_append(struct wal *w, const struct bytes *records, size_t count);
 
-/* Makes everything appended so far durable. An error marks the log
- * failed; it is never retried. */
+/* wal_append that may keep the records in the staging buffer; the same
+ * errors (a full buffer is handed to the env on the way). */
+int wal_stage(struct wal *w, const struct bytes *records, size_t count);
+
+/* Hands whatever is staged to the env. An error marks the log failed. */
+int wal_flush(struct wal *w);
+
+/* Bytes appended or staged so far, header included (statistics). */
+uint64_t wal_written_bytes(const struct wal *w);
+
+/* Hands what is staged to the env and makes everything appended so far
+ * durable. An error marks the log failed; it is never retried. */
 int wal_sync(struct wal *w);
 
-/* Closes the file without syncing and frees the buffer. Returns the close
- * error, if any; w is released either way. */
+/* Hands what is staged to the env, closes the file without syncing and
+ * frees the buffer. Returns the first error, if any; w is released either
+ * way. */
 int wal_close(struct wal *w);
 
 /* 0 while the log accepts appends, else the error that stopped it. */

@@ -220,6 +220,58 @@ static void test_wal_round_trips_every_size_class(void **state)
 	env_fs_mem_deinit(&mem);
 }
 
+static uint64_t file_size(struct env_fs *fs, const char *path)
+{
+	struct env_file *f = NULL;
+	uint64_t n = 0;
+	assert_int_equal(env_fs_open(fs, path, 0, &f), 0);
+	assert_int_equal(env_fs_size(fs, f, &n), 0);
+	env_fs_close(fs, f);
+	return n;
+}
+
+/* Staged records stay in the buffer until a flush, a full buffer, a sync
+ * or close; then they replay in order like appended ones. */
+static void test_wal_staged_records_reach_the_file_on_flush_sync_or_close(void **state)
+{
+	(void)state;
+	struct env_fs_mem mem;
+	env_fs_mem_init(&mem, 12);
+	struct env_fs *fs = &mem.base;
+	struct wal w;
+	open_log(&w, fs, "s.wal", 0x55);
+	uint8_t rec[100];
+	rec_fill(rec, sizeof(rec), 1);
+	struct bytes b = bytes_make(rec, sizeof(rec));
+	assert_int_equal(wal_stage(&w, &b, 1), 0);
+	assert_int_equal(file_size(fs, "s.wal"), WAL_FILE_HEADER_BYTES);
+	assert_int_equal(wal_written_bytes(&w), WAL_FILE_HEADER_BYTES + H + sizeof(rec));
+	assert_int_equal(wal_flush(&w), 0);
+	assert_int_equal(file_size(fs, "s.wal"), WAL_FILE_HEADER_BYTES + H + sizeof(rec));
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(wal_stage(&w, &b, 1), 0);
+	assert_int_equal(wal_sync(&w), 0); /* hands over what is staged, then syncs */
+	for (int i = 0; i < 2; i++)
+		assert_int_equal(wal_stage(&w, &b, 1), 0);
+	size_t big_len = WAL_WRITE_BUFFER_BYTES + 10; /* overflows the buffer on its own */
+	uint8_t *big = malloc(big_len);
+	rec_fill(big, big_len, 2);
+	struct bytes bb = bytes_make(big, big_len);
+	assert_int_equal(wal_stage(&w, &bb, 1), 0);
+	assert_true(file_size(fs, "s.wal") > WAL_FILE_HEADER_BYTES + 4 * (H + sizeof(rec)));
+	assert_int_equal(wal_close(&w), 0); /* the staged tail too */
+	struct got *g = calloc(1, sizeof(*g));
+	struct wal_recover_result res;
+	assert_int_equal(recover(fs, "s.wal", false, false, g, &res), 0);
+	assert_int_equal(g->count, 7);
+	assert_int_equal(g->lens[6], big_len);
+	assert_true(g->hashes[6] == hash_bytes(big, big_len));
+	assert_true(g->hashes[5] == hash_bytes(rec, sizeof(rec)));
+	free(g);
+	free(big);
+	env_fs_mem_deinit(&mem);
+}
+
 static void test_wal_record_limit_exact_and_one_past(void **state)
 {
 	(void)state;
@@ -746,6 +798,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_wal_round_trips_every_size_class),
 	    cmocka_unit_test(test_wal_record_limit_exact_and_one_past),
+	    cmocka_unit_test(test_wal_staged_records_reach_the_file_on_flush_sync_or_close),
 	    cmocka_unit_test(test_wal_replay_stops_at_torn_record),
 	    cmocka_unit_test(test_wal_torn_or_empty_header_is_an_empty_log),
 	    cmocka_unit_test(test_wal_crash_at_every_sync_point_keeps_acked_records),

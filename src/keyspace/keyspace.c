@@ -78,6 +78,11 @@ void ks_destroy(struct keyspace *ks)
 	free(ks);
 }
 
+int ks_flush_log(struct keyspace *ks)
+{
+	return ks->engine->ops->flush_log ? ks->engine->ops->flush_log(ks->engine) : 0;
+}
+
 struct engine *ks_engine(struct keyspace *ks)
 {
 	return ks->engine;

@@ -61,6 +61,9 @@ struct ks_watcher {
 struct keyspace *ks_create(struct engine *engine);
 void ks_destroy(struct keyspace *ks);
 
+/* The engine's flush_log (engine.h): before a turn's replies go out. */
+int ks_flush_log(struct keyspace *ks);
+
 /* The engine (for its name and engine-specific calls: SAVE, INFO). */
 struct engine *ks_engine(struct keyspace *ks);
 

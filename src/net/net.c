@@ -17,6 +17,7 @@
 
 #include "base/assert.h"
 #include "base/err.h"
+#include "keyspace/keyspace.h"
 #include "net/net_internal.h"
 
 #define EVENTS_PER_WAIT   256
@@ -331,10 +332,25 @@ static void run_writes(struct loop *lp)
 {
 	struct conn *list = lp->writes;
 	lp->writes = NULL;
+	/* The turn's writes reach the OS before their replies leave (engine.h,
+	 * flush_log). If they cannot, no reply of this turn can be trusted to
+	 * tell the truth: the clients are disconnected instead, so a write is
+	 * never reported done that a crash of the process could lose. */
+	struct node *node = lp->net->node;
+	int err = list ? ks_flush_log(node->ks) : 0;
+	if (err)
+		LOG_W(node->log, "the write-ahead log could not be written (%s): closing the clients "
+		                 "of this turn; writes now fail until the server is restarted",
+		      err_str(err));
 	while (list) {
 		struct conn *cn = list;
 		list = cn->write_next;
-		conn_flush_deferred(cn);
+		if (err) {
+			cn->write_queued = false;
+			conn_close(cn);
+		} else {
+			conn_flush_deferred(cn);
+		}
 	}
 }
 
@@ -590,6 +606,7 @@ static void begin_stop(struct loop *lp, int64_t now_ms)
 static bool stop_done(struct loop *lp, int64_t now_ms)
 {
 	bool all_flushed = true;
+	(void)ks_flush_log(lp->net->node->ks); /* as run_writes: the log first */
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
 		if (!conn_flush_for_shutdown(cn))
 			all_flushed = false;

@@ -106,6 +106,9 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 	    .block_cache_bytes = (uint64_t)config_get(cfg, CFG_BLOCK_CACHE_BYTES),
 	    .compaction_bytes_per_sec = (uint64_t)config_get(cfg, CFG_COMPACTION_RATE),
 	    .salvage = config_get(cfg, CFG_SALVAGE) != 0,
+	    /* One WAL write per event-loop turn; net.c hands it over before
+	     * the turn's replies go out (ks_flush_log). */
+	    .wal_staged = true,
 	};
 	/* maxmemory bounds the engine's memory too: the memtable (and the one
 	 * being flushed) and the block cache get at most a quarter each. */
