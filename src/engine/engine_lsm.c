@@ -57,6 +57,7 @@ struct pend {
 	struct buf rec;  /* value record of a put */
 	uint64_t hash;
 	int64_t expire_ms; /* of a put */
+	uint64_t access;   /* the access word of a key new to the cache */
 	bool del;          /* a tombstone, else a put */
 	bool existed;      /* the key was in the store before the command */
 };
@@ -165,35 +166,40 @@ static int pend_add(struct lstripe *s, const struct ekey *k, bool existed, struc
 
 /* ---- Row cache ---------------------------------------------------------- */
 
-/* 0 with the cached entry (*stub: value not cached), or ERR_NOT_FOUND. */
+/* 0 with the cached entry (*stub: value not cached) and, when access is
+ * not NULL, its access word (the keyspace's LRU/LFU state lives in the
+ * cache), or ERR_NOT_FOUND. */
 static int rc_get(struct lsm_engine *le, const struct ekey *k, struct bytes *val,
-                  struct entry_meta *meta, bool *stub)
+                  struct entry_meta *meta, bool *stub, uint64_t **access)
 {
-	if (!le->rc || le->rc->ops->get(le->rc, k, val, meta, NULL) != 0)
+	if (!le->rc || le->rc->ops->get(le->rc, k, val, meta, access) != 0)
 		return ERR_NOT_FOUND;
 	*stub = meta->version == RC_STUB;
 	meta->version = 0;
-	meta->access = 0;
 	return 0;
 }
 
-/* Caches an entry (a stub for a large value). On failure the entry is
- * dropped from the cache and the stripe is no longer complete. */
-static void rc_put(struct lsm_engine *le, const struct ekey *k, struct bytes val,
-                   int64_t expire_ms)
+/* Caches an entry (a stub for a large value); access is its access word
+ * if it is new to the cache (a cached entry keeps its own). Returns the
+ * cached access word, or NULL: on failure the entry is dropped from the
+ * cache and the stripe is no longer complete. */
+static uint64_t *rc_put(struct lsm_engine *le, const struct ekey *k, struct bytes val,
+                        int64_t expire_ms, uint64_t access)
 {
 	if (!le->rc)
-		return;
+		return NULL;
 	bool stub = val.len > RC_VALUE_MAX;
-	struct entry_meta m = {expire_ms, stub ? RC_STUB : 0, 0};
+	struct entry_meta m = {expire_ms, stub ? RC_STUB : 0, access};
 	uint8_t *room;
-	if (le->rc->ops->put(le->rc, k, stub ? 0 : val.len, 0, &m, &room, NULL) != 0) {
+	uint64_t *word;
+	if (le->rc->ops->put(le->rc, k, stub ? 0 : val.len, 0, &m, &room, &word) != 0) {
 		(void)le->rc->ops->del(le->rc, k);
 		le->stripes[k->stripe].complete = false;
-		return;
+		return NULL;
 	}
 	if (!stub && val.len)
 		memcpy(room, val.ptr, val.len);
+	return word;
 }
 
 static void rc_del(struct lsm_engine *le, const struct ekey *k)
@@ -233,12 +239,13 @@ static void reconcile_gone(struct lsm_engine *le, struct lstripe *s, const struc
 /* Whether the committed store holds the key (expired or not). Keys in the
  * expiry index count as present without a read. */
 static int committed_exists(struct lsm_engine *le, struct lstripe *s, const struct ekey *k,
-                            bool *exists)
+                            bool *exists, uint64_t **word)
 {
 	struct bytes v;
 	struct entry_meta m;
 	bool stub;
-	if (rc_get(le, k, &v, &m, &stub) == 0 || le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
+	if (rc_get(le, k, &v, &m, &stub, word) == 0 ||
+	    le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
 		*exists = true;
 		return 0;
 	}
@@ -282,8 +289,13 @@ static int lsm_e_get(struct engine *e, const struct ekey *k, struct bytes *val,
 		return decode_rec(bytes_make(p->rec.data, p->rec.len), val, meta);
 	}
 	bool stub = false;
-	if (rc_get(le, k, val, meta, &stub) == 0 && !stub)
-		return 0;
+	uint64_t *word = NULL;
+	if (rc_get(le, k, val, meta, &stub, &word) == 0) {
+		if (access && word)
+			*access = word;
+		if (!stub)
+			return 0;
+	}
 	if (!stub && s->complete)
 		return ERR_NOT_FOUND;
 	int err = make_skey(&s->skey, k->key, k->hash);
@@ -302,8 +314,11 @@ static int lsm_e_get(struct engine *e, const struct ekey *k, struct bytes *val,
 		note_err(le, s, err, "read");
 		return err;
 	}
-	if (!stub) /* a stub stays a stub: the value is too large to cache */
-		rc_put(le, k, *val, meta->expire_ms);
+	if (!stub) { /* a stub stays a stub: the value is too large to cache */
+		word = rc_put(le, k, *val, meta->expire_ms, 0);
+		if (access && word)
+			*access = word;
+	}
 	return 0;
 }
 
@@ -334,10 +349,15 @@ static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t 
 {
 	struct lsm_engine *le = le_of(e);
 	struct lstripe *s = &le->stripes[k->stripe];
-	if (access)
-		*access = &s->access;
 	struct pend *p = pend_find(s, k->key);
+	uint64_t *word = NULL; /* the cached entry's access word, if cached */
 	if (p) {
+		if (access) {
+			struct bytes v;
+			struct entry_meta m;
+			bool stub;
+			*access = rc_get(le, k, &v, &m, &stub, &word) == 0 && word ? word : &p->access;
+		}
 		struct bytes old = bytes_make(NULL, 0);
 		struct entry_meta om;
 		struct buf tmp;
@@ -360,12 +380,14 @@ static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t 
 	int err;
 	if (keep_bytes) {
 		struct entry_meta om;
-		err = lsm_e_get(e, k, &old, &om, NULL);
+		err = lsm_e_get(e, k, &old, &om, &word);
 		existed = err == 0;
 		if (err == ERR_NOT_FOUND)
 			err = 0;
+		if (word == &s->access)
+			word = NULL;
 	} else {
-		err = committed_exists(le, s, k, &existed);
+		err = committed_exists(le, s, k, &existed, &word);
 	}
 	if (err) {
 		note_err(le, s, err, "read before write");
@@ -380,6 +402,9 @@ static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t 
 		return err == ERR_LIMIT ? ERR_NOMEM : err;
 	}
 	p->expire_ms = meta->expire_ms;
+	p->access = meta->access;
+	if (access)
+		*access = word ? word : &p->access;
 	return 0;
 }
 
@@ -409,7 +434,7 @@ static int lsm_e_del(struct engine *e, const struct ekey *k)
 		return 0;
 	}
 	bool existed;
-	int err = committed_exists(le, s, k, &existed);
+	int err = committed_exists(le, s, k, &existed, NULL);
 	if (err) {
 		/* The command fails at end; the tombstone is never written. */
 		note_err(le, s, err, "read before delete");
@@ -511,6 +536,14 @@ static uint64_t lsm_e_scan(struct engine *e, unsigned stripe, uint64_t cursor,
 			note_err(le, s, ERR_CORRUPT, "scan");
 			break;
 		}
+		if (le->rc) { /* the access word, for HOTKEYS */
+			struct ekey k = {key, prefix_hash(skey.ptr), stripe};
+			struct bytes v;
+			struct entry_meta cm;
+			bool stub;
+			if (rc_get(le, &k, &v, &cm, &stub, NULL) == 0)
+				meta.access = cm.access;
+		}
 		fn(ctx, key, &meta);
 		visited++;
 		last_low = low;
@@ -541,6 +574,13 @@ static int lsm_e_random(struct engine *e, unsigned stripe, uint64_t rnd, struct 
 	struct lstripe *s = &le->stripes[stripe];
 	if (s->count == 0)
 		return ERR_NOT_FOUND;
+	/* From the cache when it has the stripe's keys (uniform when the stripe
+	 * is complete, the recently used ones otherwise): with their access
+	 * words, which eviction sampling and HOTKEYS need. */
+	if (le->rc && le->rc->ops->random(le->rc, stripe, rnd, key, meta) == 0) {
+		meta->version = 0;
+		return 0;
+	}
 	int err;
 	uint64_t low = rnd & ((UINT64_C(1) << 56) - 1);
 	struct lsm_iter *it = iter_at(le, stripe, stripe_base(stripe) | low, &err);
@@ -669,7 +709,7 @@ static void apply(struct lsm_engine *le, unsigned stripe, struct pend *p)
 		struct bytes val;
 		struct entry_meta m;
 		if (decode_rec(bytes_make(p->rec.data, p->rec.len), &val, &m) == 0)
-			rc_put(le, &k, val, m.expire_ms);
+			(void)rc_put(le, &k, val, m.expire_ms, p->access);
 		else
 			rc_del(le, &k);
 	}
@@ -831,7 +871,8 @@ static int load_counts(struct lsm_engine *le, struct engine_lsm_open_info *info)
 			struct entry_meta vm;
 			(void)decode_rec(lsm_iter_record(it, &is_blob), &val, &vm);
 			/* A blob's value is elsewhere: cache a stub (len > RC_VALUE_MAX). */
-			rc_put(le, &k, is_blob ? bytes_make(NULL, RC_VALUE_MAX + 1) : val, meta.expire_ms);
+			(void)rc_put(le, &k, is_blob ? bytes_make(NULL, RC_VALUE_MAX + 1) : val,
+			             meta.expire_ms, 0);
 			info->cached_keys++;
 		} else {
 			s->complete = false;

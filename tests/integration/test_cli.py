@@ -73,7 +73,7 @@ def test_top_shows_rates_latencies_and_fits_80_columns(start_server, connect):
 
 
 def test_hotkeys_lists_the_skewed_key_first(start_server, connect):
-    srv = start_server(engine="memory", maxmemory_policy="allkeys-lfu")  # LFU counters
+    srv = start_server(maxmemory_policy="allkeys-lfu")
     c = connect(srv)
     for i in range(200):
         c.call("SET", "cold:%d" % i, "v")

@@ -207,8 +207,11 @@ def test_allkeys_lru_keeps_recently_read_keys(start_server, connect):
     assert present >= 450, "only %d of 500 recently read keys kept" % present
 
 
-def test_object_freq_idletime_and_hotkeys(start_server, connect):
-    srv = start_server(maxmemory_policy="allkeys-lfu")
+@pytest.mark.parametrize("engine", ["memory", "lsm"])
+def test_object_freq_idletime_and_hotkeys(start_server, connect, engine):
+    """Access tracking works on both engines (the durable one keeps it in
+    its row cache)."""
+    srv = start_server(engine=engine, maxmemory_policy="allkeys-lfu")
     c = connect(srv)
     for i in range(100):
         c.call("SET", "cold:%d" % i, "v")
