@@ -20,6 +20,8 @@
 #include "base/err.h"
 #include "base/histogram.h"
 #include "cmd/cmd_slowlog.h"
+#include "engine/engine_lsm.h"
+#include "keyspace/keyspace.h"
 
 #define RINGKV_VERSION       "0.1.0"
 #define REDIS_COMPAT_VERSION "7.0.0"
@@ -397,6 +399,74 @@ static void render_histograms(struct node *n, struct buf *b, int *rc)
 	free(s);
 }
 
+/* The durable engine's figures (INFO engine and persistence). */
+static void render_engine(struct node *n, struct buf *b, int *rc)
+{
+	struct lsm *db = engine_lsm_store(ks_engine(n->ks));
+	if (!db)
+		return;
+	struct lsm_stats st;
+	lsm_stats(db, &st);
+	one(b, rc, "ringkv_engine_memtable_bytes", "gauge",
+	    "Bytes in the memtables (mutable and immutable).", st.mem_bytes + st.imm_bytes);
+	family(b, rc, "ringkv_engine_level_files", "gauge", "Tables per LSM level.");
+	for (int l = 0; l < LSM_LEVELS; l++)
+		put(b, rc, "ringkv_engine_level_files{level=\"%d\"} %llu\n", l,
+		    (unsigned long long)st.level_file_count[l]);
+	family(b, rc, "ringkv_engine_level_bytes", "gauge", "Table bytes per LSM level.");
+	for (int l = 0; l < LSM_LEVELS; l++)
+		put(b, rc, "ringkv_engine_level_bytes{level=\"%d\"} %llu\n", l,
+		    (unsigned long long)st.level_bytes[l]);
+	one(b, rc, "ringkv_engine_flushes_total", "counter", "Memtables flushed to tables.",
+	    st.flush_count);
+	one(b, rc, "ringkv_engine_compactions_total", "counter", "Compactions done.",
+	    st.compaction_count);
+	one(b, rc, "ringkv_engine_compaction_read_bytes_total", "counter",
+	    "Bytes compactions read.", st.compaction_read_bytes);
+	one(b, rc, "ringkv_engine_compaction_write_bytes_total", "counter",
+	    "Bytes compactions wrote.", st.compaction_write_bytes);
+	one(b, rc, "ringkv_engine_user_bytes_total", "counter",
+	    "Bytes of keys and values written by clients.", st.user_bytes);
+	one(b, rc, "ringkv_engine_wal_bytes_total", "counter", "Bytes written to the WAL.",
+	    st.wal_bytes);
+	one(b, rc, "ringkv_engine_blob_bytes_total", "counter", "Bytes written to blob files.",
+	    st.blob_bytes);
+	one_f(b, rc, "ringkv_engine_write_amplification", "gauge",
+	      "Bytes written to disk per byte written by clients.", st.write_amp);
+	one(b, rc, "ringkv_engine_block_cache_capacity_bytes", "gauge", "Block cache capacity.",
+	    st.cache_capacity_bytes);
+	one(b, rc, "ringkv_engine_block_cache_used_bytes", "gauge", "Block cache bytes in use.",
+	    st.cache_usage_bytes);
+	one(b, rc, "ringkv_engine_block_cache_hits_total", "counter", "Block cache hits.",
+	    st.cache_hits);
+	one(b, rc, "ringkv_engine_block_cache_misses_total", "counter", "Block cache misses.",
+	    st.cache_misses);
+	one(b, rc, "ringkv_engine_write_stalls_total", "counter",
+	    "Writes that waited for a flush to make room.", st.stall_count);
+	one(b, rc, "ringkv_engine_failed", "gauge",
+	    "1 when the engine refuses writes after an I/O error.", st.failed ? 1 : 0);
+	struct hist_snapshot *h = malloc(sizeof(*h));
+	if (!h) {
+		*rc = ERR_NOMEM;
+		return;
+	}
+	lsm_stats_wal_sync_hist(db, h);
+	uint64_t bounds[LE_COUNT], cum[LE_COUNT];
+	for (size_t k = 0; k < LE_COUNT; k++)
+		bounds[k] = le_bounds[k].ns;
+	hist_cumulative(h, bounds, LE_COUNT, cum);
+	family(b, rc, "ringkv_engine_wal_fsync_seconds", "histogram",
+	       "Duration of each fdatasync of the WAL.");
+	for (size_t k = 0; k < LE_COUNT; k++)
+		put(b, rc, "ringkv_engine_wal_fsync_seconds_bucket{le=\"%s\"} %llu\n",
+		    le_bounds[k].le, (unsigned long long)cum[k]);
+	put(b, rc, "ringkv_engine_wal_fsync_seconds_bucket{le=\"+Inf\"} %llu\n",
+	    (unsigned long long)h->total);
+	put(b, rc, "ringkv_engine_wal_fsync_seconds_sum %.9f\n", (double)h->sum / 1e9);
+	put(b, rc, "ringkv_engine_wal_fsync_seconds_count %llu\n", (unsigned long long)h->total);
+	free(h);
+}
+
 int metrics_render(struct node *n, const struct metrics_net *net, struct buf *out)
 {
 	int rc = 0;
@@ -405,5 +475,6 @@ int metrics_render(struct node *n, const struct metrics_net *net, struct buf *ou
 	render_stats(n, out, &rc);
 	render_command_counters(n, out, &rc);
 	render_histograms(n, out, &rc);
+	render_engine(n, out, &rc);
 	return rc;
 }

@@ -217,6 +217,23 @@ def test_metrics_histogram_is_cumulative_and_matches_calls(web):
     assert 0 < total < 300 * 0.1
 
 
+def test_metrics_show_the_durable_engine(web):
+    from servers import ENGINE
+    if ENGINE == "memory":
+        pytest.skip("the suite runs on the memory engine")
+    srv, port = web
+    with srv.raw() as conn:
+        conn.pipeline([("SET", "e%d" % i, "v" * 100) for i in range(1000)])
+        assert conn.call("SAVE") == "OK"  # flushes the memtable: a table appears
+    samples, _ = parse_metrics(scrape(port))
+    assert metric(samples, "ringkv_engine_user_bytes_total") >= 100000
+    assert metric(samples, "ringkv_engine_flushes_total") >= 1
+    assert sum(v for k, v in samples.items() if k[0] == "ringkv_engine_level_files") >= 1
+    assert metric(samples, "ringkv_engine_write_amplification") > 0
+    assert metric(samples, "ringkv_engine_failed") == 0
+    assert metric(samples, "ringkv_engine_wal_fsync_seconds_count") >= 0
+
+
 def test_metrics_pass_promtool_check(web):
     srv, port = web
     if not os.access(PROMTOOL, os.X_OK):
