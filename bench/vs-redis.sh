@@ -34,6 +34,9 @@ Environment (defaults in brackets):
   FILL         pipe: every key written once with redis-cli --pipe;
                bench: redis-benchmark -t set, 3 x KEYSPACE random [pipe]
   RINGKV_BIN   ringkv server binary                   [build/ringkv-server]
+  DURABILITY   memory: ringkv --engine memory vs Redis without persistence;
+               everysec / always: ringkv --engine lsm --fsync MODE vs Redis
+               --appendonly yes --appendfsync MODE             [memory]
   RINGKV_ARGS  extra ringkv arguments, split on whitespace        [none]
   REDIS_BIN    redis server binary                    [redis-server on PATH]
   PIN          1: servers on one CPU, redis-benchmark on another  [1]
@@ -133,6 +136,8 @@ if [[ -z ${RINGKV_FLAVOR:-} ]]; then
 fi
 [[ $RINGKV_FLAVOR == ringkv || $RINGKV_FLAVOR == redis ]] || die "RINGKV_FLAVOR must be 'ringkv' or 'redis'"
 read -r -a RINGKV_EXTRA <<<"$RINGKV_ARGS"
+DURABILITY=${DURABILITY:-memory}
+case $DURABILITY in memory|everysec|always) ;; *) die "DURABILITY must be memory, everysec or always" ;; esac
 
 # Pinning. Both servers share SERVER_CPU (never pinned differently), the
 # load generator gets BENCH_CPU.
@@ -274,12 +279,17 @@ pick_port() {  # sets PICKED: below the usual ephemeral range, not used before
 
 server_cmd() {  # server_cmd NAME PORT DIR -> SERVER_CMD array
   local name=$1 port=$2 dir=$3
+  local -a redis_persist=(--save '' --appendonly no) ringkv_persist=(--engine memory)
+  if [[ $DURABILITY != memory ]]; then
+    redis_persist=(--save '' --appendonly yes --appendfsync "$DURABILITY")
+    ringkv_persist=(--engine lsm --fsync "$DURABILITY")
+  fi
   if [[ $name == ringkv && $RINGKV_FLAVOR == ringkv ]]; then
-    SERVER_CMD=("$RINGKV_PATH" --port "$port" --bind "$HOST" --dir "$dir" --threads "$THREADS" "${RINGKV_EXTRA[@]}")
+    SERVER_CMD=("$RINGKV_PATH" --port "$port" --bind "$HOST" --dir "$dir" --threads "$THREADS" "${ringkv_persist[@]}" "${RINGKV_EXTRA[@]}")
   elif [[ $name == ringkv ]]; then
-    SERVER_CMD=("$RINGKV_PATH" --save '' --appendonly no --port "$port" --bind "$HOST" --dir "$dir" "${RINGKV_EXTRA[@]}")
+    SERVER_CMD=("$RINGKV_PATH" "${redis_persist[@]}" --port "$port" --bind "$HOST" --dir "$dir" "${RINGKV_EXTRA[@]}")
   else
-    SERVER_CMD=("$REDIS_PATH" --save '' --appendonly no --port "$port" --bind "$HOST" --dir "$dir")
+    SERVER_CMD=("$REDIS_PATH" "${redis_persist[@]}" --port "$port" --bind "$HOST" --dir "$dir")
   fi
 }
 
@@ -577,6 +587,11 @@ HEADER=$WORK/header.md
   printf -- '- ringkv: %s (%s; repo %s; binary built %s); --threads %s%s\n' "$RINGKV_PATH" "$RINGKV_VERSION" \
     "$git_rev" "$bin_time" "$THREADS" "${RINGKV_ARGS:+; RINGKV_ARGS: $RINGKV_ARGS}"
   printf -- '- redis: %s (%s)\n' "$("$REDIS_PATH" --version 2>/dev/null | head -n 1)" "$REDIS_VERSION"
+  if [[ $DURABILITY == memory ]]; then
+    printf -- '- Durability: none on either side (ringkv --engine memory; redis --save "" --appendonly no)\n'
+  else
+    printf -- '- Durability: ringkv --engine lsm --fsync %s; redis --appendonly yes --appendfsync %s\n' "$DURABILITY" "$DURABILITY"
+  fi
   printf -- '- load: %s\n' "$(redis-benchmark --version 2>/dev/null | head -n 1)"
   if [[ $PIN == 1 ]]; then
     printf -- '- Pinning: both servers on CPU %s, redis-benchmark (and the fill) on CPU %s (taskset)\n' "$SERVER_CPU" "$BENCH_CPU"
