@@ -125,9 +125,32 @@ static int rkv_get(void *db, const char *key, size_t key_bytes, bool *found, cha
 	return 0;
 }
 
+/* With RINGKV_BENCH_STATS set, the engine's own view of a row on stderr:
+ * what it wrote where and what the levels hold at close. */
+static void rkv_print_stats(struct lsm *db)
+{
+	if (!getenv("RINGKV_BENCH_STATS"))
+		return;
+	struct lsm_stats st;
+	lsm_stats(db, &st);
+	fprintf(stderr,
+	        "    ringkv: user %.1f MB, wal %.1f, flush %.1f (%llu), compaction r %.1f w %.1f "
+	        "(%llu), wa %.2f, stalls %llu (%llu ms), cache hits %llu misses %llu\n    levels:",
+	        st.user_bytes / 1e6, st.wal_bytes / 1e6, st.flush_bytes / 1e6,
+	        (unsigned long long)st.flush_count, st.compaction_read_bytes / 1e6,
+	        st.compaction_write_bytes / 1e6, (unsigned long long)st.compaction_count,
+	        st.write_amp, (unsigned long long)st.stall_count, (unsigned long long)st.stall_ms,
+	        (unsigned long long)st.cache_hits, (unsigned long long)st.cache_misses);
+	for (int i = 0; i < LSM_LEVELS; i++)
+		fprintf(stderr, " L%d %llu/%.1fMB", i, (unsigned long long)st.level_file_count[i],
+		        st.level_bytes[i] / 1e6);
+	fprintf(stderr, "\n");
+}
+
 static void rkv_close(void *db)
 {
 	struct rkv *r = db;
+	rkv_print_stats(r->db);
 	lsm_close(r->db);
 	buf_deinit(&r->value);
 	free(r->rec);

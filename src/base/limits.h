@@ -278,6 +278,36 @@
  * small while letting a compaction merge several flushes at once. */
 #define LSM_L0_COMPACTION_TRIGGER 4
 
+/* ... but while L1 holds more bytes than L0, an L0 compaction would mostly
+ * rewrite L1 (random keys overlap all of it), so L0 waits until it holds
+ * as many bytes as L1 or this many tables, whichever comes first. Merging
+ * up to 8 flushes per rewrite of L1 about halves what filling a store
+ * rewrites, for at most 4 more filter probes per get (RocksDB scores L0
+ * by its bytes against the base level the same way). */
+#define LSM_L0_COMPACTION_TRIGGER_MAX 8
+
+/* ... and gets that probe L0 tables in vain (the key was deeper, or
+ * nowhere) make L0 due at LSM_L0_COMPACTION_TRIGGER tables again once
+ * they have wasted one probe per this many bytes the compaction would
+ * write (L0 and L1): LevelDB's seek compaction, with its estimate that
+ * one wasted lookup costs about what compacting 16 KiB does. A store
+ * that is read keeps a short L0; one that is only written merges more
+ * flushes at a time. */
+#define LSM_SEEK_COMPACTION_BYTES (16 * KIB)
+
+/* L0 tables past which the background thread stops flushing in the middle
+ * of a compaction (lsm_compact.c): the flush then waits for the compaction
+ * to end and writers stall behind the immutable memtable. A long L0->L1
+ * compaction lets L0 grow while it runs, so the next one merges more
+ * flushes per rewrite of L1; this bounds what a get then probes (LevelDB
+ * stops writes at 12 L0 tables, RocksDB at 36). */
+#define LSM_L0_STOP_TRIGGER 12
+
+/* Merged entries between two looks, by a running compaction, at a pending
+ * flush and at lsm_close: a mutex round trip per ~100 KiB of small entries
+ * costs nothing, and a close waits at most a few milliseconds. */
+#define LSM_COMPACTION_CHECK_ENTRIES 1024
+
 /* Target size of L1; level n >= 1 targets LSM_L1_BYTES_DEFAULT * 10^(n-1)
  * (LSM_LEVEL_FANOUT): 256 MiB makes L1 four default memtables. */
 #define LSM_L1_BYTES_DEFAULT (256 * MIB)

@@ -108,8 +108,16 @@ int block_builder_finish(struct block_builder *b, struct bytes *out)
 
 int block_iter_init(struct block_iter *it, struct bytes block)
 {
-	memset(it, 0, sizeof(*it));
-	buf_init(&it->key);
+	it->data = NULL;
+	it->limit = 0;
+	it->restart_count = 0;
+	it->next = 0;
+	it->key_len = 0;
+	it->key_on_heap = false;
+	buf_init(&it->key_heap);
+	it->value = bytes_make(NULL, 0);
+	it->valid = false;
+	it->err = 0;
 	it->data = block.ptr;
 	if (block.len < 8)
 		return it->err = ERR_CORRUPT;
@@ -123,7 +131,7 @@ int block_iter_init(struct block_iter *it, struct bytes block)
 
 void block_iter_deinit(struct block_iter *it)
 {
-	buf_deinit(&it->key);
+	buf_deinit(&it->key_heap);
 }
 
 static void fail(struct block_iter *it, int err)
@@ -133,6 +141,42 @@ static void fail(struct block_iter *it, int err)
 		it->err = err;
 }
 
+/* Parses the entry header at off: p is left at its key bytes. False for
+ * a header running past the entries (corrupt). */
+static bool parse_at(const struct block_iter *it, size_t off, const uint8_t **p,
+                     uint64_t *shared, uint64_t *unshared, uint64_t *vlen)
+{
+	const uint8_t *end = it->data + it->limit;
+	*p = it->data + off;
+	return block_get_varint(p, end, shared) && block_get_varint(p, end, unshared) &&
+	    block_get_varint(p, end, vlen) && *unshared <= (size_t)(end - *p) &&
+	    *vlen <= (size_t)(end - *p) - *unshared;
+}
+
+/* Makes the current key shared + unshared bytes long with its first
+ * shared bytes kept and the rest from src. False when out of memory. */
+static bool key_set(struct block_iter *it, size_t shared, const uint8_t *src, size_t unshared)
+{
+	size_t len = shared + unshared;
+	if (!it->key_on_heap && len > sizeof(it->key_inline)) {
+		it->key_heap.len = 0;
+		if (buf_reserve(&it->key_heap, len, SST_BLOCK_RAW_BYTES_MAX))
+			return false;
+		buf_put(&it->key_heap, it->key_inline, shared);
+		it->key_on_heap = true;
+	}
+	if (it->key_on_heap) {
+		it->key_heap.len = shared;
+		if (buf_reserve(&it->key_heap, unshared, SST_BLOCK_RAW_BYTES_MAX))
+			return false;
+		buf_put(&it->key_heap, src, unshared);
+	} else if (unshared) {
+		memcpy(it->key_inline + shared, src, unshared);
+	}
+	it->key_len = len;
+	return true;
+}
+
 /* Decodes the entry at off into key/value; invalid at the end of entries. */
 static void decode_at(struct block_iter *it, size_t off)
 {
@@ -140,21 +184,17 @@ static void decode_at(struct block_iter *it, size_t off)
 		it->valid = false;
 		return;
 	}
-	const uint8_t *p = it->data + off, *end = it->data + it->limit;
+	const uint8_t *p;
 	uint64_t shared, unshared, vlen;
-	if (!block_get_varint(&p, end, &shared) || !block_get_varint(&p, end, &unshared) ||
-	    !block_get_varint(&p, end, &vlen) || shared > it->key.len ||
-	    unshared > (size_t)(end - p) || vlen > (size_t)(end - p) - unshared) {
+	if (!parse_at(it, off, &p, &shared, &unshared, &vlen) || shared > it->key_len) {
 		fail(it, ERR_CORRUPT);
 		return;
 	}
-	it->key.len = (size_t)shared;
-	if (buf_reserve(&it->key, (size_t)unshared, SST_BLOCK_RAW_BYTES_MAX)) {
+	if (!key_set(it, (size_t)shared, p, (size_t)unshared)) {
 		fail(it, ERR_NOMEM);
 		return;
 	}
-	buf_put(&it->key, p, (size_t)unshared);
-	if (it->key.len < IKEY_TRAILER_BYTES) {
+	if (it->key_len < IKEY_TRAILER_BYTES) {
 		fail(it, ERR_CORRUPT); /* every key of ours is an internal key */
 		return;
 	}
@@ -168,21 +208,40 @@ static size_t restart_off(const struct block_iter *it, uint32_t i)
 	return le_get32(it->data + it->limit + (size_t)i * 4);
 }
 
-/* Decodes the key stored at a restart point (shared must be 0). */
-static bool restart_key(struct block_iter *it, uint32_t i)
+/* The key stored whole at restart point i, where it lies in the block
+ * (no copy). False when the entry is malformed, is not stored whole, or
+ * is shorter than an internal key. */
+bool block_iter_restart_key(const struct block_iter *it, uint32_t i, struct bytes *key)
 {
+	ASSERT(i < it->restart_count);
 	size_t off = restart_off(it, i);
-	it->key.len = 0;
-	decode_at(it, off);
-	return it->valid;
+	const uint8_t *p;
+	uint64_t shared, unshared, vlen;
+	if (off >= it->limit || !parse_at(it, off, &p, &shared, &unshared, &vlen) || shared ||
+	    unshared < IKEY_TRAILER_BYTES)
+		return false;
+	*key = bytes_make(p, (size_t)unshared);
+	return true;
 }
 
 void block_iter_seek_to_first(struct block_iter *it)
 {
 	if (it->err)
 		return;
-	it->key.len = 0;
+	it->key_len = 0;
 	decode_at(it, restart_off(it, 0));
+}
+
+void block_iter_seek_to_restart(struct block_iter *it, uint32_t i)
+{
+	ASSERT(i <= it->restart_count);
+	if (it->err)
+		return;
+	it->key_len = 0;
+	if (i == it->restart_count)
+		it->valid = false;
+	else
+		decode_at(it, restart_off(it, i));
 }
 
 void block_iter_next(struct block_iter *it)
@@ -200,16 +259,17 @@ void block_iter_seek(struct block_iter *it, struct bytes target)
 	uint32_t lo = 0, hi = it->restart_count - 1;
 	while (lo < hi) {
 		uint32_t mid = lo + (hi - lo + 1) / 2;
-		if (!restart_key(it, mid)) {
+		struct bytes key;
+		if (!block_iter_restart_key(it, mid, &key)) {
 			fail(it, ERR_CORRUPT);
 			return;
 		}
-		if (ikey_cmp(block_iter_key(it), target) < 0)
+		if (ikey_cmp(key, target) < 0)
 			lo = mid;
 		else
 			hi = mid - 1;
 	}
-	it->key.len = 0;
+	it->key_len = 0;
 	decode_at(it, restart_off(it, lo));
 	while (it->valid && ikey_cmp(block_iter_key(it), target) < 0)
 		decode_at(it, it->next);

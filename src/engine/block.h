@@ -12,8 +12,12 @@
  *
  * The builder owns growable buffers capped by SST_BLOCK_RAW_BYTES_MAX. The
  * iterator borrows the block bytes (they must outlive it) and owns only a
- * key buffer. It never trusts the bytes: any malformed entry or restart
- * array makes it invalid with ERR_CORRUPT in err. Neither is thread-safe.
+ * key buffer: inline for keys up to BLOCK_ITER_KEY_INLINE_BYTES, so that a
+ * point lookup over short keys allocates nothing, on the heap past that.
+ * A seek compares the restart keys where they lie in the block (stored
+ * whole, shared == 0) and copies only the keys of its final scan. It
+ * never trusts the bytes: any malformed entry or restart array makes it
+ * invalid with ERR_CORRUPT in err. Neither is thread-safe.
  * Varint helpers are shared with the table code (handles).
  */
 #ifndef RINGKV_ENGINE_BLOCK_H
@@ -83,12 +87,18 @@ size_t block_builder_size(const struct block_builder *b);
  * the next reset. ERR_NOMEM/ERR_LIMIT. */
 int block_builder_finish(struct block_builder *b, struct bytes *out);
 
+/* Internal keys of up to 48-byte user keys fit the iterator itself. */
+#define BLOCK_ITER_KEY_INLINE_BYTES 56
+
 struct block_iter {
 	const uint8_t *data;
 	size_t limit; /* offset of the restart array: entries end here */
 	uint32_t restart_count;
 	size_t next;        /* offset of the entry after the current one */
-	struct buf key;     /* the current key, decompressed */
+	size_t key_len;     /* the current key, decompressed: */
+	bool key_on_heap;   /* in key_heap (once one outgrew key_inline), else key_inline */
+	struct buf key_heap;
+	uint8_t key_inline[BLOCK_ITER_KEY_INLINE_BYTES];
 	struct bytes value; /* the current value, inside data */
 	bool valid;
 	int err; /* 0 or ERR_CORRUPT / ERR_NOMEM */
@@ -104,9 +114,17 @@ void block_iter_seek_to_first(struct block_iter *it);
 void block_iter_seek(struct block_iter *it, struct bytes target);
 void block_iter_next(struct block_iter *it);
 
+/* Restart points, for a caller that searches them itself (an index block
+ * has one per entry). The key stored whole at restart point i < it's
+ * restart_count, where it lies in the block; false when that entry is
+ * malformed (corrupt). */
+bool block_iter_restart_key(const struct block_iter *it, uint32_t i, struct bytes *key);
+/* Positions at restart point i (invalid when i == restart_count). */
+void block_iter_seek_to_restart(struct block_iter *it, uint32_t i);
+
 static inline struct bytes block_iter_key(const struct block_iter *it)
 {
-	return bytes_make(it->key.data, it->key.len);
+	return bytes_make(it->key_on_heap ? it->key_heap.data : it->key_inline, it->key_len);
 }
 
 #endif

@@ -109,7 +109,6 @@ int lsm_table_add_locked(struct lsm *db, uint64_t number, struct sst_reader *r)
 		return ERR_NOMEM;
 	t->number = number;
 	t->reader = r;
-	env_mutex_init(&t->mu);
 	size_t i = db->table_count;
 	while (i > 0 && db->tables[i - 1]->number > number) { /* usually appends */
 		db->tables[i] = db->tables[i - 1];
@@ -351,11 +350,17 @@ static void destroy(struct lsm *db)
 	lsm_mem_unref_locked(db, db->imm);
 	for (size_t i = 0; i < db->table_count; i++) {
 		sst_close(db->tables[i]->reader);
-		env_mutex_deinit(&db->tables[i]->mu);
 		free(db->tables[i]);
 	}
 	free(db->tables);
-	free(db->obsolete); /* left on disk: orphans the next open removes */
+	/* No reader is left (lsm_close races with nothing), so the tables
+	 * compacted away go now rather than as orphans of the next open. */
+	for (size_t i = 0; i < db->obsolete_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		if (lsm_path(path, sizeof(path), db->dir, db->obsolete[i], "sst") == 0)
+			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
+	}
+	free(db->obsolete);
 	for (uint32_t level = 0; level < LSM_LEVELS; level++)
 		buf_deinit(&db->compact_ptr[level]);
 	if (db->man)

@@ -2,8 +2,10 @@
  * lsm_compact.c - leveled compaction on the background thread (after any
  * pending flush, which has priority because writes may stall behind it).
  *
- * Picking (under mu): L0 when it holds LSM_L0_COMPACTION_TRIGGER tables:
- * all of L0 plus the L1 tables overlapping their key range; else the
+ * Picking (under mu): L0 when it holds LSM_L0_COMPACTION_TRIGGER tables
+ * and at least as many bytes as L1, or LSM_L0_COMPACTION_TRIGGER_MAX
+ * tables: all of L0 plus the L1 tables overlapping their key range (moved
+ * down without a rewrite when nothing overlaps: movable()); else the
  * first level n >= 1 over its target (l1_bytes * 10^(n-1)): one table,
  * round-robin after the level's compaction pointer (kept in memory; a
  * reopen starts again from the left, which only changes fairness), plus
@@ -62,6 +64,7 @@ struct run {
 	int64_t now_ms;
 	struct buf prev; /* user key of the previous entry */
 	bool have_prev;
+	uint32_t since_check; /* merged entries since the last between_entries */
 };
 
 static struct bytes ukey(struct bytes ikey)
@@ -83,10 +86,19 @@ static uint64_t level_target(const struct lsm *db, uint32_t level)
 	return t;
 }
 
+uint64_t lsm_l0_wasted_max(const struct version *v)
+{
+	return (version_level_bytes(v, 0) + version_level_bytes(v, 1)) / LSM_SEEK_COMPACTION_BYTES + 1;
+}
+
 /* The level to compact from, or LSM_LEVELS when none is due. */
 static uint32_t due_level(struct lsm *db, const struct version *v)
 {
-	if (version_file_count(v, 0) >= LSM_L0_COMPACTION_TRIGGER)
+	size_t l0 = version_file_count(v, 0);
+	if (l0 >= LSM_L0_COMPACTION_TRIGGER_MAX ||
+	    (l0 >= LSM_L0_COMPACTION_TRIGGER &&
+	     (version_level_bytes(v, 0) >= version_level_bytes(v, 1) ||
+	      atomic_load_explicit(&db->l0_wasted, memory_order_relaxed) >= lsm_l0_wasted_max(v))))
 		return 0;
 	for (uint32_t level = 1; level + 1 < LSM_LEVELS; level++)
 		if (version_level_bytes(v, level) > level_target(db, level))
@@ -138,6 +150,8 @@ static int pick_locked(struct lsm *db, struct compaction *c, uint32_t level)
 	if (level > 0) {
 		first = pick_round_robin(db, v, level);
 		last = first + 1;
+	} else {
+		atomic_store_explicit(&db->l0_wasted, 0, memory_order_relaxed);
 	}
 	struct bytes lo = {0}, hi = {0};
 	int err = 0;
@@ -308,6 +322,27 @@ static int step(struct run *r, struct bytes ikey, struct bytes value)
 	return err;
 }
 
+/* Every LSM_COMPACTION_CHECK_ENTRIES merged entries (LevelDB's
+ * DoCompactionWork does both): a pending immutable memtable is flushed
+ * now rather than after the compaction, so writers do not stall behind a
+ * long merge and L0 collects the flushes that the next L0 compaction
+ * merges in one rewrite of L1 (up to LSM_L0_STOP_TRIGGER tables; past it
+ * the flush waits). A flush adds only a newer L0 table, which no input
+ * of this compaction shadows and which its install leaves alone. A
+ * closing store cuts the compaction short with ERR_AGAIN: its outputs
+ * are removed and nothing is installed, as a throttled one is. */
+static int between_entries(struct run *r)
+{
+	struct lsm *db = r->db;
+	env_mutex_lock(&db->mu);
+	if (db->imm && !db->failed && !db->stop &&
+	    version_file_count(manifest_current(db->man), 0) < LSM_L0_STOP_TRIGGER)
+		lsm_flush_imm_locked(db);
+	int err = db->stop ? ERR_AGAIN : db->failed;
+	env_mutex_unlock(&db->mu);
+	return err;
+}
+
 /* Private readers of the inputs, merged; then every entry through step. */
 static int merge_inputs(struct run *r)
 {
@@ -332,8 +367,13 @@ static int merge_inputs(struct run *r)
 		err = merge_iter_create(kids, n, &m);
 	if (!err) {
 		merge_iter_seek_to_first(m);
-		for (; !err && merge_iter_valid(m); merge_iter_next(m))
+		for (; !err && merge_iter_valid(m); merge_iter_next(m)) {
 			err = step(r, merge_iter_key(m), merge_iter_value(m));
+			if (!err && ++r->since_check >= LSM_COMPACTION_CHECK_ENTRIES) {
+				r->since_check = 0;
+				err = between_entries(r);
+			}
+		}
 		if (!err)
 			err = merge_iter_status(m);
 	}
@@ -459,6 +499,48 @@ static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
 	return err;
 }
 
+/* True when the inputs can go down a level as they are (LevelDB's
+ * trivial move): nothing of level + 1 overlaps them and, from L0, no two
+ * of them overlap, so level + 1 stays sorted and disjoint. Nothing is
+ * rewritten: a tombstone or an expired value moves along and is dropped
+ * by a later merge. */
+static bool movable(const struct compaction *c)
+{
+	for (size_t i = 0; i < c->in_count; i++) {
+		if (c->in_level[i] != c->level)
+			return false;
+		for (size_t j = 0; j < i; j++)
+			if (overlaps(c->in[j], ukey(c->in[i]->smallest), ukey(c->in[i]->largest)))
+				return false;
+	}
+	return c->in_count > 0;
+}
+
+/* Moves the inputs to level + 1 in one manifest edit; mu held (the edit
+ * is small, as a flush's is). The tables, their readers and their cache
+ * entries stay as they are: only the level changes. */
+static int move_locked(struct lsm *db, const struct compaction *c)
+{
+	struct version_edit e;
+	version_edit_init(&e);
+	int err = 0;
+	for (size_t i = 0; !err && i < c->in_count; i++) {
+		const struct manifest_file *f = c->in[i];
+		struct vedit_file to = {
+			.level = c->level + 1, .number = f->number, .size = f->size,
+			.min_seq = f->min_seq, .max_seq = f->max_seq, .blob_refs = f->blob_refs,
+			.smallest = f->smallest, .largest = f->largest,
+		};
+		err = version_edit_delete_file(&e, c->level, f->number);
+		if (!err)
+			err = version_edit_add_file(&e, &to);
+	}
+	if (!err)
+		err = manifest_log_and_apply(db->man, &e);
+	version_edit_deinit(&e);
+	return err;
+}
+
 bool lsm_compact_locked(struct lsm *db)
 {
 	uint32_t level = due_level(db, manifest_current(db->man));
@@ -466,11 +548,14 @@ bool lsm_compact_locked(struct lsm *db)
 		return false;
 	struct compaction c = {0};
 	int err = pick_locked(db, &c, level);
-	env_mutex_unlock(&db->mu);
 	bool installed = false;
-	if (!err)
+	if (!err && movable(&c)) {
+		err = move_locked(db, &c);
+	} else if (!err) {
+		env_mutex_unlock(&db->mu);
 		err = run_compaction(db, &c, &installed);
-	env_mutex_lock(&db->mu);
+		env_mutex_lock(&db->mu);
+	}
 	if (c.v)
 		version_unref(c.v);
 	free(c.in);
@@ -492,7 +577,6 @@ static void table_remove_locked(struct lsm *db, uint64_t number)
 	memmove(&db->tables[i], &db->tables[i + 1], (db->table_count - i - 1) * sizeof(t));
 	db->table_count--;
 	sst_close(t->reader);
-	env_mutex_deinit(&t->mu);
 	free(t);
 }
 

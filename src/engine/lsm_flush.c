@@ -65,8 +65,7 @@ int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
 	return err;
 }
 
-/* Flushes db->imm; called and returns with mu held, releases it for I/O. */
-static void flush_imm_locked(struct lsm *db)
+void lsm_flush_imm_locked(struct lsm *db)
 {
 	struct lsm_mem *imm = db->imm;
 	uint64_t number = manifest_new_file_number(db->man);
@@ -106,18 +105,26 @@ static void flush_imm_locked(struct lsm *db)
 	env_mutex_lock(&db->mu);
 }
 
+static_assert(LSM_L0_STOP_TRIGGER >= LSM_L0_COMPACTION_TRIGGER_MAX, "a full L0 is due");
+
 void *lsm_flush_main(void *arg)
 {
 	struct lsm *db = arg;
 	env_mutex_lock(&db->mu);
 	while (!db->stop) {
-		/* Flushes first: a write may be stalled behind db->imm. */
-		if (db->imm && !db->failed)
-			flush_imm_locked(db);
+		/* Flushes first: a write may be stalled behind db->imm; but not
+		 * past LSM_L0_STOP_TRIGGER L0 tables, where L0 must be compacted
+		 * first (writes stall behind db->imm meanwhile), or a writer as
+		 * fast as the flush would starve compaction and grow L0 without
+		 * bound. Past the stop trigger an L0 compaction is always due. */
+		bool l0_full = version_file_count(manifest_current(db->man), 0) >=
+		    LSM_L0_STOP_TRIGGER;
+		if (db->imm && !db->failed && !l0_full)
+			lsm_flush_imm_locked(db);
 		else if (db->obsolete_count && db->readers == 0)
 			lsm_remove_obsolete_locked(db);
-		else if (db->failed || !lsm_compact_locked(db))
-			env_cond_wait(&db->cv, &db->mu);
+		else if ((db->failed || !lsm_compact_locked(db)) && !db->stop)
+			env_cond_wait(&db->cv, &db->mu); /* a compaction cut short by stop: exit */
 	}
 	env_mutex_unlock(&db->mu);
 	return NULL;

@@ -39,11 +39,11 @@ struct lsm_mem {
 	uint32_t refs;       /* (mu) */
 };
 
-/* An open table. An sst_reader has one owner at a time: mu lends it. */
+/* An open table. Gets share its reader (sst_get is safe from several
+ * threads at once); iterators and compactions open their own. */
 struct lsm_table {
 	uint64_t number;
 	struct sst_reader *reader;
-	struct env_mutex mu;
 };
 
 /* A checkpoint's cut, made by the group-commit leader between two groups
@@ -115,6 +115,10 @@ struct lsm {
 	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
 	bool wal_staged;                     /* (mu) records staged, not handed to the env */
 	struct lsm_counters stats;           /* see struct lsm_counters */
+	/* L0 tables that gets probed without finding the key, since the last
+	 * L0 compaction was picked (relaxed: a trigger, not a count that must
+	 * be exact; LSM_SEEK_COMPACTION_BYTES). */
+	atomic_uint_fast64_t l0_wasted;
 	struct env_thread flush_thread, sync_thread;
 	bool thread_started, sync_thread_started;
 	/* Leader only. */
@@ -136,6 +140,10 @@ int lsm_wal_open(struct lsm *db, struct wal *w, uint64_t number);
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
                           struct version_edit *e, struct sst_reader **reader);
 void *lsm_flush_main(void *arg);
+/* Flushes db->imm into L0 (the background thread, between compaction
+ * steps too); called and returns with mu held, releases it for I/O. A
+ * failure fails the store. */
+void lsm_flush_imm_locked(struct lsm *db);
 /* Queues a checkpoint's cut behind the writers and waits for it
  * (lsm_write.c). A failure to finish the blob file or to open the new WAL
  * fails the checkpoint, not the store: nothing written before depends on
@@ -148,6 +156,8 @@ void *lsm_sync_main(void *arg);
  * true, else false. A failure fails the store. */
 bool lsm_compact_locked(struct lsm *db);
 bool lsm_compaction_due_locked(struct lsm *db);
+/* Wasted L0 probes (db->l0_wasted) that make L0 due in version v. */
+uint64_t lsm_l0_wasted_max(const struct version *v);
 /* Removes the obsolete tables; requires readers == 0; mu held, released
  * for the file removals. */
 void lsm_remove_obsolete_locked(struct lsm *db);

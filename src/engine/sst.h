@@ -24,9 +24,12 @@
  * demand, their checksums verified on every read from disk; a mismatch is
  * ERR_CORRUPT for that read and is never returned as data. With a cache
  * (cache.h) decoded data and index blocks are shared through it under
- * (file_number, offset). A reader and its iterators have one owner thread;
- * the cache may be shared by every reader on every thread. Values returned
- * by an iterator are views valid until its next move.
+ * (file_number, offset). sst_get may run on one reader from several
+ * threads at once: it reads only what open loaded (filter, index), the
+ * cache and the file (the env_fs must allow concurrent reads, as
+ * env_fs_posix does). An iterator has one owner thread; the cache may be
+ * shared by every reader on every thread. Values returned by an iterator
+ * are views valid until its next move.
  */
 #ifndef RINGKV_ENGINE_SST_H
 #define RINGKV_ENGINE_SST_H

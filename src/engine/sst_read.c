@@ -45,7 +45,77 @@ struct sst_reader {
 	struct sst_block *meta, *filter;
 	struct block_ref index;
 	struct sst_props props;
+	/* Point lookups' aid, built at open (NULL: none; the plain search
+	 * then): for index entry i, key8[i] holds the 8 bytes of its user key
+	 * that follow the prefix every index key shares (index_prefix, inside
+	 * the pinned index block), big-endian and zero-padded. A binary search
+	 * over this dense array replaces most of the key comparisons inside
+	 * the index block, which miss the CPU cache on a large table. */
+	uint64_t *key8;
+	uint32_t key8_count;
+	struct bytes index_prefix;
 };
+
+/* Bytes [p, p + 8) of user key u, zero-padded, big-endian: a function
+ * that never decreases as u grows in bytewise order, among keys that
+ * share their first p bytes. */
+static uint64_t key8_of(struct bytes u, size_t p)
+{
+	uint64_t k = 0;
+	for (size_t i = p; i < p + 8; i++)
+		k = k << 8 | (i < u.len ? u.ptr[i] : 0);
+	return k;
+}
+
+static size_t common_prefix(struct bytes a, struct bytes b)
+{
+	size_t n = a.len < b.len ? a.len : b.len, i = 0;
+	while (i < n && a.ptr[i] == b.ptr[i])
+		i++;
+	return i;
+}
+
+/* Builds r->key8 from the pinned index block. Leaves it NULL (and the
+ * reader correct) when the block does not have one restart per entry or
+ * is malformed: the plain search then reports what is wrong. */
+static int key8_build(struct sst_reader *r)
+{
+	struct block_iter it;
+	int rc = block_iter_init(&it, bytes_make(r->index.blk->data, r->index.blk->len));
+	uint32_t n = it.restart_count;
+	struct bytes first, last;
+	if (rc || !block_iter_restart_key(&it, 0, &first) ||
+	    !block_iter_restart_key(&it, n - 1, &last)) {
+		block_iter_deinit(&it);
+		return 0;
+	}
+	size_t p = common_prefix(bytes_make(first.ptr, first.len - IKEY_TRAILER_BYTES),
+	                         bytes_make(last.ptr, last.len - IKEY_TRAILER_BYTES));
+	uint64_t *k8 = malloc((size_t)n * sizeof(*k8));
+	if (!k8) {
+		block_iter_deinit(&it);
+		return ERR_NOMEM;
+	}
+	uint32_t i = 0;
+	for (block_iter_seek_to_first(&it); it.valid && i < n; block_iter_next(&it), i++) {
+		struct bytes k, key = block_iter_key(&it);
+		/* One entry per restart, each stored whole: the aid's positions
+		 * are then restart numbers. */
+		if (!block_iter_restart_key(&it, i, &k) || !bytes_eq(k, key))
+			break;
+		k8[i] = key8_of(bytes_make(key.ptr, key.len - IKEY_TRAILER_BYTES), p);
+	}
+	bool ok = i == n && !it.valid && !it.err;
+	block_iter_deinit(&it);
+	if (!ok) {
+		free(k8);
+		return 0;
+	}
+	r->key8 = k8;
+	r->key8_count = n;
+	r->index_prefix = bytes_make(first.ptr, p);
+	return 0;
+}
 
 static void block_unref(struct sst_reader *r, struct block_ref *ref)
 {
@@ -197,7 +267,7 @@ static int open_blocks(struct sst_reader *r, const char **reason)
 	}
 	if (sst_props_decode(r->meta->data, r->meta->len, &r->props))
 		return corrupt(reason, "properties: malformed");
-	return 0;
+	return key8_build(r);
 }
 
 int sst_open(struct sst_reader **out, struct env_fs *fs, const char *path,
@@ -234,6 +304,7 @@ void sst_close(struct sst_reader *r)
 		block_unref(r, &r->index);
 	free(r->meta);
 	free(r->filter);
+	free(r->key8);
 	env_fs_close(r->fs, r->file);
 	free(r);
 }
@@ -245,6 +316,58 @@ const struct sst_props *sst_props(const struct sst_reader *r)
 
 /* ---- Point lookups --------------------------------------------------- */
 
+/* The first index entry >= target with r->key8: key8 narrows the range,
+ * full comparisons (in place) settle the entries that tie with target. */
+static void index_seek_key8(const struct sst_reader *r, struct block_iter *idx,
+                            struct bytes target)
+{
+	struct bytes user = bytes_make(target.ptr, target.len - IKEY_TRAILER_BYTES);
+	struct bytes pre = r->index_prefix;
+	int c = memcmp(user.ptr, pre.ptr, user.len < pre.len ? user.len : pre.len);
+	if (c < 0 || (c == 0 && user.len < pre.len)) {
+		block_iter_seek_to_restart(idx, 0); /* below every index key */
+		return;
+	}
+	if (c > 0) {
+		block_iter_seek_to_restart(idx, r->key8_count); /* above every one */
+		return;
+	}
+	uint64_t t8 = key8_of(user, pre.len);
+	uint32_t lo = 0, hi = r->key8_count;
+	while (lo < hi) { /* first key8 >= t8 */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (r->key8[mid] < t8)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	uint32_t first_ge = lo;
+	hi = r->key8_count;
+	while (lo < hi) { /* first key8 > t8: the ties are [first_ge, lo), usually 0 or 1 */
+		uint32_t mid = lo + (hi - lo) / 2;
+		if (r->key8[mid] <= t8)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	hi = lo;
+	lo = first_ge;
+	while (lo < hi) { /* first key >= target among the ties */
+		uint32_t mid = lo + (hi - lo) / 2;
+		struct bytes k;
+		if (!block_iter_restart_key(idx, mid, &k)) {
+			idx->err = ERR_CORRUPT; /* key8_build read it whole once */
+			idx->valid = false;
+			return;
+		}
+		if (ikey_cmp(k, target) < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	block_iter_seek_to_restart(idx, lo);
+}
+
 /* Seeks the index to target and loads the data block it points at.
  * *found is false when target is past the table's last key. */
 static int locate_block(struct sst_reader *r, struct bytes target, struct block_iter *idx,
@@ -253,7 +376,10 @@ static int locate_block(struct sst_reader *r, struct bytes target, struct block_
 	int rc = block_iter_init(idx, bytes_make(r->index.blk->data, r->index.blk->len));
 	if (rc)
 		return rc;
-	block_iter_seek(idx, target);
+	if (r->key8)
+		index_seek_key8(r, idx, target);
+	else
+		block_iter_seek(idx, target);
 	if (idx->err)
 		return idx->err;
 	*found = idx->valid;

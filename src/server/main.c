@@ -110,18 +110,22 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 	     * the turn's replies go out (ks_flush_log). */
 	    .wal_staged = true,
 	};
-	/* maxmemory bounds the engine's memory too: the memtable (and the one
-	 * being flushed) and the block cache get at most a quarter each. */
+	/* maxmemory bounds the engine's memory too, with a quarter left for
+	 * everything else (clients, the TTL index): each of the two memtables
+	 * (the one filling and the one being flushed) and the block cache get
+	 * at most an eighth, the row cache three eighths. The data itself is on
+	 * disk, so a durable node at maxmemory serves from disk rather than
+	 * refusing writes or evicting keys. */
 	uint64_t maxmem = (uint64_t)config_get(cfg, CFG_MAXMEMORY);
-	if (maxmem && opt.memtable_bytes > maxmem / 4)
-		opt.memtable_bytes = maxmem / 4 > 64 * 1024 ? maxmem / 4 : 64 * 1024;
-	if (maxmem && opt.block_cache_bytes > maxmem / 4)
-		opt.block_cache_bytes = maxmem / 4 > 1024 * 1024 ? maxmem / 4 : 1024 * 1024;
+	if (maxmem && opt.memtable_bytes > maxmem / 8)
+		opt.memtable_bytes = maxmem / 8 > 64 * 1024 ? maxmem / 8 : 64 * 1024;
+	if (maxmem && opt.block_cache_bytes > maxmem / 8)
+		opt.block_cache_bytes = maxmem / 8 > 1024 * 1024 ? maxmem / 8 : 1024 * 1024;
 	env_fs_posix_init(&posix_fs);
 	struct engine_lsm_open_info info;
 	uint64_t row_cache = (uint64_t)config_get(cfg, CFG_ROW_CACHE_BYTES);
-	if (maxmem && row_cache > maxmem / 2)
-		row_cache = maxmem / 2;
+	if (maxmem && row_cache > maxmem / 8 * 3)
+		row_cache = maxmem / 8 * 3;
 	int err = engine_lsm_open(".", &posix_fs.base, &opt, row_cache, KEYSPACE_STRIPES, log, out,
 	                          &info);
 	if (err) {
