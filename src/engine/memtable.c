@@ -2,7 +2,11 @@
  * memtable.c - a lock-free-read skip list in an arena (see memtable.h).
  *
  * Node layout, one arena allocation:
- *     u32 key_bytes | u32 value_bytes | u8 height | next[height] | ikey | vrec
+ *     u64 prefix | u32 key_bytes | u32 value_bytes | u8 height | next[height] | ikey | vrec
+ * prefix is the user key's first 8 bytes read big endian (zero padded), so
+ * that comparing two prefixes as integers orders them as memcmp would: a
+ * search decides most steps on it, in the node's first cache line, without
+ * calling memcmp; only equal prefixes compare whole keys.
  * where next[] are atomic pointers, ikey is the internal key (user key and
  * 8-byte trailer, ikey.h) and vrec the value record. Only the tower is ever
  * written after publication, and only by the single writer linking later
@@ -33,6 +37,7 @@
 #define VREC_HEADER_BYTES_MAX 9
 
 struct mt_node {
+	uint64_t prefix;      /* key_prefix() of the user key */
 	uint32_t key_bytes;   /* internal key, trailer included */
 	uint32_t value_bytes; /* value record */
 	uint8_t height;
@@ -58,9 +63,24 @@ static inline int list_height(const struct memtable *mt)
 	return atomic_load_explicit(&mt->height, memory_order_relaxed);
 }
 
-/* Order of node n against the key (ukey, trailer): ikey_cmp's order. */
-static inline int node_cmp(const struct mt_node *n, struct bytes ukey, uint64_t trailer)
+/* The first 8 bytes of a key as a big-endian integer, zero padded. */
+static inline uint64_t key_prefix(struct bytes key)
 {
+	uint8_t b[8] = {0};
+	if (key.len)
+		memcpy(b, key.ptr, key.len < 8 ? key.len : 8);
+	return (uint64_t)b[0] << 56 | (uint64_t)b[1] << 48 | (uint64_t)b[2] << 40 |
+	    (uint64_t)b[3] << 32 | (uint64_t)b[4] << 24 | (uint64_t)b[5] << 16 |
+	    (uint64_t)b[6] << 8 | (uint64_t)b[7];
+}
+
+/* Order of node n against the key (ukey, trailer, prefix = key_prefix of
+ * ukey): ikey_cmp's order. */
+static inline int node_cmp_p(const struct mt_node *n, struct bytes ukey, uint64_t trailer,
+                             uint64_t prefix)
+{
+	if (n->prefix != prefix)
+		return n->prefix < prefix ? -1 : 1;
 	const uint8_t *k = node_key_ptr(n);
 	size_t ulen = n->key_bytes - IKEY_TRAILER_BYTES;
 	int c = ikey_user_cmp(bytes_make(k, ulen), ukey);
@@ -68,6 +88,11 @@ static inline int node_cmp(const struct mt_node *n, struct bytes ukey, uint64_t 
 		return c;
 	uint64_t t = le_get64(k + ulen);
 	return t > trailer ? -1 : t < trailer; /* newer (larger trailer) first */
+}
+
+static inline int node_cmp(const struct mt_node *n, struct bytes ukey, uint64_t trailer)
+{
+	return node_cmp_p(n, ukey, trailer, key_prefix(ukey));
 }
 
 /* The first node >= (ukey, trailer), or NULL; with prev, also the last
@@ -78,9 +103,10 @@ static struct mt_node *find_ge(const struct memtable *mt, struct bytes ukey, uin
 	struct mt_node *x = mt->head;
 	struct mt_node *known_ge = NULL; /* compared >= already, one level up */
 	int level = list_height(mt) - 1;
+	uint64_t prefix = key_prefix(ukey);
 	for (;;) {
 		struct mt_node *next = node_next(x, level);
-		if (next && next != known_ge && node_cmp(next, ukey, trailer) < 0) {
+		if (next && next != known_ge && node_cmp_p(next, ukey, trailer, prefix) < 0) {
 			x = next;
 			continue;
 		}
@@ -100,9 +126,10 @@ static const struct mt_node *find_lt(const struct memtable *mt, struct bytes uke
 {
 	const struct mt_node *x = mt->head;
 	int level = list_height(mt) - 1;
+	uint64_t prefix = key_prefix(ukey);
 	for (;;) {
 		struct mt_node *next = node_next(x, level);
-		if (next && (last || node_cmp(next, ukey, trailer) < 0)) {
+		if (next && (last || node_cmp_p(next, ukey, trailer, prefix) < 0)) {
 			x = next;
 			continue;
 		}
@@ -120,6 +147,7 @@ static struct mt_node *node_new(struct memtable *mt, int height, size_t key_byte
 	struct mt_node *n = arena_alloc_aligned(&mt->arena, bytes, alignof(struct mt_node));
 	if (!n)
 		return NULL;
+	n->prefix = 0;
 	n->key_bytes = (uint32_t)key_bytes;
 	n->value_bytes = (uint32_t)value_bytes;
 	n->height = (uint8_t)height;
@@ -197,6 +225,7 @@ int memtable_add(struct memtable *mt, uint64_t seq, enum ikey_kind kind, struct 
 	if (!n)
 		return ERR_NOMEM;
 	uint8_t *k = (uint8_t *)node_key_ptr(n);
+	n->prefix = key_prefix(user_key);
 	ikey_encode(k, user_key, seq, kind);
 	if (value_record.len)
 		memcpy(k + n->key_bytes, value_record.ptr, value_record.len);
