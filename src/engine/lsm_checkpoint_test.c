@@ -531,6 +531,8 @@ static void test_lsm_checkpoint_failed_rotation_or_link_keeps_store(void **state
 	for (int step = 0; step < 300; step++)
 		put(db, &m, (int)(env_rng_next(&r) % KEYS), step % 4 ? small_len(&r) : blob_len(&r),
 		    (uint64_t)step);
+	/* The background thread idle, so that the next open is the checkpoint's. */
+	assert_int_equal(lsm_compact_wait(db), 0);
 	struct env_fs_mem_fault open1 = {.op = ENV_FS_OP_OPEN, .nth = 1, .err = ERR_NOSPACE};
 	env_fs_mem_inject(&fs, &open1);
 	check_failed_checkpoint(db, &fs, &m, lsm_checkpoint(db, "ck", NULL), seed);
