@@ -119,6 +119,9 @@ struct engine_ops {
 	 * survives a crash of the process. 0, or the error (which fails the
 	 * engine). NULL: nothing is held back. Any thread, no stripe held. */
 	int (*flush_log)(struct engine *e);
+	/* Frees up to bytes of the stripe's caches (not data); returns the
+	 * bytes freed. Stripe held. NULL: the engine caches nothing. */
+	uint64_t (*shed)(struct engine *e, unsigned stripe, uint64_t bytes);
 };
 
 struct engine {

@@ -797,6 +797,28 @@ static int lsm_e_end(struct engine *e, const uint64_t *stripes)
 	return err;
 }
 
+static uint64_t lsm_e_shed(struct engine *e, unsigned stripe, uint64_t bytes)
+{
+	struct lsm_engine *le = le_of(e);
+	if (!le->rc)
+		return 0;
+	uint64_t before = le->rc->ops->memory_bytes(le->rc, stripe), freed = 0;
+	uint64_t seed = before ^ bytes;
+	while (freed < bytes) {
+		struct bytes key;
+		struct entry_meta m;
+		seed = seed * 6364136223846793005ull + 1442695040888963407ull;
+		if (le->rc->ops->random(le->rc, stripe, seed, &key, &m) != 0)
+			break;
+		struct ekey k = {key, hash_bytes(key.ptr, key.len), stripe};
+		(void)le->rc->ops->del(le->rc, &k);
+		le->stripes[stripe].complete = false;
+		uint64_t now = le->rc->ops->memory_bytes(le->rc, stripe);
+		freed = before > now ? before - now : 0;
+	}
+	return freed;
+}
+
 static int lsm_e_flush_log(struct engine *e)
 {
 	return lsm_wal_flush(le_of(e)->db);
@@ -842,6 +864,7 @@ static const struct engine_ops lsm_engine_ops = {
     .memory_bytes = lsm_e_memory_bytes,
     .end = lsm_e_end,
     .flush_log = lsm_e_flush_log,
+    .shed = lsm_e_shed,
 };
 
 /* Rebuilds the per-stripe counts and the expiry index in one pass. */

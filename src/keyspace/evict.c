@@ -334,6 +334,13 @@ int evict_make_room(struct evict *ev, struct evict_thread *et, int64_t now_ms, s
 	uint64_t used = evict_used_bytes(ev, et);
 	if (used <= (uint64_t)max)
 		return 0;
+	/* Caches go before data: the durable engine's row cache shrinks first
+	 * (a margin of 1/64 of the limit, so this does not run per write). */
+	if (ks_shed(ev->ks, used - (uint64_t)max + (uint64_t)max / 64, env_rng_next(rng)) > 0) {
+		used = evict_used_bytes(ev, et);
+		if (used <= (uint64_t)max)
+			return 0;
+	}
 	int policy = (int)config_get(ev->cfg, CFG_MAXMEMORY_POLICY);
 	if (policy == EVICT_NOEVICTION)
 		return ERR_NOMEM;

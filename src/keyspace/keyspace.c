@@ -78,6 +78,23 @@ void ks_destroy(struct keyspace *ks)
 	free(ks);
 }
 
+uint64_t ks_shed(struct keyspace *ks, uint64_t bytes, uint64_t rnd)
+{
+	if (!ks->engine->ops->shed)
+		return 0;
+	uint64_t freed = 0;
+	/* An even share per stripe first, so no stripe's cache is emptied for
+	 * the sake of one write. */
+	uint64_t share = bytes / KEYSPACE_STRIPES + 1;
+	for (unsigned i = 0; i < KEYSPACE_STRIPES && freed < bytes; i++) {
+		unsigned s = (unsigned)((rnd + i) % KEYSPACE_STRIPES);
+		ks_lock(ks, s);
+		freed += ks->engine->ops->shed(ks->engine, s, share);
+		(void)ks_unlock(ks, s);
+	}
+	return freed;
+}
+
 int ks_flush_log(struct keyspace *ks)
 {
 	return ks->engine->ops->flush_log ? ks->engine->ops->flush_log(ks->engine) : 0;

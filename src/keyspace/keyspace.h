@@ -61,6 +61,11 @@ struct ks_watcher {
 struct keyspace *ks_create(struct engine *engine);
 void ks_destroy(struct keyspace *ks);
 
+/* Frees up to bytes of the engine's caches (engine.h, shed), a stripe at
+ * a time from a random one, locking each (none may be held). Returns the
+ * bytes freed. */
+uint64_t ks_shed(struct keyspace *ks, uint64_t bytes, uint64_t rnd);
+
 /* The engine's flush_log (engine.h): before a turn's replies go out. */
 int ks_flush_log(struct keyspace *ks);
 

@@ -235,3 +235,25 @@ def test_object_freq_idletime_and_hotkeys(start_server, connect, engine):
     c.call("SET", "n", "12")
     assert c.call("OBJECT", "ENCODING", "n") == b"int"
     assert c.call("OBJECT", "ENCODING", "hot") == b"embstr"
+
+
+def test_durable_engine_at_maxmemory_serves_from_disk(start_server, connect):
+    """With the durable engine, maxmemory sizes the memtables, the block
+    cache and the row cache (docs/storage.md): writing several times
+    maxmemory of data neither evicts nor refuses anything, used memory stays
+    within the bound, and every key reads back."""
+    limit = 48 * 1024 * 1024
+    srv = start_server(engine="lsm", maxmemory=limit, maxmemory_policy="noeviction")
+    c = connect(srv)
+    count = 150000  # ~150 MB of values: three times maxmemory
+    assert write(c, "d", count) == []
+    assert_within_limit(c, limit)
+    assert evicted(c) == 0
+    keys, _ = keys_and_expires(c)
+    assert keys == count
+    engine = info(c, "engine")["engine"]
+    assert int(engine["table_bytes"]) > limit  # the data is on disk
+    for base in range(0, count, 5000):
+        got = c.pipeline([["GET", "d:%d" % i] for i in range(base, base + 100)])
+        assert got == [VALUE.encode()] * 100
+    assert_within_limit(c, limit)
