@@ -81,6 +81,15 @@ static void header_encode(uint8_t *h, uint64_t file_number, uint64_t salt)
 	le_put64(h + 32, XXH3_64bits(h, 32));
 }
 
+/* A failed fsync is ERR_IO even when the OS said ENOSPC: ERR_NOSPACE from
+ * the writer always means an append or a create ran out of room, which
+ * freeing space cures (the engine then starts a new file); after a failed
+ * fsync nothing cures the doubt but recovery (wal.c does the same). */
+static int sync_err(int rc)
+{
+	return rc == ERR_NOSPACE ? ERR_IO : rc;
+}
+
 static int writer_fail(struct blob_writer *w, int rc)
 {
 	w->failed = rc;
@@ -123,7 +132,8 @@ int blob_writer_open(struct blob_writer *w, struct env_fs *fs, const char *path,
 	/* The header and the name are synced now, so that a later record sync
 	 * alone makes that record reachable after a power cut. */
 	if ((rc = writer_append(w, w->buf, BLOB_HEADER_BYTES)) != 0 ||
-	    (rc = env_fs_sync(fs, w->file)) != 0 || (rc = env_fs_sync_dir(fs, dir)) != 0)
+	    (rc = sync_err(env_fs_sync(fs, w->file))) != 0 ||
+	    (rc = sync_err(env_fs_sync_dir(fs, dir))) != 0)
 		goto fail_file;
 	w->synced = w->size;
 	return 0;
@@ -191,7 +201,7 @@ int blob_writer_sync(struct blob_writer *w)
 	ASSERT(w->file);
 	if (w->failed)
 		return w->failed;
-	int rc = env_fs_sync(w->fs, w->file);
+	int rc = sync_err(env_fs_sync(w->fs, w->file));
 	if (rc)
 		return writer_fail(w, rc);
 	w->synced = w->size;

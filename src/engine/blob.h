@@ -16,7 +16,11 @@
  * and name durable; blob_writer_add appends one record and returns its
  * pointer; nothing is durable until blob_writer_sync (fdatasync). Any failed
  * env call marks the writer failed and it refuses everything after, with
- * that error: a failed fsync is never retried (STYLE.md section 4). The
+ * that error: a failed fsync is never retried (STYLE.md section 4), and is
+ * reported as ERR_IO even when the OS said ENOSPC, so that ERR_NOSPACE
+ * always means an append or create ran out of room: the engine then
+ * closes the file (its synced records stay readable; a partial last record
+ * is a torn tail nobody points to) and opens a new one for the next value. The
  * engine must sync a blob record before the WAL record that points to it.
  * The caller rolls over to a new file when blob_writer_bytes() passes its
  * limit (BLOB_FILE_BYTES_DEFAULT).

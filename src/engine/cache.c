@@ -275,7 +275,8 @@ void cache_release(struct cache *c, struct cache_handle *h)
 	}
 }
 
-void cache_erase(struct cache *c, uint64_t file_number, uint64_t offset)
+void cache_erase_if(struct cache *c, uint64_t file_number, uint64_t offset, cache_match_fn *match,
+                    const void *ctx)
 {
 	uint64_t h = key_hash(file_number, offset);
 	struct shard *s = shard_of(c, h);
@@ -283,11 +284,21 @@ void cache_erase(struct cache *c, uint64_t file_number, uint64_t offset)
 	env_mutex_lock(&s->mu);
 	struct cache_handle **slot = slot_locked(s, file_number, offset, h);
 	struct cache_handle *e = *slot;
-	if (e && unlink_locked(s, slot))
+	if (e && (!match || match(e->value, ctx)) && unlink_locked(s, slot))
 		dead = e;
 	env_mutex_unlock(&s->mu);
 	if (dead)
 		entry_free(dead);
+}
+
+void cache_erase(struct cache *c, uint64_t file_number, uint64_t offset)
+{
+	cache_erase_if(c, file_number, offset, NULL, NULL);
+}
+
+size_t cache_entry_bytes(void)
+{
+	return sizeof(struct cache_handle);
 }
 
 void cache_get_stats(struct cache *c, struct cache_stats *out)

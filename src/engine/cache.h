@@ -25,6 +25,7 @@
 #ifndef RINGKV_ENGINE_CACHE_H
 #define RINGKV_ENGINE_CACHE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,16 @@ void cache_release(struct cache *c, struct cache_handle *h);
 
 /* Drops the entry of this key from the table (a deleted file's blocks). */
 void cache_erase(struct cache *c, uint64_t file_number, uint64_t offset);
+
+/* Like cache_erase, only when match(value, ctx) is true for the entry's
+ * value (e.g. a block that points into one reader's mapping). match runs
+ * under the shard's mutex: it must be quick and not call the cache. */
+typedef bool cache_match_fn(const void *value, const void *ctx);
+void cache_erase_if(struct cache *c, uint64_t file_number, uint64_t offset, cache_match_fn *match,
+                    const void *ctx);
+
+/* The cache's own bytes per entry, for callers whose charge counts them. */
+size_t cache_entry_bytes(void);
 
 void cache_get_stats(struct cache *c, struct cache_stats *out);
 

@@ -441,6 +441,19 @@ int lsm_failed(struct lsm *db)
 	return err;
 }
 
+bool lsm_nospace_locked(const struct lsm *db)
+{
+	return db->wal_lost || db->mem_unlogged || db->imm_unlogged || db->bg_nospace;
+}
+
+bool lsm_nospace(struct lsm *db)
+{
+	env_mutex_lock(&db->mu);
+	bool nospace = lsm_nospace_locked(db);
+	env_mutex_unlock(&db->mu);
+	return nospace;
+}
+
 uint64_t lsm_synced_seq(struct lsm *db)
 {
 	env_mutex_lock(&db->mu);
@@ -468,11 +481,14 @@ uint64_t lsm_level_bytes(struct lsm *db, uint32_t level)
 int lsm_compact_wait(struct lsm *db)
 {
 	env_mutex_lock(&db->mu);
-	while (!db->failed &&
+	uint64_t failures = db->bg_nospace_count;
+	db->bg_retry_ns = 0; /* asked for: no backoff */
+	env_cond_broadcast(&db->cv);
+	while (!db->failed && db->bg_nospace_count == failures &&
 	       (db->imm || lsm_compaction_due_locked(db) || db->removing ||
 	        (db->obsolete_count && db->readers == 0)))
 		env_cond_timedwait_ms(&db->cv, &db->mu, 100);
-	int err = db->failed;
+	int err = db->failed ? db->failed : db->bg_nospace_count != failures ? ERR_NOSPACE : 0;
 	env_mutex_unlock(&db->mu);
 	return err;
 }

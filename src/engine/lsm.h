@@ -10,8 +10,13 @@
  * of the whole queue (blob records, then one WAL record per batch, one
  * sync), inserts them into the memtable and wakes the others (LevelDB's
  * group commit). A failed append or sync of the WAL or a blob file, or a
- * failed flush, puts the store in a failed state: every later write returns
- * that error until it is reopened; reads go on.
+ * failed flush or compaction, puts the store in a failed state: every
+ * later write returns that error until it is reopened; reads go on. A
+ * full disk is the exception (ERR_NOSPACE from an append, never from an
+ * fsync): the group fails, the WAL is retired, and the store enters the
+ * no-space state (lsm_write.c, top), which it leaves by itself once a new
+ * WAL can be started; a flush or compaction that runs out of space
+ * installs nothing and is retried every LSM_NOSPACE_RETRY_MS.
  *
  * Reads: lsm_get looks in the memtable, the immutable memtable, the L0
  * tables newest first, then each deeper level (binary search by key range),
@@ -112,8 +117,10 @@ void lsm_close(struct lsm *db);
 /* Applies the batch atomically and, with LSM_SYNC_ALWAYS, durably.
  * ERR_INVALID for a bad kind or record, ERR_LIMIT for a batch over the
  * limits (nothing written, the store usable), ERR_AGAIN if the flush of
- * the previous memtable stalled writes past write_stall_ms, else the error
- * that failed the store. */
+ * the previous memtable stalled writes past write_stall_ms, ERR_NOSPACE
+ * when the disk is full (nothing applied, nothing of it replayed after a
+ * crash; the store usable: writes resume once space is freed), else the
+ * error that failed the store. */
 int lsm_write(struct lsm *db, const struct lsm_batch *batch);
 
 /* The newest value record of key into *value (replacing its contents; a
@@ -155,11 +162,27 @@ struct lsm_checkpoint_info {
 int lsm_checkpoint(struct lsm *db, const char *dst_dir, struct lsm_checkpoint_info *info);
 
 /* Hands the WAL records staged by wal_staged writes to the OS (no fsync):
- * a no-op when none are. 0, or the error, which fails the store. */
+ * a no-op when none are. 0, or the error, which fails the store, except
+ * ERR_NOSPACE: records were staged and their hand-over ran out of space,
+ * by this call or (reported by the next call) by another hand-over (a
+ * group's full staging buffer, the syncer, a rotation). Those records
+ * stay applied and are flushed to a table before any later write is
+ * accepted, but a crash before that keeps only the part of them that
+ * reached the retired WAL: their outcome is unknown (docs/storage.md). */
 int lsm_wal_flush(struct lsm *db);
 
-/* 0 while writes are accepted, else the error that failed the store. */
+/* 0 unless the store failed (writes refused until it is reopened), else
+ * the error that failed it. A full disk does not fail it: see
+ * lsm_nospace. */
 int lsm_failed(struct lsm *db);
+
+/* True while the store is in the no-space state: an append to the WAL or
+ * a blob file ran out of space and no new WAL could be started since (or
+ * records staged then are not yet flushed to a table), or the last flush
+ * or compaction ran out of space. Writes may then fail with ERR_NOSPACE;
+ * reads go on; writes resume by themselves once space is freed
+ * (docs/storage.md, "Durability contract"). */
+bool lsm_nospace(struct lsm *db);
 
 /* The newest sequence known to be durable in the WAL: every write
  * acknowledged with a sequence at or below it survives a power cut (with
@@ -231,6 +254,7 @@ struct lsm_stats {
 	uint64_t wal_sync_p50_ns, wal_sync_p99_ns, wal_sync_max_ns;
 	uint64_t stall_count, stall_ms; /* writes that waited for a flush to make room */
 	int failed;                     /* lsm_failed */
+	bool nospace;                   /* lsm_nospace */
 	uint64_t last_seq;              /* newest sequence visible to readers */
 	uint64_t synced_seq;            /* lsm_synced_seq */
 };

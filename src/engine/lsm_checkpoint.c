@@ -60,10 +60,17 @@ static int cut_and_flush(struct lsm *db, bool rotate, struct lsm_ckpt_cut *cut)
 		return err;
 	env_mutex_lock(&db->mu);
 	/* The reference keeps the memtable alive, so a new one cannot take
-	 * its address while we wait. */
-	while (cut->imm && db->imm == cut->imm && !db->failed)
+	 * its address while we wait. A flush that runs out of space fails
+	 * the checkpoint (ERR_NOSPACE), not the store. */
+	uint64_t failures = db->bg_nospace_count;
+	db->bg_retry_ns = 0;
+	env_cond_broadcast(&db->cv);
+	while (cut->imm && db->imm == cut->imm && !db->failed &&
+	       db->bg_nospace_count == failures)
 		env_cond_wait(&db->cv, &db->mu);
-	err = db->failed;
+	err = db->failed ? db->failed
+	    : cut->imm && db->imm == cut->imm ? ERR_NOSPACE
+	                                      : 0;
 	lsm_mem_unref_locked(db, cut->imm);
 	cut->imm = NULL;
 	env_mutex_unlock(&db->mu);

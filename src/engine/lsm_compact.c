@@ -30,7 +30,13 @@
  * older than the current one); then the thread removes them. A crash
  * before the edit leaves the outputs as orphans, after it the inputs:
  * recovery removes either, so a reopen sees the state before or after.
- * An error fails the store as a failed flush does (STYLE.md section 4).
+ * An error fails the store as a failed flush does (STYLE.md section 4),
+ * except running out of space (a table append, or the manifest append,
+ * which the manifest cut off): the outputs are removed, nothing is
+ * installed, and the compaction is picked again after LSM_NOSPACE_RETRY_MS
+ * (lsm_bg_failed_locked). Only the outputs' directory sync is ours to
+ * tell from an append; a table's own fsync is not, but a table removed
+ * unread leaves no doubt behind.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -335,7 +341,7 @@ static int between_entries(struct run *r)
 {
 	struct lsm *db = r->db;
 	env_mutex_lock(&db->mu);
-	if (db->imm && !db->failed && !db->stop &&
+	if (db->imm && !db->failed && !db->stop && env_mono_ns() >= db->bg_retry_ns &&
 	    version_file_count(manifest_current(db->man), 0) < LSM_L0_STOP_TRIGGER)
 		lsm_flush_imm_locked(db);
 	int err = db->stop ? ERR_AGAIN : db->failed;
@@ -481,8 +487,8 @@ static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
 	int err = merge_inputs(&r);
 	if (!err)
 		err = finish_output(&r);
-	if (!err && r.out_count)
-		err = env_fs_sync_dir(db->fs, db->dir);
+	if (!err && r.out_count && (err = env_fs_sync_dir(db->fs, db->dir)) == ERR_NOSPACE)
+		err = ERR_IO; /* a failed fsync: never a full disk */
 	struct version_edit e;
 	version_edit_init(&e);
 	if (!err)
@@ -560,8 +566,10 @@ bool lsm_compact_locked(struct lsm *db)
 		version_unref(c.v);
 	free(c.in);
 	free(c.in_level);
-	if (err && err != ERR_AGAIN && !db->failed)
-		db->failed = err;
+	if (err && err != ERR_AGAIN)
+		lsm_bg_failed_locked(db, err); /* ERR_NOSPACE: retried after a backoff */
+	else if (!err)
+		db->bg_nospace = false;
 	env_cond_broadcast(&db->cv);
 	return err != ERR_AGAIN;
 }

@@ -8,7 +8,13 @@
  * the current memtable, which makes the flushed memtable's WAL obsolete;
  * it is removed after the edit. A failed flush fails the store (writes
  * stop, reads go on): retrying after a failed fsync could report success
- * for data the kernel dropped (STYLE.md section 4).
+ * for data the kernel dropped (STYLE.md section 4). A flush that runs out
+ * of space (ERR_NOSPACE from a table append or from the manifest append,
+ * which the manifest cut off its file) removes its table, installs
+ * nothing, keeps db->imm and is retried LSM_NOSPACE_RETRY_MS later
+ * (lsm_bg_failed_locked); the table's fsync cannot be told apart from its
+ * appends here, but a table that is removed unread leaves no doubt behind.
+ * The directory sync is ours: its failure is never a full disk.
  */
 #include <stdlib.h>
 
@@ -44,7 +50,8 @@ static int build_table(struct lsm *db, struct lsm_mem *m, const char *path, stru
 	}
 	if ((err = sst_builder_finish(b, &f->size)))
 		return err;
-	return env_fs_sync_dir(db->fs, db->dir);
+	err = env_fs_sync_dir(db->fs, db->dir);
+	return err == ERR_NOSPACE ? ERR_IO : err; /* a failed fsync: never a full disk */
 }
 
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
@@ -84,13 +91,21 @@ void lsm_flush_imm_locked(struct lsm *db)
 		r = NULL;
 	uint64_t table_bytes = e.add_count ? e.adds[0].size : 0;
 	version_edit_deinit(&e);
-	if (r)
+	if (r) { /* built, not installed: the manifest refused the edit */
 		sst_close(r);
+		char path[FS_PATH_BYTES_MAX];
+		if (lsm_path(path, sizeof(path), db->dir, number, "sst") == 0)
+			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
+	}
 	if (err) {
-		if (!db->failed)
-			db->failed = err;
-		env_cond_broadcast(&db->cv);
+		lsm_bg_failed_locked(db, err);
 		return;
+	}
+	db->bg_nospace = false;
+	if (db->imm_unlogged) { /* the records lost with a WAL are in a table now */
+		db->imm_unlogged = false;
+		if (!db->mem_unlogged)
+			db->synced_seq = db->last_seq;
 	}
 	uint64_t old_log = imm->log_number;
 	lsm_count(&db->stats.flushes, 1); /* before imm clears: lsm_flush then sees it */
@@ -105,6 +120,34 @@ void lsm_flush_imm_locked(struct lsm *db)
 	env_mutex_lock(&db->mu);
 }
 
+void lsm_bg_failed_locked(struct lsm *db, int err)
+{
+	if (err == ERR_NOSPACE && !manifest_failed(db->man)) {
+		db->bg_nospace = true;
+		db->bg_nospace_count++;
+		db->bg_retry_ns = env_mono_ns() + LSM_NOSPACE_RETRY_MS * 1000000ull;
+	} else if (!db->failed) {
+		db->failed = err;
+	}
+	env_cond_broadcast(&db->cv);
+}
+
+int lsm_wait_imm_locked(struct lsm *db)
+{
+	struct lsm_mem *imm = db->imm;
+	if (!imm)
+		return db->failed;
+	imm->refs++; /* so that a new memtable cannot take its address */
+	uint64_t failures = db->bg_nospace_count;
+	db->bg_retry_ns = 0; /* asked for: no backoff */
+	env_cond_broadcast(&db->cv);
+	while (db->imm == imm && !db->failed && db->bg_nospace_count == failures)
+		env_cond_wait(&db->cv, &db->mu);
+	int err = db->failed ? db->failed : db->imm == imm ? ERR_NOSPACE : 0;
+	lsm_mem_unref_locked(db, imm);
+	return err;
+}
+
 static_assert(LSM_L0_STOP_TRIGGER >= LSM_L0_COMPACTION_TRIGGER_MAX, "a full L0 is due");
 
 void *lsm_flush_main(void *arg)
@@ -116,13 +159,19 @@ void *lsm_flush_main(void *arg)
 		 * past LSM_L0_STOP_TRIGGER L0 tables, where L0 must be compacted
 		 * first (writes stall behind db->imm meanwhile), or a writer as
 		 * fast as the flush would starve compaction and grow L0 without
-		 * bound. Past the stop trigger an L0 compaction is always due. */
+		 * bound. Past the stop trigger an L0 compaction is always due.
+		 * After running out of space, neither runs before bg_retry_ns
+		 * (removing obsolete tables, which frees space, still does). */
 		bool l0_full = version_file_count(manifest_current(db->man), 0) >=
 		    LSM_L0_STOP_TRIGGER;
-		if (db->imm && !db->failed && !l0_full)
+		uint64_t now = env_mono_ns();
+		bool backoff = now < db->bg_retry_ns;
+		if (db->imm && !db->failed && !l0_full && !backoff)
 			lsm_flush_imm_locked(db);
 		else if (db->obsolete_count && db->readers == 0)
 			lsm_remove_obsolete_locked(db);
+		else if (backoff && !db->failed)
+			env_cond_timedwait_ms(&db->cv, &db->mu, (db->bg_retry_ns - now) / 1000000u + 1);
 		else if ((db->failed || !lsm_compact_locked(db)) && !db->stop)
 			env_cond_wait(&db->cv, &db->mu); /* a compaction cut short by stop: exit */
 	}

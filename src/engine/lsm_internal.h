@@ -114,6 +114,20 @@ struct lsm {
 	uint64_t synced_seq;                 /* (mu) see lsm_synced_seq */
 	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
 	bool wal_staged;                     /* (mu) records staged, not handed to the env */
+	/* The no-space state (lsm_write.c, top). wal_lost: an append to the
+	 * current WAL ran out of space; it was cut and synced and is never
+	 * appended to again, and the next write must start a new one first.
+	 * mem_unlogged, imm_unlogged: that memtable holds staged records whose
+	 * hand-over failed (applied, maybe not in any WAL); no write is
+	 * accepted while the immutable one does. lost_report: such a loss
+	 * happened outside lsm_wal_flush; its next call reports it. */
+	bool wal_lost, mem_unlogged, imm_unlogged, lost_report; /* (mu) */
+	/* A flush or compaction that ran out of space is retried at
+	 * bg_retry_ns, not before (LSM_NOSPACE_RETRY_MS); bg_nospace: the last
+	 * attempt failed so; bg_nospace_count: such failures since open. */
+	uint64_t bg_retry_ns;      /* (mu) */
+	bool bg_nospace;           /* (mu) */
+	uint64_t bg_nospace_count; /* (mu) */
 	struct lsm_counters stats;           /* see struct lsm_counters */
 	/* L0 tables that gets probed without finding the key, since the last
 	 * L0 compaction was picked (relaxed: a trigger, not a count that must
@@ -167,6 +181,21 @@ void lsm_reader_done_locked(struct lsm *db);
 /* Replaces the BLOB-kind value record in value (flags | [expire] | blob
  * pointer) by the value record it points to (lsm_read.c). */
 int lsm_resolve_blob(struct lsm *db, struct bytes key, struct buf *value);
+/* Retry delay of a flush or compaction that ran out of space. */
+#define LSM_NOSPACE_RETRY_MS 1000
+
+/* A flush or compaction failed with err; mu held. ERR_NOSPACE while the
+ * manifest is usable starts the backoff (the caller removed its outputs
+ * and installed nothing); anything else fails the store. */
+void lsm_bg_failed_locked(struct lsm *db, int err);
+/* Waits for the flush of the current db->imm (if any): 0 once it is
+ * flushed, ERR_NOSPACE when a flush attempt made during the wait ran out
+ * of space (the backoff is skipped: the caller asked), or the failure;
+ * mu held (lsm_flush.c). */
+int lsm_wait_imm_locked(struct lsm *db);
+/* True while the no-space state holds (lsm_stats.nospace). */
+bool lsm_nospace_locked(const struct lsm *db);
+
 /* wal_sync of the current WAL, counted and timed (lsm_stats.c). Leader. */
 int lsm_wal_sync_counted(struct lsm *db);
 

@@ -53,6 +53,7 @@ static void fill_state_locked(struct lsm *db, struct lsm_stats *out)
 		out->level_bytes[level] = version_level_bytes(v, level);
 	}
 	out->failed = db->failed;
+	out->nospace = lsm_nospace_locked(db);
 	out->last_seq = db->last_seq;
 	out->synced_seq = db->synced_seq;
 }

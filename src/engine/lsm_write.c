@@ -22,6 +22,39 @@
  * group in progress. The flush thread is not used as the syncer because a
  * writer stalled behind the flush would then block the sync request and
  * the flush at once.
+ *
+ * A full disk. An append to the WAL or a blob file that fails with
+ * ERR_NOSPACE (never returned for a failed fsync: wal.h, blob.h) does not
+ * fail the store. States and moves (all under mu):
+ *   normal --(a group's append runs out of space)--> wal_lost: the group's
+ *     writers get ERR_NOSPACE and nothing of it is applied; the WAL is cut
+ *     back to where the group began and synced (wal_abandon), so no byte
+ *     of the group is ever replayed, and never appended to again. In
+ *     staged mode the cut may also take staged records of earlier groups
+ *     that never reached the file: those are applied already, so
+ *     mem_unlogged is set and the next lsm_wal_flush reports ERR_NOSPACE
+ *     (lost_report).
+ *   normal --(a hand-over of staged records runs out of space: lsm_wal_flush,
+ *     the syncer, a rotation)--> wal_lost + mem_unlogged: the file keeps
+ *     what reached it (a partial last record is a torn tail) and is synced.
+ *   wal_lost --(a write: make_room_locked)--> normal: with an empty
+ *     memtable only the WAL is replaced (swap_wal_locked); otherwise the
+ *     memtable is rotated (needs db->imm == NULL: only one immutable
+ *     memtable). Opening the new WAL may fail with ERR_NOSPACE again:
+ *     that write fails at once and the state stays. mem_unlogged moves
+ *     to imm_unlogged with the memtable.
+ *   imm_unlogged --(the flush of that memtable)--> normal. Until then no
+ *     write is accepted (a write waits for the flush as in a stall, or
+ *     gets ERR_NOSPACE at once while the flush is backing off after
+ *     running out of space), so that a crash never keeps a later write
+ *     while losing unlogged ones: what survives is still a prefix.
+ * A write that needs the previous memtable flushed waits as in a stall,
+ * and gets ERR_NOSPACE rather than ERR_AGAIN (at once) when that flush has
+ * run out of space (lsm_flush.c retries it every LSM_NOSPACE_RETRY_MS). A
+ * blob append that runs out of space fails its group the same way; the
+ * blob file is closed where it is (its synced records stay readable) and
+ * the next large value opens a new one. Any other error, and every failed
+ * fsync, fails the store as before.
  */
 #include <stdlib.h>
 
@@ -157,12 +190,41 @@ static int encode_group(struct lsm *db, struct lsm_writer *first, struct lsm_wri
 	}
 }
 
+/* What a group that ran out of space did to the WAL (lead_locked). */
+struct group_loss {
+	bool wal_lost; /* the WAL was cut back and retired */
+	bool unlogged; /* staged records of earlier groups went with the cut */
+};
+
+/* After ERR_NOSPACE in a group (mu released): closes a failed blob file
+ * and, if the WAL's append failed, cuts it back to start (the group's
+ * first byte) and retires it. 0 (the group just fails), or the error of
+ * the cut, which fails the store. */
+static int group_out_of_space(struct lsm *db, uint64_t start, struct group_loss *loss)
+{
+	if (db->blob_open && blob_writer_failed(&db->blob)) {
+		db->blob_open = false;
+		blob_writer_close(&db->blob); /* no footer: reads as unfinished */
+	}
+	if (!wal_failed(&db->wal))
+		return 0; /* a blob ran out: the WAL holds nothing of the group */
+	uint64_t size;
+	int err = wal_abandon(&db->wal, start, &size);
+	if (err)
+		return err;
+	loss->wal_lost = true;
+	loss->unlogged = size < start;
+	return 0;
+}
+
 /* The leader's I/O for a group, mu released. An error here fails the
- * store, except ERR_NOMEM before anything reached the WAL. */
+ * store, except ERR_NOMEM before anything reached the WAL and ERR_NOSPACE
+ * from an append (*loss says what it left). */
 static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writer *last,
-                       uint64_t seq)
+                       uint64_t seq, struct group_loss *loss)
 {
 	bool blobbed = false;
+	uint64_t start = wal_written_bytes(&db->wal);
 	int err = encode_group(db, first, last, seq, &blobbed);
 	if (!err && blobbed)
 		err = blob_writer_sync(&db->blob);
@@ -177,6 +239,11 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 		off += len;
 	}
 	lsm_count(&db->stats.wal_bytes, wal_written_bytes(&db->wal) - wal_before);
+	if (err == ERR_NOSPACE) {
+		int cut = group_out_of_space(db, start, loss);
+		buf_shrink(&db->scratch, 1 * MIB);
+		return cut ? cut : err;
+	}
 	if (!err && db->opt.sync == LSM_SYNC_ALWAYS)
 		err = lsm_wal_sync_counted(db);
 	off = 0;
@@ -192,13 +259,50 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 	return err;
 }
 
-/* Replaces the memtable and its WAL; mu held. */
+/* The current WAL was retired after running out of space (wal_abandon
+ * done); mu held. unlogged: applied records went with it; report: nobody
+ * was told yet (the next lsm_wal_flush will be). */
+static void wal_lost_locked(struct lsm *db, bool unlogged, bool report)
+{
+	db->wal_lost = true;
+	db->wal_staged = false;
+	db->wal_dirty = false; /* wal_abandon synced what the file holds */
+	if (unlogged) {
+		db->mem_unlogged = true;
+		db->lost_report = db->lost_report || report;
+	} else if (db->last_seq > db->synced_seq && !db->mem_unlogged && !db->imm_unlogged) {
+		db->synced_seq = db->last_seq; /* every applied record is in a synced log */
+	}
+}
+
+/* Hands the staged records of the current WAL to the env (sync=none and
+ * everysec); mu held, the leader's. A hand-over that runs out of space
+ * retires the WAL (wal_lost_locked) and returns 0: the caller goes on as
+ * if the WAL were lost before it came. Any other error fails the store. */
+static int hand_over_locked(struct lsm *db, bool report)
+{
+	if (db->wal_lost || !db->wal_staged)
+		return 0;
+	db->wal_staged = false;
+	int err = wal_flush(&db->wal);
+	uint64_t size;
+	if (err == ERR_NOSPACE && (err = wal_abandon(&db->wal, UINT64_MAX, &size)) == 0)
+		wal_lost_locked(db, true, report);
+	if (err && !db->failed)
+		db->failed = err;
+	return err;
+}
+
+/* Replaces the memtable and its WAL; mu held. ERR_NOSPACE (the new WAL
+ * could not be made) leaves everything as it was. */
 static int rotate_locked(struct lsm *db)
 {
+	int err = hand_over_locked(db, true);
+	if (err)
+		return err;
 	uint64_t number = manifest_new_file_number(db->man);
 	struct wal w;
-	int err = lsm_wal_open(db, &w, number);
-	if (err)
+	if ((err = lsm_wal_open(db, &w, number)))
 		return err;
 	struct lsm_mem *m;
 	if ((err = lsm_mem_create(db, number, &m))) {
@@ -207,28 +311,57 @@ static int rotate_locked(struct lsm *db)
 	}
 	/* sync=none and everysec: the old log is made durable once here, so
 	 * that a crash never keeps the new log's writes while losing the old
-	 * one's tail. */
-	if (db->opt.sync != LSM_SYNC_ALWAYS && (err = lsm_wal_sync_counted(db))) {
+	 * one's tail (a retired log was synced when it was cut). */
+	if (db->opt.sync != LSM_SYNC_ALWAYS && !db->wal_lost &&
+	    (err = lsm_wal_sync_counted(db))) {
 		wal_close(&w);
 		lsm_mem_unref_locked(db, m);
 		db->failed = err; /* whoever asked: a failed fsync is never retried */
 		return err;
 	}
 	db->wal_dirty = false;
-	db->synced_seq = db->last_seq;
+	if (!db->mem_unlogged && !db->imm_unlogged)
+		db->synced_seq = db->last_seq;
 	wal_close(&db->wal);
 	db->wal = w;
+	db->wal_lost = false;
 	db->imm = db->mem;
+	db->imm_unlogged = db->mem_unlogged;
+	db->mem_unlogged = false;
 	db->mem = m;
 	env_cond_broadcast(&db->cv);
 	return 0;
 }
 
-/* Makes room for a write (or, force, rotates a non-empty memtable); mu
- * held. Waits at most write_stall_ms for the previous flush; a write that
- * waited counts as a stall (lsm_flush's forced rotation does not). A
- * failed rotation fails the store, except for a checkpoint (keep_store),
- * whose failure to open the next WAL leaves the current one in use. */
+/* Leaves wal_lost with an empty memtable: only the WAL is replaced; mu
+ * held. The retired WAL holds no applied record (an empty memtable has
+ * none, and a failed group was cut off it), so it goes at once. */
+static int swap_wal_locked(struct lsm *db)
+{
+	uint64_t number = manifest_new_file_number(db->man);
+	struct wal w;
+	int err = lsm_wal_open(db, &w, number);
+	if (err)
+		return err;
+	uint64_t old = db->mem->log_number;
+	wal_close(&db->wal);
+	db->wal = w;
+	db->wal_lost = false;
+	db->mem->log_number = number;
+	char path[FS_PATH_BYTES_MAX];
+	if (lsm_path(path, sizeof(path), db->dir, old, "log") == 0)
+		env_fs_remove(db->fs, path); /* best effort: below the next log number, an orphan */
+	return 0;
+}
+
+/* Makes room for a write (or, force, rotates a non-empty memtable), and
+ * leaves the no-space state first if the store is in it (top); mu held.
+ * Waits at most write_stall_ms for the previous flush, and not at all
+ * while that flush backs off after running out of space (ERR_NOSPACE); a
+ * write that waited counts as a stall (lsm_flush's forced rotation does
+ * not). A failed rotation fails the store, except for ERR_NOSPACE and
+ * ERR_NOMEM and for a checkpoint (keep_store), whose failure to open the
+ * next WAL leaves the current one in use. */
 static int make_room_locked(struct lsm *db, bool force, bool keep_store)
 {
 	uint64_t start = env_mono_ns();
@@ -240,14 +373,27 @@ static int make_room_locked(struct lsm *db, bool force, bool keep_store)
 			err = db->failed;
 			break;
 		}
-		size_t bytes = memtable_bytes(&db->mem->mt);
-		if (memtable_entry_count(&db->mem->mt) == 0 ||
-		    (!force && bytes < db->opt.memtable_bytes))
-			break;
-		if (!db->imm) {
-			err = rotate_locked(db);
-			if (err && err != ERR_NOMEM && !keep_store)
-				db->failed = err;
+		bool empty = memtable_entry_count(&db->mem->mt) == 0;
+		bool full = force || memtable_bytes(&db->mem->mt) >= db->opt.memtable_bytes;
+		if (!db->imm_unlogged) {
+			if (db->wal_lost && empty) {
+				if ((err = swap_wal_locked(db)))
+					break;
+				continue;
+			}
+			if (!db->wal_lost && (empty || !full))
+				break;
+			if (!db->imm) {
+				err = rotate_locked(db);
+				if (err)
+					break;
+				if (db->imm_unlogged)
+					continue; /* no write before its flush */
+				break;
+			}
+		}
+		if (db->bg_nospace) {
+			err = ERR_NOSPACE; /* the flush ran out of space: fail fast */
 			break;
 		}
 		uint64_t now = env_mono_ns();
@@ -258,6 +404,9 @@ static int make_room_locked(struct lsm *db, bool force, bool keep_store)
 		stalled = !force;
 		env_cond_timedwait_ms(&db->cv, &db->mu, (deadline - now) / 1000000u + 1);
 	}
+	if (err && err != ERR_NOSPACE && err != ERR_NOMEM && err != ERR_AGAIN && !keep_store &&
+	    !db->failed)
+		db->failed = err;
 	if (stalled) {
 		lsm_count(&db->stats.stalls, 1);
 		lsm_count(&db->stats.stall_ms, (env_mono_ns() - start) / 1000000u);
@@ -270,16 +419,19 @@ static int make_room_locked(struct lsm *db, bool force, bool keep_store)
  * store: nobody knows what reached the disk (STYLE.md section 4). */
 static int sync_wal_locked(struct lsm *db)
 {
-	if (db->failed || !db->wal_dirty)
+	if (db->failed || db->wal_lost || !db->wal_dirty)
 		return db->failed;
+	int err = hand_over_locked(db, true); /* alone: ERR_NOSPACE is no fsync's */
+	if (err || db->wal_lost)
+		return err;
 	uint64_t seq = db->last_seq; /* every record up to it is in db->wal */
 	db->wal_dirty = false;
 	env_mutex_unlock(&db->mu);
-	int err = lsm_wal_sync_counted(db);
+	err = lsm_wal_sync_counted(db);
 	env_mutex_lock(&db->mu);
 	if (err && !db->failed)
 		db->failed = err;
-	if (!err && seq > db->synced_seq)
+	if (!err && seq > db->synced_seq && !db->mem_unlogged && !db->imm_unlogged)
 		db->synced_seq = seq;
 	return err;
 }
@@ -310,15 +462,25 @@ static int cut_locked(struct lsm *db, struct lsm_ckpt_cut *cut)
 }
 
 /* lsm_wal_flush's request: hands the staged WAL records to the env; mu
- * held, released for the write. A failure fails the store. */
+ * held, released for the write. A failure fails the store, except
+ * ERR_NOSPACE, which retires the WAL (top) and is returned to this
+ * caller, whose turn's records went with it. */
 static int flush_wal_locked(struct lsm *db)
 {
-	if (db->failed || !db->wal_staged)
+	if (db->failed || db->wal_lost || !db->wal_staged)
 		return db->failed;
 	db->wal_staged = false;
 	env_mutex_unlock(&db->mu);
 	int err = wal_flush(&db->wal);
+	uint64_t size;
+	bool lost = err == ERR_NOSPACE;
+	if (lost)
+		err = wal_abandon(&db->wal, UINT64_MAX, &size);
 	env_mutex_lock(&db->mu);
+	if (lost && !err) {
+		wal_lost_locked(db, true, false);
+		return ERR_NOSPACE;
+	}
 	if (err && !db->failed)
 		db->failed = err;
 	return err;
@@ -348,9 +510,12 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 				break;
 		}
 		env_mutex_unlock(&db->mu);
-		err = write_group(db, w, last, seq);
+		struct group_loss loss = {0};
+		err = write_group(db, w, last, seq, &loss);
 		env_mutex_lock(&db->mu);
-		if (err && !db->failed)
+		if (err == ERR_NOSPACE && loss.wal_lost)
+			wal_lost_locked(db, loss.unlogged, true);
+		else if (err && err != ERR_NOSPACE && !db->failed)
 			db->failed = err;
 		if (!err) {
 			lsm_count(&db->stats.user_bytes, user_bytes);
@@ -420,8 +585,12 @@ int lsm_write(struct lsm *db, const struct lsm_batch *batch)
 int lsm_wal_flush(struct lsm *db)
 {
 	env_mutex_lock(&db->mu);
-	bool staged = db->wal_staged && !db->failed;
 	int err = db->failed;
+	if (!err && db->lost_report) {
+		db->lost_report = false; /* staged records were lost by another hand-over */
+		err = ERR_NOSPACE;
+	}
+	bool staged = db->wal_staged && !err;
 	env_mutex_unlock(&db->mu);
 	if (!staged)
 		return err;
@@ -431,12 +600,16 @@ int lsm_wal_flush(struct lsm *db)
 
 int lsm_flush(struct lsm *db)
 {
-	int err = submit(db, NULL, 0, false);
+	/* A pending immutable memtable first, so that its flush is retried
+	 * now even if it backs off after running out of space. */
 	env_mutex_lock(&db->mu);
-	while (!err && db->imm && !db->failed)
-		env_cond_wait(&db->cv, &db->mu);
+	int err = lsm_wait_imm_locked(db);
+	env_mutex_unlock(&db->mu);
 	if (!err)
-		err = db->failed;
+		err = submit(db, NULL, 0, false);
+	env_mutex_lock(&db->mu);
+	if (!err)
+		err = lsm_wait_imm_locked(db);
 	env_mutex_unlock(&db->mu);
 	return err;
 }

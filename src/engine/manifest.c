@@ -56,6 +56,7 @@ struct manifest {
 	bool wal_open;
 	struct buf scratch; /* encoded edits */
 	int failed;
+	bool must_roll; /* an append to the live manifest ran out of space */
 };
 
 /* ---- Files and versions ---------------------------------------------- */
@@ -367,6 +368,15 @@ static int snapshot_encode(struct manifest *m, const struct version *v, const st
 	return rc;
 }
 
+/* ERR_NOSPACE from this file means an append, create or rename ran out of
+ * room and left CURRENT and the live manifest as they were; a failed
+ * fsync is ERR_IO whatever the OS said, since nobody knows what reached
+ * the disk (wal.c does the same). */
+static int sync_err(int rc)
+{
+	return rc == ERR_NOSPACE ? ERR_IO : rc;
+}
+
 /* Replaces CURRENT atomically with a file naming manifest number. */
 static int current_write(struct manifest *m, uint64_t number)
 {
@@ -383,14 +393,14 @@ static int current_write(struct manifest *m, uint64_t number)
 		return rc;
 	rc = env_fs_append(m->fs, f, line, (size_t)n);
 	if (!rc)
-		rc = env_fs_sync(m->fs, f);
+		rc = sync_err(env_fs_sync(m->fs, f));
 	int crc = env_fs_close(m->fs, f);
 	if (!rc)
-		rc = crc;
+		rc = crc == ERR_NOSPACE ? ERR_IO : crc;
 	if (!rc)
-		rc = env_fs_rename(m->fs, tmp, cur);
+		rc = env_fs_rename(m->fs, tmp, cur); /* ERR_NOSPACE: CURRENT unchanged */
 	if (!rc)
-		rc = env_fs_sync_dir(m->fs, m->dir);
+		rc = sync_err(env_fs_sync_dir(m->fs, m->dir));
 	return rc;
 }
 
@@ -421,6 +431,8 @@ static int roll(struct manifest *m, uint64_t number, const struct version *v,
 		rc = current_write(m, number);
 	if (rc) {
 		wal_close(&w); /* the file stays: CURRENT may already name it */
+		if (rc == ERR_NOSPACE) /* but not for this: CURRENT names the old one */
+			env_fs_remove(m->fs, path); /* best effort: an orphan otherwise */
 		return rc;
 	}
 	uint64_t old = m->manifest_number;
@@ -431,6 +443,7 @@ static int roll(struct manifest *m, uint64_t number, const struct version *v,
 		env_fs_remove(m->fs, path); /* best effort: an orphan is harmless */
 	m->wal = w;
 	m->wal_open = true;
+	m->must_roll = false;
 	m->manifest_number = number;
 	/* Roll again only after the log has grown past twice its snapshot, so
 	 * a state bigger than roll_bytes does not roll on every edit. */
@@ -491,11 +504,29 @@ static int state_install(struct manifest *m, const struct version_edit *e)
 	return 0;
 }
 
+/* The append of an edit to the live manifest ran out of space: cuts the
+ * file back to its last edit (a failed append may leave any prefix of the
+ * record, even all of it, and an edit that was not installed must never
+ * be replayed: it may name a table the engine then removes) and syncs
+ * it. The file is never appended to again: the next edit rolls to a new
+ * manifest first. ERR_NOSPACE, or the error of the cut, which fails the
+ * manifest. */
+static int append_failed(struct manifest *m, uint64_t keep_bytes)
+{
+	uint64_t size;
+	int rc = wal_abandon(&m->wal, keep_bytes, &size);
+	if (rc)
+		return rc;
+	m->must_roll = true;
+	return ERR_NOSPACE;
+}
+
 int manifest_log_and_apply(struct manifest *m, struct version_edit *e)
 {
 	if (m->failed)
 		return m->failed;
-	bool need_roll = !m->wal_open || wal_synced_bytes(&m->wal) >= m->roll_at;
+	bool need_roll =
+	    !m->wal_open || m->must_roll || wal_synced_bytes(&m->wal) >= m->roll_at;
 	uint64_t number = need_roll ? m->st.next_file++ : 0;
 	if (!(e->has & VEDIT_HAS_NEXT_FILE))
 		version_edit_set_next_file(e, m->st.next_file);
@@ -528,12 +559,17 @@ int manifest_log_and_apply(struct manifest *m, struct version_edit *e)
 		if (rc)
 			goto fail; /* nothing written: still usable */
 		struct bytes rec = bytes_make(m->scratch.data, m->scratch.len);
+		uint64_t before = wal_synced_bytes(&m->wal); /* every edit is synced */
 		wrote = true;
 		rc = wal_append(&m->wal, &rec, 1);
 		if (!rc)
 			rc = wal_sync(&m->wal);
+		if (rc == ERR_NOSPACE)
+			rc = append_failed(m, before);
 	}
-	if (rc && wrote)
+	/* A roll that ran out of space left CURRENT and the old manifest as
+	 * they were; an append that did was cut off and the file is retired. */
+	if (rc && wrote && rc != ERR_NOSPACE)
 		m->failed = rc; /* nobody knows what reached the disk: never retried */
 	if (rc)
 		goto fail;

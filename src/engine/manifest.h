@@ -20,7 +20,13 @@
  * manifest_log_and_apply appends and syncs an edit, then installs the new
  * version. If the append or sync fails, nothing in memory changes and the
  * manifest is failed: it refuses every later edit (a failed fsync is never
- * retried; the engine must reopen and recover). Startup: manifest_recover
+ * retried; the engine must reopen and recover). The exception is a full
+ * disk (ERR_NOSPACE, which is never returned for a failed fsync): an append
+ * to the live manifest that runs out of room is cut off the file (which
+ * is synced and never appended to again), and the next edit first rolls
+ * to a new manifest; a roll that runs out of room leaves CURRENT naming
+ * the old manifest, whole. Either way the edit is not installed and the
+ * manifest stays usable. Startup: manifest_recover
  * (read CURRENT, replay, check against the directory), then the engine
  * removes the orphans it reports, then manifest_start writes a new
  * manifest. Startup never guesses: damage is ERR_CORRUPT with the file and
@@ -105,10 +111,11 @@ int manifest_start(struct manifest *m);
 
 /* Stamps e with the next file number (unless set), appends and syncs it
  * (rolling to a new manifest first when the current one has passed the
- * roll size), then installs the resulting version. A violation of the
- * level rules by e is a bug (ASSERT). On failure the version is
- * unchanged; an env failure marks the manifest failed (returned by every
- * later call); ERR_LIMIT or ERR_NOMEM before any write leave it usable. */
+ * roll size or an append ran out of space), then installs the resulting
+ * version. A violation of the level rules by e is a bug (ASSERT). On
+ * failure the version is unchanged; an env failure marks the manifest
+ * failed (returned by every later call); ERR_LIMIT or ERR_NOMEM before
+ * any write, and ERR_NOSPACE (see above), leave it usable. */
 int manifest_log_and_apply(struct manifest *m, struct version_edit *e);
 
 /* The current version, borrowed: version_ref it to keep it past the next

@@ -24,7 +24,11 @@
  * demand, their checksums verified on every read from disk; a mismatch is
  * ERR_CORRUPT for that read and is never returned as data. With a cache
  * (cache.h) decoded data and index blocks are shared through it under
- * (file_number, offset). sst_get may run on one reader from several
+ * (file_number, offset), verified once on their way in. Where the env can
+ * map the file (env_fs_map) the reader reads through the mapping, and a
+ * cached uncompressed data block is a view into it: the mapping then lives
+ * until the reader is closed and no cached or pinned block points into it
+ * (close erases its own blocks from the cache). sst_get may run on one reader from several
  * threads at once: it reads only what open loaded (filter, index), the
  * cache and the file (the env_fs must allow concurrent reads, as
  * env_fs_posix does). An iterator has one owner thread; the cache may be

@@ -9,8 +9,27 @@
  * claims. The index block stays pinned (in the cache, or owned) while the
  * reader is open; data blocks are pinned only while an iterator or a get
  * uses them.
+ *
+ * Mapped tables. open maps the file read-only when the env can
+ * (env_fs_map); reads then come from the mapping: no syscall and, for an
+ * uncompressed data block, no copy: the decoded block is a view into the
+ * mapping, checked on its way in like any read (verified when it enters
+ * the cache, and on each read without the cache). The mapping is
+ * reference counted (struct sst_map): the reader holds one reference and
+ * every block that points into it one more, so it stays mapped while such
+ * a block is cached or pinned, even by another reader of the same file
+ * (an iterator's or a check's), and is unmapped when the last goes. close
+ * erases from the cache the blocks that point into its own mapping, so
+ * that a removed table's file is released with its reader, not when the
+ * cache happens to evict its blocks. Such a block is charged what it holds
+ * on the heap (its header and the cache's entry), not the mapped bytes,
+ * which are the OS page cache's. The meta, filter and index blocks are
+ * copied to the heap at open: a get probes them for every table. When
+ * mapping fails (no support, 32-bit, out of mappings) the reader uses
+ * read_at, as before.
  */
 #include <lz4.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
 #include <zstd.h>
@@ -23,10 +42,22 @@
 #include "engine/bloom.h"
 #include "engine/sst_internal.h"
 
-/* A decoded block as the cache and the reader hold it. */
+/* A file's mapping, shared by its reader and the blocks that point into
+ * it; unmapped when the last reference goes. */
+struct sst_map {
+	atomic_uint refs;
+	struct env_fs *fs;
+	struct env_fs_map m;
+};
+
+/* A decoded block as the cache and the reader hold it: its bytes follow
+ * the header (map == NULL) or lie in map, which the block holds a
+ * reference on. */
 struct sst_block {
+	const uint8_t *data;
 	size_t len;
-	uint8_t data[];
+	struct sst_map *map;
+	uint8_t own[];
 };
 
 /* A block in use: pinned in the cache (h) or owned (h == NULL). */
@@ -38,6 +69,7 @@ struct block_ref {
 struct sst_reader {
 	struct env_fs *fs;
 	struct env_file *file;
+	struct sst_map *map; /* NULL: read with read_at */
 	uint64_t file_size, data_end; /* data_end: where the footer starts */
 	struct sst_footer footer;
 	struct cache *cache;
@@ -117,12 +149,49 @@ static int key8_build(struct sst_reader *r)
 	return 0;
 }
 
+static void map_ref(struct sst_map *m)
+{
+	atomic_fetch_add_explicit(&m->refs, 1, memory_order_relaxed);
+}
+
+/* The last reference unmaps: whoever drops it (a reader's close, a cache
+ * eviction on any thread, a get's release) saw every use end before. */
+static void map_unref(struct sst_map *m)
+{
+	if (atomic_fetch_sub_explicit(&m->refs, 1, memory_order_acq_rel) == 1) {
+		env_fs_unmap(m->fs, &m->m);
+		free(m);
+	}
+}
+
+/* A block whose n bytes are its own, or NULL. */
+static struct sst_block *block_alloc(size_t n)
+{
+	struct sst_block *blk = malloc(sizeof(*blk) + n);
+	if (blk) {
+		blk->data = blk->own;
+		blk->len = n;
+		blk->map = NULL;
+	}
+	return blk;
+}
+
+/* Frees a block (NULL: nothing), dropping its mapping's reference; the
+ * cache's free callback too. */
+static void block_free(void *p)
+{
+	struct sst_block *blk = p;
+	if (blk && blk->map)
+		map_unref(blk->map);
+	free(blk);
+}
+
 static void block_unref(struct sst_reader *r, struct block_ref *ref)
 {
 	if (ref->h)
 		cache_release(r->cache, ref->h);
 	else
-		free(ref->blk);
+		block_free(ref->blk);
 	ref->blk = NULL;
 	ref->h = NULL;
 }
@@ -143,70 +212,108 @@ static int decompress(const uint8_t *p, size_t n, uint8_t type, uint64_t raw_max
 	uint32_t raw_len = le_get32(p);
 	if (raw_len > raw_max)
 		return corrupt(reason, "block: decompressed length over the limit");
-	struct sst_block *blk = malloc(sizeof(*blk) + raw_len);
+	struct sst_block *blk = block_alloc(raw_len);
 	if (!blk)
 		return ERR_NOMEM;
 	size_t got;
 	if (type == SST_COMPRESSION_LZ4) {
-		int r = LZ4_decompress_safe((const char *)p + 4, (char *)blk->data, (int)(n - 4),
+		int r = LZ4_decompress_safe((const char *)p + 4, (char *)blk->own, (int)(n - 4),
 		                            (int)raw_len);
 		got = r < 0 ? SIZE_MAX : (size_t)r;
 	} else {
-		got = ZSTD_decompress(blk->data, raw_len, p + 4, n - 4);
+		got = ZSTD_decompress(blk->own, raw_len, p + 4, n - 4);
 		got = ZSTD_isError(got) ? SIZE_MAX : got;
 	}
 	if (got != raw_len) {
 		free(blk);
 		return corrupt(reason, "block: decompression failed");
 	}
-	blk->len = raw_len;
 	*out = blk;
 	return 0;
 }
 
-/* Reads, verifies and decodes the block at h from disk. */
-static int read_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_max,
+/* The stored bytes and trailer of the block at h, n + SST_TRAILER_BYTES
+ * of them, in *p: a view into the mapping (*buf NULL) or read into a new
+ * block *buf. */
+static int fetch_block(struct sst_reader *r, struct sst_handle h, const uint8_t **p,
+                       struct sst_block **buf, const char **reason)
+{
+	size_t stored = (size_t)h.size + SST_TRAILER_BYTES;
+	*buf = NULL;
+	if (r->map)
+		return env_fs_map_read(r->fs, &r->map->m, h.offset, stored, p);
+	struct sst_block *b = block_alloc(stored);
+	if (!b)
+		return ERR_NOMEM;
+	size_t got;
+	int rc = env_fs_read_at(r->fs, r->file, h.offset, b->own, stored, &got);
+	if (!rc && got != stored)
+		rc = corrupt(reason, "block: truncated file");
+	if (rc) {
+		free(b);
+		return rc;
+	}
+	b->len = (size_t)h.size;
+	*p = b->own;
+	*buf = b;
+	return 0;
+}
+
+/* Reads, verifies and decodes the block at h. From a mapping, an
+ * uncompressed block is a view into it when view is set (the block holds
+ * a reference on the mapping), else a copy. */
+static int read_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_max, bool view,
                       struct sst_block **out, const char **reason)
 {
 	if (h.size > raw_max + 4 || h.offset > r->data_end ||
 	    h.size + SST_TRAILER_BYTES > r->data_end - h.offset)
 		return corrupt(reason, "block: handle out of the file or over the limit");
 	size_t n = (size_t)h.size;
-	struct sst_block *blk = malloc(sizeof(*blk) + n + SST_TRAILER_BYTES);
-	if (!blk)
-		return ERR_NOMEM;
-	size_t got;
-	int rc = env_fs_read_at(r->fs, r->file, h.offset, blk->data, n + SST_TRAILER_BYTES, &got);
-	if (!rc && got != n + SST_TRAILER_BYTES)
-		rc = corrupt(reason, "block: truncated file");
-	uint8_t type = rc ? 0 : blk->data[n];
-	if (!rc &&
-	    le_get64(blk->data + n + 1) !=
-	        sst_block_checksum(blk->data, n, r->footer.seed, h.offset, type))
+	const uint8_t *p;
+	struct sst_block *buf;
+	int rc = fetch_block(r, h, &p, &buf, reason);
+	if (rc)
+		return rc;
+	/* Verified before a byte of it is used, wherever it came from. */
+	uint8_t type = p[n];
+	if (le_get64(p + n + 1) != sst_block_checksum(p, n, r->footer.seed, h.offset, type))
 		rc = corrupt(reason, "block: checksum mismatch");
-	if (!rc && type > SST_COMPRESSION_ZSTD)
+	else if (type > SST_COMPRESSION_ZSTD)
 		rc = corrupt(reason, "block: unknown compression type");
-	if (rc) {
-		free(blk);
+	else if (type != SST_COMPRESSION_NONE)
+		rc = decompress(p, n, type, raw_max, out, reason);
+	if (rc || type != SST_COMPRESSION_NONE) {
+		free(buf);
 		return rc;
 	}
-	if (type == SST_COMPRESSION_NONE) {
-		blk->len = n;
-		*out = blk;
+	if (buf) {
+		*out = buf; /* read_at's copy is the block */
 		return 0;
 	}
-	rc = decompress(blk->data, n, type, raw_max, out, reason);
-	free(blk);
-	return rc;
+	struct sst_block *blk = block_alloc(view ? 0 : n);
+	if (!blk)
+		return ERR_NOMEM;
+	if (view) {
+		blk->data = p;
+		blk->len = n;
+		blk->map = r->map;
+		map_ref(r->map);
+	} else {
+		memcpy(blk->own, p, n);
+	}
+	*out = blk;
+	return 0;
 }
 
-static void block_free(void *p)
+/* What a block costs the heap: its header, its own bytes and the cache's
+ * entry; not the mapped bytes it may point at (the OS page cache's). */
+static size_t block_charge(const struct sst_block *blk)
 {
-	free(p);
+	return sizeof(*blk) + (blk->map ? 0 : blk->len) + cache_entry_bytes();
 }
 
 /* A data or index block, through the cache when the reader has one. */
-static int load_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_max,
+static int load_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_max, bool view,
                       struct block_ref *out, const char **reason)
 {
 	*out = (struct block_ref){0};
@@ -217,12 +324,12 @@ static int load_block(struct sst_reader *r, struct sst_handle h, uint64_t raw_ma
 			return 0;
 		}
 	}
-	int rc = read_block(r, h, raw_max, &out->blk, reason);
+	int rc = read_block(r, h, raw_max, view, &out->blk, reason);
 	if (rc || !r->cache)
 		return rc;
 	/* On failure the cache has freed the block: forget it. */
-	rc = cache_insert(r->cache, r->file_number, h.offset, out->blk,
-	                  sizeof(*out->blk) + out->blk->len, block_free, &out->h);
+	rc = cache_insert(r->cache, r->file_number, h.offset, out->blk, block_charge(out->blk),
+	                  block_free, &out->h);
 	if (rc)
 		*out = (struct block_ref){0};
 	return rc;
@@ -237,6 +344,28 @@ static int decode_handle(struct bytes v, struct sst_handle *h)
 	return 0;
 }
 
+/* Maps the file when the env can; r->map stays NULL (read_at) otherwise.
+ * A mapping of another length than the size just read (the file is not
+ * what it should be) is not used either. */
+static void map_file(struct sst_reader *r)
+{
+	struct sst_map *m = malloc(sizeof(*m));
+	if (!m)
+		return;
+	if (env_fs_map(r->fs, r->file, &m->m) != 0) {
+		free(m);
+		return;
+	}
+	if (m->m.len != r->file_size) {
+		env_fs_unmap(r->fs, &m->m);
+		free(m);
+		return;
+	}
+	atomic_init(&m->refs, 1);
+	m->fs = r->fs;
+	r->map = m;
+}
+
 /* Reads the footer and the filter, properties and index blocks. */
 static int open_blocks(struct sst_reader *r, const char **reason)
 {
@@ -248,6 +377,7 @@ static int open_blocks(struct sst_reader *r, const char **reason)
 	if (r->file_size > SST_TABLE_BYTES_MAX)
 		return corrupt(reason, "file: larger than SST_TABLE_BYTES_MAX");
 	r->data_end = r->file_size - SST_FOOTER_BYTES;
+	map_file(r);
 	uint8_t foot[SST_FOOTER_BYTES];
 	size_t got;
 	rc = env_fs_read_at(r->fs, r->file, r->data_end, foot, sizeof(foot), &got);
@@ -258,9 +388,10 @@ static int open_blocks(struct sst_reader *r, const char **reason)
 	if ((rc = sst_footer_decode(foot, &r->footer, reason)))
 		return rc;
 	const char *why = NULL;
-	if ((rc = read_block(r, r->footer.meta, SST_AUX_BLOCK_BYTES_MAX, &r->meta, &why)) ||
-	    (rc = read_block(r, r->footer.filter, SST_AUX_BLOCK_BYTES_MAX, &r->filter, &why)) ||
-	    (rc = load_block(r, r->footer.index, SST_AUX_BLOCK_BYTES_MAX, &r->index, &why))) {
+	if ((rc = read_block(r, r->footer.meta, SST_AUX_BLOCK_BYTES_MAX, false, &r->meta, &why)) ||
+	    (rc = read_block(r, r->footer.filter, SST_AUX_BLOCK_BYTES_MAX, false, &r->filter,
+	                     &why)) ||
+	    (rc = load_block(r, r->footer.index, SST_AUX_BLOCK_BYTES_MAX, false, &r->index, &why))) {
 		if (reason && why)
 			*reason = why;
 		return rc;
@@ -296,15 +427,40 @@ int sst_open(struct sst_reader **out, struct env_fs *fs, const char *path,
 	return 0;
 }
 
+static bool block_in_map(const void *value, const void *map)
+{
+	return ((const struct sst_block *)value)->map == map;
+}
+
+/* Erases from the cache the data blocks that point into r's mapping. A
+ * block pinned now (by a get on another reader of this file) leaves the
+ * table at once and goes, with its reference, when unpinned. */
+static void erase_mapped_blocks(struct sst_reader *r)
+{
+	struct block_iter idx;
+	int rc = block_iter_init(&idx, bytes_make(r->index.blk->data, r->index.blk->len));
+	for (block_iter_seek_to_first(&idx); !rc && idx.valid; block_iter_next(&idx)) {
+		struct sst_handle h;
+		if (decode_handle(idx.value, &h))
+			break; /* no block was loaded past a malformed handle */
+		cache_erase_if(r->cache, r->file_number, h.offset, block_in_map, r->map);
+	}
+	block_iter_deinit(&idx);
+}
+
 void sst_close(struct sst_reader *r)
 {
 	if (!r)
 		return;
+	if (r->map && r->cache && r->index.blk)
+		erase_mapped_blocks(r);
 	if (r->index.blk)
 		block_unref(r, &r->index);
-	free(r->meta);
-	free(r->filter);
+	block_free(r->meta);
+	block_free(r->filter);
 	free(r->key8);
+	if (r->map)
+		map_unref(r->map);
 	env_fs_close(r->fs, r->file);
 	free(r);
 }
@@ -388,7 +544,7 @@ static int locate_block(struct sst_reader *r, struct bytes target, struct block_
 	struct sst_handle h;
 	if (decode_handle(idx->value, &h))
 		return ERR_CORRUPT;
-	return load_block(r, h, SST_BLOCK_RAW_BYTES_MAX, ref, NULL);
+	return load_block(r, h, SST_BLOCK_RAW_BYTES_MAX, true, ref, NULL);
 }
 
 /* Looks target up in the loaded block and fills the result. */
@@ -521,7 +677,7 @@ static bool load_data(struct sst_iter *it)
 	struct sst_handle h;
 	int rc = decode_handle(it->index.value, &h);
 	if (!rc)
-		rc = load_block(it->r, h, SST_BLOCK_RAW_BYTES_MAX, &it->ref, NULL);
+		rc = load_block(it->r, h, SST_BLOCK_RAW_BYTES_MAX, true, &it->ref, NULL);
 	if (rc) {
 		set_err(it, rc);
 		return false;
@@ -607,7 +763,7 @@ static int check_block(struct sst_reader *r, struct sst_handle h, bool data,
 {
 	struct sst_block *blk;
 	uint64_t max = data ? SST_BLOCK_RAW_BYTES_MAX : SST_AUX_BLOCK_BYTES_MAX;
-	int rc = read_block(r, h, max, &blk, &res->reason);
+	int rc = read_block(r, h, max, true, &blk, &res->reason);
 	bool blk_read = rc == 0;
 	if (!rc && data) {
 		struct block_iter it;
@@ -620,7 +776,7 @@ static int check_block(struct sst_reader *r, struct sst_handle h, bool data,
 			res->reason = "block: malformed entries";
 	}
 	if (blk_read)
-		free(blk);
+		block_free(blk);
 	if (rc == ERR_CORRUPT)
 		res->bad_offset = h.offset;
 	res->blocks_checked += rc == 0;

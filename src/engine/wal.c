@@ -62,6 +62,15 @@ static uint64_t record_max(uint64_t configured)
 
 /* ---- Writer ---------------------------------------------------------- */
 
+/* A failed fsync is reported as ERR_IO even when the OS said ENOSPC:
+ * ERR_NOSPACE from this module always means that an append (or a create)
+ * ran out of room, which freeing space cures; after a failed fsync nobody
+ * knows what reached the disk, and nothing cures that but recovery. */
+static int sync_err(int rc)
+{
+	return rc == ERR_NOSPACE ? ERR_IO : rc;
+}
+
 /* Hands the staged bytes to the env. Any failure stops the log. */
 static int stage_flush(struct wal *w)
 {
@@ -148,8 +157,9 @@ int wal_open(struct wal *w, struct env_fs *fs, const char *path, const struct wa
 	 * any record is acknowledged: a record never depends on a header or
 	 * a directory entry that might vanish in a crash. */
 	header_encode(w->buf, opt->log_number, opt->salt);
-	if ((rc = env_fs_append(fs, w->file, w->buf, WAL_FILE_HEADER_BYTES)) ||
-	    (rc = env_fs_sync(fs, w->file)) || (rc = env_fs_sync_dir(fs, dir)))
+	if ((rc = env_fs_append(fs, w->file, w->buf, WAL_FILE_HEADER_BYTES)))
+		goto fail_close;
+	if ((rc = sync_err(env_fs_sync(fs, w->file))) || (rc = sync_err(env_fs_sync_dir(fs, dir))))
 		goto fail_close;
 	w->appended = WAL_FILE_HEADER_BYTES;
 	w->synced = WAL_FILE_HEADER_BYTES;
@@ -214,12 +224,38 @@ int wal_sync(struct wal *w)
 	ASSERT(w->buf_len == 0 && w->synced <= w->appended);
 	if (w->synced == w->appended)
 		return 0; /* nothing new: save the fsync */
-	int rc = env_fs_sync(w->fs, w->file);
+	int rc = sync_err(env_fs_sync(w->fs, w->file));
 	if (rc) {
 		w->failed = rc;
 		return rc;
 	}
 	w->synced = w->appended;
+	return 0;
+}
+
+int wal_abandon(struct wal *w, uint64_t keep_bytes, uint64_t *file_bytes)
+{
+	ASSERT(w->file != NULL && w->failed != 0);
+	ASSERT(keep_bytes >= w->synced);
+	w->buf_len = 0; /* never handed over: wal_close must not try again */
+	uint64_t size = 0;
+	int rc = env_fs_size(w->fs, w->file, &size);
+	if (!rc && size > keep_bytes) {
+		rc = env_fs_truncate(w->fs, w->file, keep_bytes);
+		size = keep_bytes;
+	}
+	/* The sync makes the cut durable (or a crash could bring back bytes
+	 * of records whose writers were told they failed) and the records
+	 * handed over before the failure durable too, before the engine
+	 * starts the next log. */
+	if (!rc)
+		rc = sync_err(env_fs_sync(w->fs, w->file));
+	if (rc) {
+		w->failed = rc == ERR_NOSPACE ? ERR_IO : rc;
+		return w->failed;
+	}
+	w->synced = size < w->appended ? size : w->appended;
+	*file_bytes = size;
 	return 0;
 }
 

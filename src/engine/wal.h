@@ -21,7 +21,10 @@
  * call during append or sync marks the log failed: it then refuses every
  * append and sync with the error that stopped it, because nobody knows what
  * reached the disk (a failed fsync is never retried, STYLE.md section 4).
- * The engine must restart from recovery and start a new log. A writer
+ * The engine must restart from recovery and start a new log, except after
+ * an append that ran out of space (ERR_NOSPACE, never returned for a failed
+ * fsync): then wal_abandon cuts and syncs the file and the engine may go
+ * on with a new log. A writer
  * always creates a new file; it never appends to a recovered one.
  *
  * Recovery. wal_recover reads a log, calls back once per complete record in
@@ -102,6 +105,17 @@ uint64_t wal_written_bytes(const struct wal *w);
 /* Hands what is staged to the env and makes everything appended so far
  * durable. An error marks the log failed; it is never retried. */
 int wal_sync(struct wal *w);
+
+/* Retires a log whose append failed (ERR_NOSPACE): drops what is still
+ * staged, cuts the file to keep_bytes when it is longer (a failed append
+ * may have left any prefix of its bytes, even whole records, that must
+ * not be replayed) and syncs it, so that its valid records are durable
+ * and a partial tail stays a torn tail. The log stays failed: it is never
+ * appended to again. *file_bytes gets the file's length after the cut.
+ * Requires keep_bytes >= wal_synced_bytes. 0, or the error of the size,
+ * truncate or sync (ERR_IO for a failed sync), which the caller must
+ * treat as a failed fsync. */
+int wal_abandon(struct wal *w, uint64_t keep_bytes, uint64_t *file_bytes);
 
 /* Hands what is staged to the env, closes the file without syncing and
  * frees the buffer. Returns the first error, if any; w is released either

@@ -714,10 +714,11 @@ static bool fault_walk_step(uint64_t n, int err, bool partial)
 	if (rc == 0 && (rc = append_batch(&w, m, b, 2)) == 0 && (rc = wal_sync(&w)) == 0)
 		acked = m->count;
 	if (opened && rc != 0) {
-		assert_int_equal(rc, err);
-		assert_int_equal(wal_failed(&w), err);
-		assert_int_equal(append_one(&w, m, 1), err); /* refused from now on */
-		assert_int_equal(wal_sync(&w), err);
+		/* A failed fsync is ERR_IO even when the env said ERR_NOSPACE. */
+		assert_true(rc == err || (err == ERR_NOSPACE && rc == ERR_IO));
+		assert_int_equal(wal_failed(&w), rc);
+		assert_int_equal(append_one(&w, m, 1), rc); /* refused from now on */
+		assert_int_equal(wal_sync(&w), rc);
 	}
 	if (opened)
 		wal_close(&w);

@@ -10,9 +10,21 @@
  * arrays are searched linearly: a test or simulated node holds tens of
  * files, not thousands.
  *
+ * Mappings. map hands out ino->data itself, so a bit flipped later shows
+ * through the view as it does through read_at. A mapping holds a
+ * reference on its inode, and while an inode has mappings its data buffer
+ * never moves or shrinks in place: growing it copies into a new buffer and
+ * keeps the old one (retired) until the last unmap, so a view stays valid
+ * (it then shows the bytes as they were, which only a file written after
+ * map can notice; the engine maps only finished tables). Each access
+ * through a mapping is counted and fault-checked as a READ, so a read
+ * fault armed after map still fails it; after a crash, like a handle, a
+ * mapping is dead and every access is ERR_IO.
+ *
  * Invariants: shared_len <= min(len, durable_len); used_bytes is the sum of
  * len over all inodes alive; every handle's generation is at most
- * crash_gen, and it is dead when lower.
+ * crash_gen, and it is dead when lower; retired buffers exist only while
+ * maps > 0.
  */
 #include "env/env_fs_mem.h"
 
@@ -24,12 +36,26 @@
 #include "base/err.h"
 #include "base/limits.h"
 
+struct mem_retired {
+	struct mem_retired *next;
+	uint8_t *buf;
+};
+
 struct mem_inode {
 	uint8_t *data, *durable;
 	uint64_t len, cap, durable_len, durable_cap;
 	uint64_t shared_len;
 	uint64_t crash_gen; /* the last crash applied to this inode */
 	unsigned refs;
+	unsigned maps;               /* live mappings of data */
+	uint64_t mapped_len;         /* bytes of data the mappings show */
+	struct mem_retired *retired; /* data buffers a mapping may still show */
+};
+
+/* env_fs_map.impl of this env. */
+struct mem_map {
+	struct mem_inode *ino;
+	uint64_t gen;
 };
 
 struct mem_name {
@@ -54,6 +80,7 @@ static void inode_unref(struct env_fs_mem *m, struct mem_inode *ino)
 	ASSERT(ino->refs > 0);
 	if (--ino->refs > 0)
 		return;
+	ASSERT(ino->maps == 0 && !ino->retired); /* a mapping holds a reference */
 	m->used_bytes -= ino->len;
 	free(ino->data);
 	free(ino->durable);
@@ -73,6 +100,32 @@ static int bytes_reserve(uint8_t **buf, uint64_t *cap, uint64_t need)
 		return ERR_NOMEM;
 	*buf = p;
 	*cap = n;
+	return 0;
+}
+
+/* Makes the inode's live data hold need bytes, ready to be written from
+ * byte from on. While the inode is mapped, bytes a mapping shows must not
+ * change or move: then the buffer is copied into a new one and the old one
+ * retired, unless the write only reaches spare capacity past them. */
+static int data_prepare(struct mem_inode *ino, uint64_t from, uint64_t need)
+{
+	if (ino->maps == 0 || (need <= ino->cap && from >= ino->mapped_len))
+		return bytes_reserve(&ino->data, &ino->cap, need);
+	struct mem_retired *r = malloc(sizeof(*r));
+	uint8_t *fresh = NULL;
+	uint64_t cap = 0;
+	if (!r || bytes_reserve(&fresh, &cap, need > ino->len ? need : ino->len) != 0) {
+		free(r);
+		return ERR_NOMEM;
+	}
+	if (ino->len)
+		memcpy(fresh, ino->data, ino->len);
+	r->buf = ino->data;
+	r->next = ino->retired;
+	ino->retired = r;
+	ino->data = fresh;
+	ino->cap = cap;
+	ino->mapped_len = 0; /* the mappings show the retired buffer now */
 	return 0;
 }
 
@@ -232,7 +285,7 @@ static int inode_append(struct env_fs_mem *m, struct mem_inode *ino, const void 
 {
 	if (len == 0)
 		return 0;
-	int rc = bytes_reserve(&ino->data, &ino->cap, ino->len + len);
+	int rc = data_prepare(ino, ino->len, ino->len + len);
 	if (rc)
 		return rc;
 	memcpy(ino->data + ino->len, buf, len);
@@ -373,7 +426,7 @@ static int mem_truncate_locked(struct env_fs *fs, struct env_file *f, uint64_t s
 	uint64_t grow = size - ino->len;
 	if (m->capacity_bytes && m->used_bytes + grow > m->capacity_bytes)
 		return ERR_NOSPACE;
-	if ((rc = bytes_reserve(&ino->data, &ino->cap, size)))
+	if ((rc = data_prepare(ino, ino->len, size)))
 		return rc;
 	memset(ino->data + ino->len, 0, grow);
 	ino->len = size;
@@ -492,6 +545,68 @@ static int mem_rmdir_locked(struct env_fs *fs, const char *dir)
 	return 0;
 }
 
+static int mem_map_locked(struct env_fs *fs, struct env_file *f, struct env_fs_map *out)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	int rc = fault_check(m, ENV_FS_OP_MAP);
+	if (rc || (rc = handle_check(m, f)))
+		return rc;
+	struct mem_inode *ino = f->ino;
+	if (ino->len == 0)
+		return ERR_INVALID;
+	struct mem_map *mm = malloc(sizeof(*mm));
+	if (!mm)
+		return ERR_NOMEM;
+	mm->ino = ino;
+	mm->gen = m->crash_gen;
+	ino->refs++;
+	ino->maps++;
+	if (ino->mapped_len < ino->len)
+		ino->mapped_len = ino->len;
+	m->open_maps++;
+	out->ptr = ino->data;
+	out->len = ino->len;
+	out->impl = mm;
+	return 0;
+}
+
+/* An access through a mapping is a read: counted, fault-checked, and dead
+ * after a crash. */
+static int mem_map_access_locked(struct env_fs *fs, const struct env_fs_map *map, uint64_t off,
+                                 size_t len)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	(void)off;
+	(void)len;
+	int rc = fault_check(m, ENV_FS_OP_READ);
+	if (rc)
+		return rc;
+	const struct mem_map *mm = map->impl;
+	return mm->gen == m->crash_gen ? 0 : ERR_IO;
+}
+
+static void mem_unmap_locked(struct env_fs_mem *m, struct env_fs_map *map)
+{
+	struct mem_map *mm = map->impl;
+	struct mem_inode *ino = mm->ino;
+	ASSERT(ino->maps > 0 && m->open_maps > 0);
+	m->open_maps--;
+	if (--ino->maps == 0) {
+		ino->mapped_len = 0;
+		while (ino->retired) {
+			struct mem_retired *r = ino->retired;
+			ino->retired = r->next;
+			free(r->buf);
+			free(r);
+		}
+	}
+	inode_unref(m, ino);
+	free(mm);
+	map->ptr = NULL;
+	map->len = 0;
+	map->impl = NULL;
+}
+
 /* Every operation runs under the instance's mutex: the engine calls its
  * env from several threads (writers, flush, compaction), and the model's
  * state (names, contents, fault counters, PRNG) must change one call at a
@@ -521,6 +636,18 @@ LOCKED(list, (struct env_fs * fs, const char *d, env_fs_list_fn *fn, void *ctx),
 LOCKED(mkdir, (struct env_fs * fs, const char *d), (fs, d))
 LOCKED(link, (struct env_fs * fs, const char *a, const char *b), (fs, a, b))
 LOCKED(rmdir, (struct env_fs * fs, const char *d), (fs, d))
+LOCKED(map, (struct env_fs * fs, struct env_file *f, struct env_fs_map *o), (fs, f, o))
+LOCKED(map_access,
+       (struct env_fs * fs, const struct env_fs_map *mp, uint64_t off, size_t n),
+       (fs, mp, off, n))
+
+static void mem_unmap(struct env_fs *fs, struct env_fs_map *map)
+{
+	struct env_fs_mem *m = mem_of(fs);
+	env_mutex_lock(&m->mu);
+	mem_unmap_locked(m, map);
+	env_mutex_unlock(&m->mu);
+}
 
 /* sync also models the device's latency, outside the lock so that other
  * threads' calls proceed meanwhile (as they do while a real fdatasync
@@ -555,6 +682,9 @@ static const struct env_fs_ops mem_ops = {
     .mkdir = mem_mkdir,
     .link = mem_link,
     .rmdir = mem_rmdir,
+    .map = mem_map,
+    .map_access = mem_map_access,
+    .unmap = mem_unmap,
 };
 
 /* ---- Control --------------------------------------------------------- */
@@ -569,7 +699,7 @@ void env_fs_mem_init(struct env_fs_mem *fs, uint64_t seed)
 
 void env_fs_mem_deinit(struct env_fs_mem *fs)
 {
-	ASSERT(fs->open_handles == 0);
+	ASSERT(fs->open_handles == 0 && fs->open_maps == 0);
 	while (fs->live_count)
 		name_del(fs, fs->live, &fs->live_count, fs->live_count - 1);
 	while (fs->durable_count)
@@ -692,7 +822,7 @@ static void inode_crash(struct env_fs_mem *m, struct mem_inode *ino,
 	} else {
 		/* durable_cap >= durable_len bytes are valid there; data must
 		 * hold them, which it may not after a truncate. */
-		if (bytes_reserve(&ino->data, &ino->cap, ino->durable_len) != 0)
+		if (data_prepare(ino, 0, ino->durable_len) != 0)
 			ASSERT(!"out of memory in a simulated crash");
 		if (ino->durable_len)
 			memcpy(ino->data, ino->durable, ino->durable_len);

@@ -35,6 +35,10 @@
  * (sticky), and, for append, after writing a random prefix (a short write).
  * A capacity cap makes append fill the disk and fail with ERR_NOSPACE.
  * Bit flips change stored bytes (both live and durable: media damage).
+ * map gives a view of the live bytes themselves: a later bit flip shows
+ * through it, and each access through it (env_fs_map_read) is counted and
+ * fault-checked as a READ, so read faults and bit flips reach mapped
+ * readers as they reach read_at. A map call counts as ENV_FS_OP_MAP.
  *
  * Thread-safe: every operation and control call takes the instance's
  * mutex, so an engine's threads (writers, flush, compaction) can share it;
@@ -80,6 +84,7 @@ struct env_fs_mem {
 	uint64_t fault_seen;
 	uint64_t crash_gen;
 	uint64_t open_handles;
+	uint64_t open_maps;
 	struct env_mutex mu;            /* guards everything above */
 	_Atomic uint64_t sync_delay_ns; /* modelled fsync latency */
 };
@@ -87,7 +92,8 @@ struct env_fs_mem {
 /* An empty file system with the root "." (and "/") and no capacity cap. */
 void env_fs_mem_init(struct env_fs_mem *fs, uint64_t seed);
 
-/* Frees every file. Requires every handle closed. */
+/* Frees every file. Requires every handle closed and every mapping
+ * released. */
 void env_fs_mem_deinit(struct env_fs_mem *fs);
 
 /* Installs a fault rule (replacing any); counting starts now. A rule with

@@ -283,6 +283,11 @@ static void test_mem_fails_the_nth_call(void **state)
 		case ENV_FS_OP_RMDIR:
 			rc = env_fs_rmdir(fs, "z");
 			break;
+		case ENV_FS_OP_MAP: {
+			struct env_fs_map map;
+			rc = env_fs_map(fs, f, &map);
+			break;
+		}
 		default:
 			fail();
 		}
@@ -391,6 +396,84 @@ static void test_mem_same_seed_same_faults(void **state)
 	assert_memory_equal(bits[0], bits[1], sizeof(bits[0]));
 }
 
+static struct env_fs_map map_ok(struct env_fs *fs, struct env_file *f)
+{
+	struct env_fs_map map = {0};
+	assert_int_equal(env_fs_map(fs, f, &map), 0);
+	assert_non_null(map.ptr);
+	return map;
+}
+
+/* A mapping shows the file's bytes at map time, outlives its handle, never
+ * moves when the file grows, and counts each access as a read. */
+static void test_mem_map_is_a_stable_view(void **state)
+{
+	(void)state;
+	struct env_fs_mem m;
+	env_fs_mem_init(&m, 9);
+	struct env_fs *fs = &m.base;
+	struct env_file *f = open_ok(fs, "a", ENV_FS_CREATE);
+	struct env_fs_map map;
+	assert_int_equal(env_fs_map(fs, f, &map), ERR_INVALID); /* empty */
+	assert_int_equal(env_fs_append(fs, f, "hello world", 11), 0);
+	map = map_ok(fs, f);
+	assert_int_equal(map.len, 11);
+	assert_int_equal(env_fs_mem_calls(&m, ENV_FS_OP_MAP), 2);
+	uint64_t reads = env_fs_mem_calls(&m, ENV_FS_OP_READ);
+	const uint8_t *p = NULL;
+	assert_int_equal(env_fs_map_read(fs, &map, 6, 5, &p), 0);
+	assert_memory_equal(p, "world", 5);
+	assert_int_equal(env_fs_mem_calls(&m, ENV_FS_OP_READ), reads + 1);
+	/* Growing the file (far past its buffer) and shrinking it leave the
+	 * view as it was. */
+	uint8_t big[8192];
+	memset(big, 'x', sizeof(big));
+	assert_int_equal(env_fs_append(fs, f, big, sizeof(big)), 0);
+	assert_int_equal(env_fs_truncate(fs, f, 2), 0);
+	assert_int_equal(env_fs_append(fs, f, "zzzz", 4), 0);
+	env_fs_close(fs, f);
+	assert_int_equal(env_fs_remove(fs, "a"), 0);
+	assert_int_equal(env_fs_map_read(fs, &map, 0, 11, &p), 0);
+	assert_memory_equal(p, "hello world", 11);
+	env_fs_unmap(fs, &map);
+	assert_int_equal(env_fs_mem_used_bytes(&m), 0);
+	env_fs_mem_deinit(&m); /* asserts every mapping released */
+}
+
+/* Faults reach mapped reads: a read fault armed after map fails an
+ * access, a bit flip shows through the view, a crash kills the mapping,
+ * and a failed map leaves nothing behind. */
+static void test_mem_map_faults_reach_mapped_reads(void **state)
+{
+	(void)state;
+	struct env_fs_mem m;
+	env_fs_mem_init(&m, 10);
+	struct env_fs *fs = &m.base;
+	struct env_file *f = open_ok(fs, "a", ENV_FS_CREATE);
+	uint8_t zeros[64] = {0};
+	assert_int_equal(env_fs_append(fs, f, zeros, sizeof(zeros)), 0);
+	assert_int_equal(env_fs_sync(fs, f), 0);
+	assert_int_equal(env_fs_sync_dir(fs, "."), 0);
+	struct env_fs_mem_fault fail_map = {.op = ENV_FS_OP_MAP, .nth = 1, .err = ERR_IO};
+	env_fs_mem_inject(&m, &fail_map);
+	struct env_fs_map map;
+	assert_int_equal(env_fs_map(fs, f, &map), ERR_IO);
+	map = map_ok(fs, f);
+	struct env_fs_mem_fault fail_read = {.op = ENV_FS_OP_READ, .nth = 2, .err = ERR_IO};
+	env_fs_mem_inject(&m, &fail_read);
+	const uint8_t *p = NULL;
+	assert_int_equal(env_fs_map_read(fs, &map, 0, 64, &p), 0);
+	assert_int_equal(env_fs_map_read(fs, &map, 0, 64, &p), ERR_IO);
+	assert_int_equal(env_fs_map_read(fs, &map, 0, 64, &p), 0);
+	assert_int_equal(env_fs_mem_flip_bit(&m, "a", 8 * 20 + 5), 0);
+	assert_int_equal(p[20], 1u << 5);
+	env_fs_mem_crash(&m, ENV_FS_MEM_CRASH_DROP);
+	assert_int_equal(env_fs_map_read(fs, &map, 0, 64, &p), ERR_IO);
+	env_fs_unmap(fs, &map);
+	env_fs_close(fs, f);
+	env_fs_mem_deinit(&m);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -403,6 +486,8 @@ int main(void)
 	    cmocka_unit_test(test_mem_full_disk_fails_with_nospace),
 	    cmocka_unit_test(test_mem_bit_flips_change_stored_bytes),
 	    cmocka_unit_test(test_mem_same_seed_same_faults),
+	    cmocka_unit_test(test_mem_map_is_a_stable_view),
+	    cmocka_unit_test(test_mem_map_faults_reach_mapped_reads),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

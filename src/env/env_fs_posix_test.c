@@ -107,12 +107,54 @@ static void test_posix_dirname(void **state)
 	assert_int_equal(env_fs_dirname("abcdefgh/c", d, sizeof(d)), ERR_LIMIT);
 }
 
+/* map shows the file's bytes, survives closing the handle and removing
+ * the name, and refuses an empty file. */
+static void test_posix_map_reads_the_file(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/ringkv-fs-test-XXXXXX";
+	assert_non_null(mkdtemp(dir));
+	struct env_fs_posix px;
+	env_fs_posix_init(&px);
+	struct env_fs *fs = &px.base;
+	char a[256];
+	path_in(a, sizeof(a), dir, "a");
+	struct env_file *f = NULL;
+	assert_int_equal(env_fs_open(fs, a, ENV_FS_CREATE, &f), 0);
+	struct env_fs_map map = {0};
+	assert_int_equal(env_fs_map(fs, f, &map), ERR_INVALID); /* empty */
+	uint8_t data[10000];
+	for (size_t i = 0; i < sizeof(data); i++)
+		data[i] = (uint8_t)(i * 7);
+	assert_int_equal(env_fs_append(fs, f, data, sizeof(data)), 0);
+	if (sizeof(void *) < 8) {
+		assert_int_equal(env_fs_map(fs, f, &map), ERR_INVALID); /* pread instead */
+		assert_int_equal(env_fs_close(fs, f), 0);
+		assert_int_equal(env_fs_remove(fs, a), 0);
+		assert_int_equal(rmdir(dir), 0);
+		return;
+	}
+	assert_int_equal(env_fs_map(fs, f, &map), 0);
+	assert_int_equal(map.len, sizeof(data));
+	assert_int_equal(env_fs_close(fs, f), 0);
+	assert_int_equal(env_fs_remove(fs, a), 0);
+	const uint8_t *p = NULL;
+	assert_int_equal(env_fs_map_read(fs, &map, 0, sizeof(data), &p), 0);
+	assert_memory_equal(p, data, sizeof(data));
+	assert_int_equal(env_fs_map_read(fs, &map, 9000, 1000, &p), 0);
+	assert_memory_equal(p, data + 9000, 1000);
+	env_fs_unmap(fs, &map);
+	assert_null(map.ptr);
+	assert_int_equal(rmdir(dir), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_posix_files_round_trip),
 	    cmocka_unit_test(test_posix_full_disk_is_nospace),
 	    cmocka_unit_test(test_posix_dirname),
+	    cmocka_unit_test(test_posix_map_reads_the_file),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

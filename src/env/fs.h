@@ -23,6 +23,14 @@
  *   '/' separates directories; a name without '/' lives in ".".
  * - Not thread-safe per file: one owner per handle. Different handles may
  *   be used from different threads on the posix env only.
+ * - map (optional) gives a read-only view of a whole file that no one
+ *   changes any more (a finished table). Every access to the view goes
+ *   through env_fs_map_read, which costs nothing on posix and lets
+ *   env_fs_mem count and fail it like a read_at. A view stays valid until
+ *   unmap, whatever happens to the file and its handle meanwhile; it never
+ *   sees bytes appended after map. A caller must be ready for map to fail
+ *   (no support, 32-bit address space, out of mappings) and read with
+ *   read_at instead.
  */
 #ifndef RINGKV_ENV_FS_H
 #define RINGKV_ENV_FS_H
@@ -31,8 +39,20 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "base/assert.h"
+#include "base/err.h"
+
 struct env_fs;
 struct env_file; /* an open file; owned by the env_fs that opened it */
+
+/* A read-only view of a file's first len bytes (its size at map time),
+ * from map until unmap. Caller-allocated; ptr and len are the caller's to
+ * read (through env_fs_map_read), impl is the env's. */
+struct env_fs_map {
+	const uint8_t *ptr;
+	uint64_t len;
+	void *impl;
+};
 
 /* open flags: without ENV_FS_CREATE a missing file is ERR_NOT_FOUND;
  * ENV_FS_TRUNCATE empties an existing file. Files are always opened for
@@ -70,6 +90,17 @@ struct env_fs_ops {
 	int (*link)(struct env_fs *fs, const char *from, const char *to);
 	/* Removes an empty directory. ERR_NOT_FOUND, ERR_IO (not empty). */
 	int (*rmdir)(struct env_fs *fs, const char *dir);
+	/* Optional (NULL: ERR_INVALID from env_fs_map). Maps the whole file
+	 * read-only into *out. ERR_INVALID for an empty file or where
+	 * mapping is not supported, ERR_NOMEM, ERR_IO. The handle may be
+	 * closed before the mapping is released. */
+	int (*map)(struct env_fs *fs, struct env_file *f, struct env_fs_map *out);
+	/* Optional (NULL: every access succeeds at no cost). Called before
+	 * the caller reads [off, off + len) of m: 0, or an error for that read
+	 * (fault injection). */
+	int (*map_access)(struct env_fs *fs, const struct env_fs_map *m, uint64_t off, size_t len);
+	/* Releases a mapping made by map (required when map is set). */
+	void (*unmap)(struct env_fs *fs, struct env_fs_map *m);
 };
 
 struct env_fs {
@@ -93,6 +124,7 @@ enum env_fs_op {
 	ENV_FS_OP_MKDIR,
 	ENV_FS_OP_LINK,
 	ENV_FS_OP_RMDIR,
+	ENV_FS_OP_MAP, /* map only; an access through a mapping counts as a READ */
 	ENV_FS_OP_COUNT,
 };
 
@@ -166,6 +198,36 @@ static inline int env_fs_link(struct env_fs *fs, const char *from, const char *t
 static inline int env_fs_rmdir(struct env_fs *fs, const char *dir)
 {
 	return fs->ops->rmdir(fs, dir);
+}
+
+/* Maps f read-only (see map above). On failure *out is untouched and the
+ * caller reads with read_at. */
+static inline int env_fs_map(struct env_fs *fs, struct env_file *f, struct env_fs_map *out)
+{
+	if (!fs->ops->map)
+		return ERR_INVALID;
+	return fs->ops->map(fs, f, out);
+}
+
+/* A view of bytes [off, off + len) of m in *out, valid until unmap; the
+ * range must lie inside the mapping (a caller bug otherwise). Errors are
+ * those of read_at (an injected fault). */
+static inline int env_fs_map_read(struct env_fs *fs, const struct env_fs_map *m, uint64_t off,
+                                  size_t len, const uint8_t **out)
+{
+	ASSERT(off <= m->len && len <= m->len - off);
+	if (fs->ops->map_access) {
+		int rc = fs->ops->map_access(fs, m, off, len);
+		if (rc)
+			return rc;
+	}
+	*out = m->ptr + off;
+	return 0;
+}
+
+static inline void env_fs_unmap(struct env_fs *fs, struct env_fs_map *m)
+{
+	fs->ops->unmap(fs, m);
 }
 
 /* Writes into out (cap bytes) the directory part of path ("." when path
