@@ -34,11 +34,13 @@ integration: build
 test: unit integration fuzz-short
 
 # The long runs: 200 SIGKILLs of the server under write load (fsync always,
-# and 50 with everysec) instead of make test's 20 and 5, and a 1 GiB value
-# instead of 256 MiB.
+# and 50 with everysec) instead of make test's 20 and 5, a 1 GiB value
+# instead of 256 MiB, and 10 minutes of a 5-node cluster under load (no
+# member may be marked down) instead of 20 s.
 test-long: build
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_CRASH_KILLS=200 $(PYTEST) -q tests/integration/test_crash.py
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_BIG_VALUE_MB=1024 $(PYTEST) -q tests/integration/test_large_values.py
+	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_CLUSTER_SOAK_S=600 $(PYTEST) -q tests/integration/test_cluster.py -k under_load
 
 $(BUILD_FUZZ)/.configured:
 	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DRINGKV_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null

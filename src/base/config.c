@@ -127,6 +127,17 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
                          "start past corrupt WAL/manifest records, dropping them (logged)"),
     [CFG_CHECKPOINT_KEEP] = INT("checkpoint-keep", CFG_F_RUNTIME, 2, 0, 1000,
                                 "SAVE/BGSAVE checkpoints kept in dir/checkpoints (0: all)"),
+    /* The cluster (docs/cluster.md). Empty cluster-name: a node alone, as
+     * before, with no internode port. */
+    [CFG_CLUSTER_NAME] = STR("cluster-name", 0, "", "cluster to form or join (empty: none)"),
+    [CFG_NODE_NAME] = STR("node-name", 0, "", "this node's name in the cluster (default: bind:port)"),
+    [CFG_JOIN] = STR("join", 0, "", "internode address (host:port) of a member to join through"),
+    [CFG_CLUSTER_PORT] = INT("cluster-port", 0, 0, 0, 65535,
+                             "internode port (0: port + 10000)"),
+    [CFG_ZONE] = STR("zone", 0, "", "failure zone (replicas spread over zones)"),
+    [CFG_WEIGHT] = INT("weight", 0, 1, 1, 1000, "share of partitions, relative to the others"),
+    [CFG_CLUSTER_PARTITIONS] = INT("cluster-partitions", 0, 256, 8, 65536,
+                                   "partitions of the ring (a power of two, fixed at creation)"),
     [CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
     [CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };

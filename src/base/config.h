@@ -64,6 +64,13 @@ enum cfg_id {
 	CFG_COMPACTION_RATE,
 	CFG_SALVAGE,
 	CFG_CHECKPOINT_KEEP,
+	CFG_CLUSTER_NAME, /* the cluster: docs/cluster.md */
+	CFG_NODE_NAME,
+	CFG_JOIN,
+	CFG_CLUSTER_PORT,
+	CFG_ZONE,
+	CFG_WEIGHT,
+	CFG_CLUSTER_PARTITIONS,
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */
 	CFG_COUNT

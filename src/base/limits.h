@@ -340,4 +340,75 @@
  * acknowledged writes (Redis's appendfsync everysec). */
 #define LSM_SYNC_INTERVAL_MS_DEFAULT 1000
 
+/* ---- Cluster (cluster/ring.h, dvv.h, wire.h; docs/cluster.md) -------- */
+
+/* Ring partitions (Q): fixed when a cluster is created, a power of two so
+ * that a key's partition is the top bits of its hash. 256 gives each of up
+ * to ~64 nodes several partitions, so ownership can move in small steps
+ * (Riak's ring_creation_size default is 64; Dynamo suggests Q >> S*N). The
+ * maximum keeps an owner table at 128 KiB and a partition id in 16 bits;
+ * the minimum leaves room for a preference list of RING_REPLICAS_MAX. */
+#define RING_PARTITIONS_DEFAULT 256
+#define RING_PARTITIONS_MIN     16
+#define RING_PARTITIONS_MAX     65536
+
+/* Members of one ring. Gossip carries the whole member list, and Dynamo-
+ * style full membership stops scaling in the low thousands; 1024 keeps a
+ * gossip message under a megabyte. Member ids are 16 bits; 0xffff is
+ * reserved for "no member". */
+#define RING_MEMBERS_MAX 1024
+
+/* Member name (unique, for operators), address ("host:port" or a DNS name
+ * of at most 253 bytes plus a port) and zone (rack or availability zone). */
+#define RING_NAME_BYTES_MAX 64
+#define RING_ADDR_BYTES_MAX 264
+#define RING_ZONE_BYTES_MAX 64
+
+/* Claim weight of one member, 1..RING_WEIGHT_MAX: relative capacities of
+ * machines in one cluster differ by far less than 1000x. */
+#define RING_WEIGHT_MAX 1000
+
+/* Replicas per key (N) a preference list may ask for: Dynamo runs N = 3;
+ * 16 bounds the fan-out of one request and the stack of a list. */
+#define RING_REPLICAS_MAX 16
+
+/* Encoded ring: the 32-byte header, every member at its largest, and the
+ * owner table at its largest. Checked by the decoder before anything. */
+#define RING_ENCODED_BYTES_MAX                                                                     \
+	(32 + RING_MEMBERS_MAX * (10 + RING_NAME_BYTES_MAX + RING_ADDR_BYTES_MAX +               \
+	                          RING_ZONE_BYTES_MAX) +                                           \
+	 2 * RING_PARTITIONS_MAX)
+
+/* Entries (replica ids) in one version vector of a key. Only coordinators
+ * of writes add entries: the N preferred replicas and the fallbacks of
+ * sloppy quorums, over the key's life. 64 is ten times N=3 with room for
+ * replaced nodes; entries are never pruned (docs/cluster.md), so a key
+ * that would need more refuses the write with ERR_LIMIT. */
+#define DVV_REPLICAS_MAX 64
+
+/* Concurrent values (siblings) of one key. Past the warning count the
+ * coordinator logs the key (a client is writing without its context);
+ * the hard maximum bounds what one read returns and one state holds, and
+ * an update or merge that would pass it is ERR_LIMIT (the caller then
+ * resolves by LWW). Riak warns at 25 and refuses at 100. */
+#define DVV_SIBLINGS_WARN 25
+#define DVV_SIBLINGS_MAX  100
+
+/* Replicas in one PN-counter: as DVV_REPLICAS_MAX. */
+#define PNCOUNTER_REPLICAS_MAX DVV_REPLICAS_MAX
+
+/* Internode frame payload. A replica write carries a key and its value
+ * (and the key's version, whose siblings hold values too), so the default
+ * follows the value limit with room for a maximal key and the version; the
+ * maximum is what the 32-bit length field can say. The decoder grows its
+ * buffer with the bytes that arrive, up to the configured cap, never to an
+ * announced length. */
+#define WIRE_FRAME_BYTES_DEFAULT (VALUE_BYTES_DEFAULT + KEY_BYTES_MAX + 1 * MIB)
+#define WIRE_FRAME_BYTES_MAX     ((uint64_t)UINT32_MAX)
+
+/* Payload of a control frame (gossip): a full member list and an encoded
+ * ring fit in well under 4 MiB, so a larger one is refused from its header
+ * before any of it is buffered. */
+#define WIRE_CONTROL_BYTES_MAX (4 * MIB)
+
 #endif

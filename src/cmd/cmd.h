@@ -31,6 +31,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "cluster/view.h"
 #include "base/bytes.h"
 #include "base/config.h"
 #include "base/limits.h"
@@ -130,6 +131,8 @@ struct node {
 	struct cmd_index *index;     /* name -> command lookup, built at start */
 	struct cmd_obs *obs;         /* slow log and latency monitor (cmd_slowlog.c) */
 	struct persist *persist;     /* checkpoints: SAVE, BGSAVE (cmd_persist.c) */
+	const struct cluster_hooks *cluster; /* NULL: not in a cluster (cluster/view.h) */
+	void *cluster_ctx;
 	atomic_uint_fast64_t stat_reset_ms;
 	/* instantaneous_ops_per_sec: sampled by cmd_node_cron (one thread). */
 	atomic_uint_fast64_t ops_per_sec;

@@ -61,6 +61,9 @@ void persist_node_deinit(struct node *n);
 void persist_info(struct node *n, struct buf *b);
 void engine_info(struct node *n, struct buf *b);
 
+/* INFO cluster (cmd_cluster.c). */
+void cluster_info_section(struct node *n, struct buf *b);
+
 /* Copies a key into a reply as a bulk string. */
 void reply_key(struct client *c, struct bytes key);
 
@@ -77,7 +80,7 @@ void reply_key(struct client *c, struct bytes key);
 	                        X(flushdb) X(flushall) X(multi) X(exec) X(discard) X(watch)        \
 	                            X(unwatch) X(info) X(config) X(command) X(time) X(shutdown)    \
 	                                X(slowlog) X(latency) X(object) X(hotkeys) X(save) X(bgsave)      \
-	                                    X(lastsave) X(engine)
+	                                    X(lastsave) X(engine) X(cluster)
 
 #define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
 HANDLERS(DECLARE_HANDLER)

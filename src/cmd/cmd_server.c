@@ -201,9 +201,10 @@ enum {
 	SEC_KEYSPACE = 1 << 8,
 	SEC_LATENCYSTATS = 1 << 9,
 	SEC_ERRORSTATS = 1 << 10,
-	SEC_ENGINE = 1 << 11, /* ringkv's: the storage engine */
+	SEC_ENGINE = 1 << 11,  /* ringkv's: the storage engine */
+	SEC_CLUSTER = 1 << 12, /* ringkv's: membership and ring */
 	SEC_DEFAULT = SEC_SERVER | SEC_CLIENTS | SEC_MEMORY | SEC_PERSISTENCE | SEC_STATS |
-	    SEC_REPLICATION | SEC_CPU | SEC_ERRORSTATS | SEC_KEYSPACE | SEC_ENGINE,
+	    SEC_REPLICATION | SEC_CPU | SEC_ERRORSTATS | SEC_KEYSPACE | SEC_ENGINE | SEC_CLUSTER,
 	SEC_ALL = SEC_DEFAULT | SEC_COMMANDSTATS | SEC_LATENCYSTATS,
 };
 
@@ -228,6 +229,7 @@ static unsigned info_section_bits(struct bytes name)
 	    {"latencystats", SEC_LATENCYSTATS},
 	    {"errorstats", SEC_ERRORSTATS},
 	    {"engine", SEC_ENGINE},
+	    {"cluster", SEC_CLUSTER},
 	};
 	for (size_t i = 0; i < ARRAY_LEN(names); i++)
 		if (bytes_eq_nocase(name, names[i].name))
@@ -264,6 +266,7 @@ void cmd_info(struct client *c)
 	SECTION(SEC_LATENCYSTATS, metrics_info_latencystats(c->node, &b));
 	SECTION(SEC_KEYSPACE, info_keyspace(&b, &st));
 	SECTION(SEC_ENGINE, engine_info(c->node, &b));
+	SECTION(SEC_CLUSTER, cluster_info_section(c->node, &b));
 #undef SECTION
 	resp_w_verbatim(&c->out, b.data, b.len);
 	buf_deinit(&b);

@@ -96,6 +96,8 @@ const struct cmd_def cmd_table[] = {
     C(bgsave, -1, A | NM, 0, 0, 0, "server", "1.0.0", "Makes a checkpoint in the background."),
     C(lastsave, 1, F, 0, 0, 0, "server", "1.0.0", "Returns the time of the last checkpoint."),
     C(engine, -2, A, 0, 0, 0, "server", "ringkv", "Storage engine commands (CHECK)."),
+    C(cluster, -2, A, 0, 0, 0, "cluster", "ringkv",
+      "Cluster commands (STATUS, RING, JOIN)."),
     C(slowlog, -2, A, 0, 0, 0, "server", "2.2.12", "Reads or resets the slow log."),
     C(latency, -2, A, 0, 0, 0, "server", "2.8.13", "Reads or resets latency samples."),
     /* memory and access introspection (cmd_mem.c, docs/memory.md) */

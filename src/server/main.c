@@ -20,6 +20,7 @@
 #include "env/env.h"
 #include "env/log.h"
 #include "keyspace/keyspace.h"
+#include "net/cluster.h"
 #include "net/http.h"
 #include "net/net.h"
 
@@ -196,6 +197,25 @@ static void node_deinit(struct node *n)
 	ks_destroy(n->ks);
 }
 
+/* The command layer's way to the cluster (cluster/view.h). */
+static void hook_view(void *ctx, struct cluster_view *out)
+{
+	cluster_view(ctx, out);
+}
+
+static uint32_t hook_ring_names(void *ctx, unsigned n, char (*names)[MEMBER_NAME_BYTES],
+                                size_t cap, uint64_t *version)
+{
+	return cluster_ring_names(ctx, n, names, cap, version);
+}
+
+static int hook_join(void *ctx, const char *addr)
+{
+	return cluster_join(ctx, addr);
+}
+
+static const struct cluster_hooks cluster_hooks = {hook_view, hook_ring_names, hook_join};
+
 static int run(struct config *cfg, struct log *log)
 {
 	char dir[4096], err[512];
@@ -212,9 +232,20 @@ static int run(struct config *cfg, struct log *log)
 		node_deinit(&node);
 		return 1;
 	}
+	struct cluster *cluster = NULL;
+	if (cluster_create(&cluster, cfg, log, err, sizeof(err)) != 0) {
+		LOG_W(log, "%s", err);
+		node_deinit(&node);
+		return 1;
+	}
+	if (cluster) {
+		node.cluster = &cluster_hooks;
+		node.cluster_ctx = cluster;
+	}
 	struct net *net;
 	if (net_create(&net, &node, err, sizeof(err)) != 0) {
 		LOG_W(log, "%s", err);
+		cluster_destroy(cluster);
 		node_deinit(&node);
 		return 1;
 	}
@@ -224,6 +255,15 @@ static int run(struct config *cfg, struct log *log)
 		LOG_W(log, "%s", http ? "could not start the HTTP thread" : err);
 		http_destroy(http);
 		net_destroy(net);
+		cluster_destroy(cluster);
+		node_deinit(&node);
+		return 1;
+	}
+	if (cluster && cluster_start(cluster) != 0) {
+		LOG_W(log, "could not start the cluster thread");
+		http_destroy(http);
+		net_destroy(net);
+		cluster_destroy(cluster);
 		node_deinit(&node);
 		return 1;
 	}
@@ -242,6 +282,7 @@ static int run(struct config *cfg, struct log *log)
 	signal_net = NULL;
 	http_destroy(http);
 	net_destroy(net);
+	cluster_destroy(cluster);
 	node_deinit(&node);
 	LOG_N(log, "ringkv is now ready to exit, bye bye...");
 	return rc == 0 ? 0 : 1;

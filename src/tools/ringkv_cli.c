@@ -239,6 +239,72 @@ static int do_hotkeys(redisContext *ctx, long count)
 	return 0;
 }
 
+/* ---- cluster ------------------------------------------------------------------ */
+
+static redisReply *cluster_command(redisContext *ctx, int argc, const char **argv)
+{
+	redisReply *r = command(ctx, argc, argv);
+	if (r && r->type == REDIS_REPLY_ERROR) {
+		fprintf(stderr, "ringkv-cli: %s\n", r->str);
+		freeReplyObject(r);
+		return NULL;
+	}
+	return r;
+}
+
+static const char *str_of(const redisReply *r)
+{
+	return r && r->str ? r->str : "";
+}
+
+/* cluster status: one member per line (80 columns for short names). */
+static int do_cluster_status(redisContext *ctx)
+{
+	const char *argv[] = {"CLUSTER", "STATUS"};
+	redisReply *r = cluster_command(ctx, 2, argv);
+	if (!r)
+		return 1;
+	printf("%-22s %-21s %-8s %-8s %10s\n", "member", "address", "zone", "state", "partitions");
+	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
+		redisReply *row = r->element[i];
+		if (row->type != REDIS_REPLY_ARRAY || row->elements < 6)
+			continue;
+		char parts[24];
+		long long p = row->element[5]->integer;
+		if (p < 0)
+			snprintf(parts, sizeof(parts), "-");
+		else
+			snprintf(parts, sizeof(parts), "%lld", p);
+		printf("%-22.22s %-21.21s %-8.8s %-8s %10s%s\n", str_of(row->element[0]),
+		       str_of(row->element[1]), str_of(row->element[2]), str_of(row->element[3]), parts,
+		       i == 0 ? "  (this node)" : "");
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
+/* cluster ring: which members hold each partition, owner first. */
+static int do_cluster_ring(redisContext *ctx, long n)
+{
+	char nbuf[16];
+	snprintf(nbuf, sizeof(nbuf), "%ld", n);
+	const char *argv[] = {"CLUSTER", "RING", nbuf};
+	redisReply *r = cluster_command(ctx, 3, argv);
+	if (!r)
+		return 1;
+	if (r->type == REDIS_REPLY_ARRAY && r->elements > 0)
+		printf("ring version %lld, %zu partitions\n", r->element[0]->integer, r->elements - 1);
+	for (size_t p = 1; r->type == REDIS_REPLY_ARRAY && p < r->elements; p++) {
+		redisReply *pl = r->element[p];
+		printf("%5zu ", p - 1);
+		for (size_t k = 0; pl->type == REDIS_REPLY_ARRAY && k < pl->elements; k++)
+			printf(" %s", str_of(pl->element[k]));
+		printf("\n");
+	}
+	freeReplyObject(r);
+	return 0;
+}
+
 /* ---- top --------------------------------------------------------------------- */
 
 struct cmd_rate {
@@ -416,6 +482,8 @@ static void usage(FILE *f)
 	        "                             live view: ops/s by command, p50/p95/p99,\n"
 	        "                             memory, hit ratio, evictions, expirations\n"
 	        "  check DIR                  verify every checksum of a data directory (offline)\n"
+	        "  cluster status             members: address, zone, state, partitions owned\n"
+	        "  cluster ring [-n replicas] which members hold each partition (default 3)\n"
 	        "\n"
 	        "Defaults: -h 127.0.0.1 -p 6380; -a also from $RINGKV_PASSWORD.\n");
 }
@@ -492,7 +560,15 @@ int main(int argc, char **argv)
 		return do_check(argv[i + 1]);
 	}
 	bool is_info = strcmp(cmd, "info") == 0;
-	if (!is_info && !parse_sub_options(argc, argv, i + 1, &o)) {
+	bool is_cluster = strcmp(cmd, "cluster") == 0;
+	const char *sub = is_cluster && i + 1 < argc ? argv[i + 1] : "";
+	if (is_cluster && strcmp(sub, "status") != 0 && strcmp(sub, "ring") != 0) {
+		usage(stderr);
+		return 2;
+	}
+	if (is_cluster)
+		o.count = 3;
+	if (!is_info && !parse_sub_options(argc, argv, i + (is_cluster ? 2 : 1), &o)) {
 		usage(stderr);
 		return 2;
 	}
@@ -508,6 +584,10 @@ int main(int argc, char **argv)
 		rc = do_hotkeys(ctx, o.count);
 	else if (strcmp(cmd, "top") == 0)
 		rc = do_top(ctx, &o);
+	else if (is_cluster && strcmp(sub, "status") == 0)
+		rc = do_cluster_status(ctx);
+	else if (is_cluster)
+		rc = do_cluster_ring(ctx, o.count);
 	else {
 		fprintf(stderr, "ringkv-cli: unknown command '%s'\n", cmd);
 		usage(stderr);

@@ -1,0 +1,188 @@
+/*
+ * dvv.h - per-key causality with siblings (dotted version vectors), and a
+ * PN-counter for INCR/DECR in a cluster.
+ *
+ * A key's version (struct dvv) is a causal context, the version vector
+ * `clock` of (replica id, counter) that says which writes this state has
+ * seen, plus one dot (replica id, counter) per sibling value: the write
+ * that made it. Keeping the dot apart from the context is what makes these
+ * *dotted* version vectors (Preguica, Baquero, Almeida, Fonte, Goncalves,
+ * "Dotted Version Vectors: Logical Clocks for Optimistic Replication",
+ * 2010; the "dotted causal container" of Almeida et al., "Scalable and
+ * Accurate Causality Tracking for Eventually Consistent Stores", 2014): a
+ * write's dot is not folded into a context it did not see, so two writes
+ * coordinated by one replica with stale contexts stay siblings instead of
+ * the later silently shadowing the earlier (the sibling explosion and
+ * false overwrite of per-value version vectors at a server replica id).
+ *
+ * Invariants (dvv_check_invariants):
+ *   - clock entries are sorted by replica id, unique, counters >= 1;
+ *   - siblings are sorted by dot, unique, and every dot is covered by the
+ *     clock (counter <= clock[replica]);
+ *   - each replica's writes of this key are numbered 1, 2, ... without
+ *     gaps, so clock[r] = c means "has seen r's writes 1..c". This holds
+ *     because replica r issues its next dot from its own state of the key,
+ *     which holds every earlier r-write (dvv_update).
+ * Under these a state is canonical: equal knowledge gives equal bytes.
+ *
+ * Operations:
+ *   dvv_update  a write at replica r with the client's context: siblings
+ *               the context covers are discarded (the client saw them),
+ *               the new value gets dot (r, max(clock[r], ctx[r]) + 1), and
+ *               the clock becomes clock | ctx | dot.
+ *   dvv_sync    join of two states of the key: a sibling survives unless
+ *               the other side's clock covers its dot and the other side
+ *               does not hold it (it saw the write and overwrote it). The
+ *               join is commutative, associative and idempotent.
+ *   descends    clock(a) >= clock(b) pointwise: a has seen all b has.
+ *   LWW         the sibling with the highest timestamp, ties broken by
+ *               the higher dot, the same choice on every replica.
+ *
+ * Replica ids are 64-bit and must never be reused for a replica that lost
+ * its state (the caller makes them from a member id and an incarnation),
+ * else a reissued dot could name two different writes.
+ *
+ * Pruning: none. Dropping entries of a version vector loses causality:
+ * Riak's age-based pruning could make an old value reappear or turn an
+ * overwrite into siblings. A clock gains an entry only for a replica that
+ * coordinated a write of the key, so it stays near N; one that would pass
+ * DVV_REPLICAS_MAX refuses the write or sync with ERR_LIMIT. Siblings are
+ * bounded the same way by DVV_SIBLINGS_MAX (the caller logs a key past
+ * DVV_SIBLINGS_WARN and may resolve it by LWW).
+ *
+ * Ownership: a struct dvv is caller-allocated (init/deinit) and owns copies
+ * of its sibling values. All fallible operations leave the state unchanged
+ * on failure. Thread: none.
+ */
+#ifndef RINGKV_CLUSTER_DVV_H
+#define RINGKV_CLUSTER_DVV_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/bytes.h"
+#include "base/limits.h"
+
+#define DVV_FORMAT_VERSION 1
+
+/* A sibling flag: the write was a delete (its value is empty). */
+#define DVV_FLAG_TOMBSTONE 1u
+#define DVV_FLAGS_KNOWN    DVV_FLAG_TOMBSTONE
+
+struct dvv_dot {
+	uint64_t replica;
+	uint64_t counter;
+};
+
+/* A version vector: a causal context, also what a client gets back with
+ * a read and hands back with its next write (dvv_clock_encode). */
+struct dvv_clock {
+	uint32_t count;
+	struct dvv_dot entries[DVV_REPLICAS_MAX]; /* sorted by replica */
+};
+
+struct dvv_sibling {
+	struct dvv_dot dot;
+	uint64_t timestamp_ms; /* the coordinator's wall clock, for LWW only */
+	uint32_t flags;        /* DVV_FLAG_* */
+	uint32_t value_len;
+	uint8_t *value; /* owned; NULL when value_len is 0 */
+};
+
+struct dvv {
+	struct dvv_clock clock;
+	uint32_t sibling_count;
+	struct dvv_sibling siblings[DVV_SIBLINGS_MAX]; /* sorted by dot */
+};
+
+void dvv_clock_init(struct dvv_clock *c);
+/* The counter of replica in c, 0 when absent. */
+uint64_t dvv_clock_get(const struct dvv_clock *c, uint64_t replica);
+/* True when c covers the dot: dot.counter <= c[dot.replica]. */
+bool dvv_clock_covers(const struct dvv_clock *c, struct dvv_dot dot);
+/* True when a >= b pointwise. */
+bool dvv_clock_descends(const struct dvv_clock *a, const struct dvv_clock *b);
+/* a := a | b (pointwise max). ERR_LIMIT (a unchanged) past DVV_REPLICAS_MAX. */
+int dvv_clock_merge(struct dvv_clock *a, const struct dvv_clock *b);
+
+void dvv_init(struct dvv *d);
+void dvv_deinit(struct dvv *d);
+
+/* A write at replica with the client's context ctx (an empty clock for a
+ * blind write): see above. value is copied. ERR_LIMIT when the clock would
+ * pass DVV_REPLICAS_MAX, the siblings DVV_SIBLINGS_MAX or the value
+ * VALUE_BYTES_MAX, ERR_INVALID for unknown flags, ERR_RANGE when the
+ * replica's counter is exhausted (only from a forged state), ERR_NOMEM. When dot is
+ * not NULL it receives the new write's dot. */
+int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, struct bytes value,
+               uint64_t timestamp_ms, uint32_t flags, struct dvv_dot *dot);
+
+/* d := join(d, other); other's values are copied as needed. ERR_LIMIT,
+ * ERR_NOMEM; d unchanged on failure. */
+int dvv_sync(struct dvv *d, const struct dvv *other);
+
+/* d := a deep copy of src (d initialised). ERR_NOMEM leaves d unchanged. */
+int dvv_copy(struct dvv *d, const struct dvv *src);
+
+/* Causality of two states by their clocks. */
+bool dvv_descends(const struct dvv *a, const struct dvv *b);
+bool dvv_concurrent(const struct dvv *a, const struct dvv *b);
+bool dvv_equal(const struct dvv *a, const struct dvv *b);
+
+/* Index of the LWW winner (highest timestamp, then highest dot), or -1
+ * without siblings. */
+int dvv_lww_index(const struct dvv *d);
+/* Keeps only the LWW winner; the clock is unchanged. */
+void dvv_resolve_lww(struct dvv *d);
+
+size_t dvv_encoded_bytes(const struct dvv *d);
+/* Appends the encoding (docs/cluster.md), growing out up to cap_bytes:
+ * ERR_LIMIT (nothing appended), ERR_NOMEM. */
+int dvv_encode(const struct dvv *d, struct buf *out, size_t cap_bytes);
+/* Decodes into d, which must not be initialised; on success d is (the
+ * caller deinits it). ERR_PROTO for malformed input (bad format, order,
+ * uncovered dot, trailing bytes), ERR_LIMIT for a count or value length
+ * over its limit, ERR_NOMEM. */
+int dvv_decode(struct dvv *d, const uint8_t *p, size_t n);
+
+size_t dvv_clock_encoded_bytes(const struct dvv_clock *c);
+int dvv_clock_encode(const struct dvv_clock *c, struct buf *out, size_t cap_bytes);
+/* ERR_PROTO, ERR_LIMIT as dvv_decode; c written only on success. */
+int dvv_clock_decode(struct dvv_clock *c, const uint8_t *p, size_t n);
+
+void dvv_check_invariants(const struct dvv *d);
+
+/* ---- PN-counter ----------------------------------------------------------
+ * A counter as a CRDT (Shapiro et al., 2011): each replica counts its own
+ * increments P and decrements N; merge takes the pointwise maximum, so
+ * concurrent INCRs on different replicas all count; the value is
+ * sum(P) - sum(N). A replica only ever raises its own P and N. Sorted by
+ * replica id, unique. */
+
+struct pncounter_entry {
+	uint64_t replica;
+	uint64_t p;
+	uint64_t n;
+};
+
+struct pncounter {
+	uint32_t count;
+	struct pncounter_entry entries[PNCOUNTER_REPLICAS_MAX];
+};
+
+void pncounter_init(struct pncounter *c);
+/* Adds delta at replica. ERR_RANGE when the replica's P or N would pass
+ * UINT64_MAX, ERR_LIMIT past PNCOUNTER_REPLICAS_MAX; c unchanged then. */
+int pncounter_add(struct pncounter *c, uint64_t replica, int64_t delta);
+/* a := a merged with b. ERR_LIMIT (a unchanged). */
+int pncounter_merge(struct pncounter *a, const struct pncounter *b);
+/* The value; ERR_RANGE when it does not fit int64 (Redis's "increment or
+ * decrement would overflow"). */
+int pncounter_value(const struct pncounter *c, int64_t *out);
+size_t pncounter_encoded_bytes(const struct pncounter *c);
+int pncounter_encode(const struct pncounter *c, struct buf *out, size_t cap_bytes);
+int pncounter_decode(struct pncounter *c, const uint8_t *p, size_t n);
+
+#endif

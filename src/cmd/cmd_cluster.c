@@ -1,0 +1,169 @@
+/*
+ * cmd_cluster.c - the CLUSTER command family (ringkv's own: Redis Cluster's
+ * subcommands are not implemented, and these names are not Redis's):
+ *
+ *   CLUSTER STATUS      one row per member: name, address, zone, state
+ *                       (up, suspect, down, left), incarnation, partitions
+ *                       owned in the ring
+ *   CLUSTER RING [N]    the ring version, then per partition its
+ *                       preference list of N (default 3) member names
+ *   CLUSTER JOIN ADDR   joins the cluster through a member's internode
+ *                       address (host:port)
+ *   CLUSTER HELP
+ *
+ * A node started without cluster-name answers them with an error that
+ * says so. INFO cluster shows the counters.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/strconv.h"
+#include "cmd/cmd.h"
+#include "cmd/cmd_internal.h"
+
+static bool in_cluster(struct client *c)
+{
+	if (c->node->cluster)
+		return true;
+	resp_w_error(&c->out, "ERR this node is not in a cluster (start it with --cluster-name)");
+	return false;
+}
+
+static void reply_status(struct client *c)
+{
+	struct cluster_view *v = malloc(sizeof(*v));
+	if (!v) {
+		reply_nomem(c);
+		return;
+	}
+	c->node->cluster->view(c->node->cluster_ctx, v);
+	resp_w_array(&c->out, v->count);
+	for (size_t i = 0; i < v->count; i++) {
+		const struct cluster_row *r = &v->rows[i];
+		resp_w_array(&c->out, 6);
+		resp_w_bulk_cstr(&c->out, r->name);
+		resp_w_bulk_cstr(&c->out, r->addr);
+		resp_w_bulk_cstr(&c->out, r->zone);
+		resp_w_bulk_cstr(&c->out, member_status_name(r->status));
+		resp_w_int(&c->out, (int64_t)r->incarnation);
+		resp_w_int(&c->out, r->in_ring ? (int64_t)r->partitions : -1);
+	}
+	free(v);
+}
+
+static void reply_ring(struct client *c)
+{
+	int64_t n = 3;
+	if (c->argc == 3 && (!strconv_i64(c->argv[2], &n) || n < 1 || n > 5)) {
+		resp_w_error(&c->out, "ERR N must be between 1 and 5");
+		return;
+	}
+	if (c->argc > 3) {
+		reply_syntax_error(c);
+		return;
+	}
+	size_t cap = 65536 * (size_t)n;
+	char(*names)[MEMBER_NAME_BYTES] = malloc(cap * MEMBER_NAME_BYTES);
+	if (!names) {
+		reply_nomem(c);
+		return;
+	}
+	uint64_t version;
+	uint32_t q = c->node->cluster->ring_names(c->node->cluster_ctx, (unsigned)n, names, cap,
+	                                          &version);
+	resp_w_array(&c->out, 1 + (size_t)q);
+	resp_w_int(&c->out, (int64_t)version);
+	for (uint32_t p = 0; p < q; p++) {
+		size_t k = 0;
+		while (k < (size_t)n && names[(size_t)p * (size_t)n + k][0])
+			k++;
+		resp_w_array(&c->out, k);
+		for (size_t j = 0; j < k; j++)
+			resp_w_bulk_cstr(&c->out, names[(size_t)p * (size_t)n + j]);
+	}
+	free(names);
+}
+
+void cmd_cluster(struct client *c)
+{
+	struct bytes sub = c->argv[1];
+	if (bytes_eq_nocase(sub, "help") && c->argc == 2) {
+		static const char *const lines[] = {
+		    "CLUSTER <subcommand> [<arg> ...]. Subcommands are:",
+		    "STATUS",
+		    "    Members: name, address, zone, state, incarnation, partitions owned.",
+		    "RING [<n>]",
+		    "    The ring version, then each partition's preference list of n members.",
+		    "JOIN <host:port>",
+		    "    Join the cluster through a member's internode address.",
+		    "HELP",
+		    "    Print this help.",
+		};
+		reply_lines(c, lines, ARRAY_LEN(lines));
+	} else if (bytes_eq_nocase(sub, "status") && c->argc == 2) {
+		if (in_cluster(c))
+			reply_status(c);
+	} else if (bytes_eq_nocase(sub, "ring") && c->argc <= 3) {
+		if (in_cluster(c))
+			reply_ring(c);
+	} else if (bytes_eq_nocase(sub, "join") && c->argc == 3) {
+		if (!in_cluster(c))
+			return;
+		char addr[MEMBER_ADDR_BYTES];
+		if (c->argv[2].len >= sizeof(addr)) {
+			resp_w_error(&c->out, "ERR address too long");
+			return;
+		}
+		memcpy(addr, c->argv[2].ptr, c->argv[2].len);
+		addr[c->argv[2].len] = 0;
+		if (c->node->cluster->join(c->node->cluster_ctx, addr) != 0)
+			resp_w_error(&c->out, "ERR address must be host:port");
+		else
+			resp_w_ok(&c->out);
+	} else {
+		resp_w_errorf(&c->out,
+		              "ERR unknown subcommand or wrong number of arguments for '%.*s'. Try "
+		              "CLUSTER HELP.",
+		              (int)(sub.len > 64 ? 64 : sub.len), (const char *)sub.ptr);
+	}
+}
+
+void cluster_info_section(struct node *n, struct buf *b)
+{
+	infof(b, "# Cluster");
+	if (!n->cluster) {
+		infof(b, "cluster_enabled:0");
+		return;
+	}
+	struct cluster_view *v = malloc(sizeof(*v));
+	if (!v)
+		return;
+	n->cluster->view(n->cluster_ctx, v);
+	size_t up = 0, suspect = 0, down = 0;
+	for (size_t i = 0; i < v->count; i++) {
+		up += v->rows[i].status == MEMBER_ALIVE;
+		suspect += v->rows[i].status == MEMBER_SUSPECT;
+		down += v->rows[i].status == MEMBER_DEAD;
+	}
+	infof(b, "cluster_enabled:1");
+	infof(b, "cluster_name:%s", v->cluster_name);
+	infof(b, "node_name:%s", v->self);
+	infof(b, "members:%zu", v->count);
+	infof(b, "members_up:%zu", up);
+	infof(b, "members_suspect:%zu", suspect);
+	infof(b, "members_down:%zu", down);
+	infof(b, "ring_version:%llu", (unsigned long long)v->ring_version);
+	infof(b, "ring_partitions:%u", v->partitions);
+	infof(b, "probes_sent:%llu", (unsigned long long)v->pings);
+	infof(b, "probe_acks:%llu", (unsigned long long)v->acks);
+	infof(b, "indirect_probes:%llu", (unsigned long long)v->indirect_probes);
+	infof(b, "suspicions:%llu", (unsigned long long)v->suspicions);
+	infof(b, "refutations:%llu", (unsigned long long)v->refutations);
+	infof(b, "members_marked_down:%llu", (unsigned long long)v->downs);
+	infof(b, "internode_bytes_in:%llu", (unsigned long long)v->bytes_in);
+	infof(b, "internode_bytes_out:%llu", (unsigned long long)v->bytes_out);
+	infof(b, "internode_messages_dropped:%llu", (unsigned long long)v->dropped);
+	free(v);
+}
