@@ -740,6 +740,10 @@ static void reset_stripe(struct lstripe *s)
 	}
 }
 
+/* The sequences this thread's commands wrote since its last flush_log:
+ * an event loop's turn (engine.h, flush_log). */
+static _Thread_local uint64_t turn_first_seq, turn_last_seq;
+
 #define FOR_EACH_STRIPE(bits, i)                                                                   \
 	for (unsigned w_ = 0; w_ < KEYSPACE_STRIPES / 64; w_++)                                    \
 		for (uint64_t m_ = (bits)[w_]; m_ && ((i) = w_ * 64 + (unsigned)__builtin_ctzll(m_), 1); \
@@ -777,7 +781,13 @@ static int lsm_e_end(struct engine *e, const uint64_t *stripes)
 				}
 			}
 			struct lsm_batch b = {ops, n};
-			err = lsm_write(le->db, &b);
+			uint64_t first, last;
+			err = lsm_write_seq(le->db, &b, &first, &last);
+			if (!err && last) {
+				if (!turn_first_seq)
+					turn_first_seq = first;
+				turn_last_seq = last;
+			}
 			if (ops != one)
 				free(ops);
 		}
@@ -821,7 +831,9 @@ static uint64_t lsm_e_shed(struct engine *e, unsigned stripe, uint64_t bytes)
 
 static int lsm_e_flush_log(struct engine *e)
 {
-	return lsm_wal_flush(le_of(e)->db);
+	int err = lsm_wal_flush_range(le_of(e)->db, turn_first_seq, turn_last_seq);
+	turn_first_seq = turn_last_seq = 0;
+	return err;
 }
 
 static void lsm_e_destroy(struct engine *e)

@@ -123,6 +123,11 @@ void lsm_close(struct lsm *db);
  * error that failed the store. */
 int lsm_write(struct lsm *db, const struct lsm_batch *batch);
 
+/* lsm_write that also tells the sequences its batch got (0, 0 when it
+ * failed or was empty), for lsm_wal_flush_range. */
+int lsm_write_seq(struct lsm *db, const struct lsm_batch *batch, uint64_t *first_seq,
+                  uint64_t *last_seq);
+
 /* The newest value record of key into *value (replacing its contents; a
  * blob is read back and returned as an ordinary value record). 0, or
  * ERR_NOT_FOUND (never written or deleted), ERR_CORRUPT, ERR_IO,
@@ -164,12 +169,20 @@ int lsm_checkpoint(struct lsm *db, const char *dst_dir, struct lsm_checkpoint_in
 /* Hands the WAL records staged by wal_staged writes to the OS (no fsync):
  * a no-op when none are. 0, or the error, which fails the store, except
  * ERR_NOSPACE: records were staged and their hand-over ran out of space,
- * by this call or (reported by the next call) by another hand-over (a
- * group's full staging buffer, the syncer, a rotation). Those records
+ * by this call or by another hand-over (a group's full staging buffer,
+ * the syncer, a rotation); every call says so until the memtable holding
+ * them reaches a table, so that each event loop whose records may be
+ * among them hears it. Those records
  * stay applied and are flushed to a table before any later write is
  * accepted, but a crash before that keeps only the part of them that
  * reached the retired WAL: their outcome is unknown (docs/storage.md). */
 int lsm_wal_flush(struct lsm *db);
+
+/* lsm_wal_flush for the caller's own records [first_seq, last_seq] (from
+ * lsm_write_seq; 0, 0: none): ERR_NOSPACE only when some of them are
+ * among the records a failed hand-over lost, whoever made it. The server
+ * calls it per event loop with the sequences of that loop's turn. */
+int lsm_wal_flush_range(struct lsm *db, uint64_t first_seq, uint64_t last_seq);
 
 /* 0 unless the store failed (writes refused until it is reopened), else
  * the error that failed it. A full disk does not fail it: see

@@ -104,8 +104,10 @@ void lsm_flush_imm_locked(struct lsm *db)
 	db->bg_nospace = false;
 	if (db->imm_unlogged) { /* the records lost with a WAL are in a table now */
 		db->imm_unlogged = false;
-		if (!db->mem_unlogged)
+		if (!db->mem_unlogged) {
 			db->synced_seq = db->last_seq;
+			db->lost_lo = db->lost_hi = 0;
+		}
 	}
 	uint64_t old_log = imm->log_number;
 	lsm_count(&db->stats.flushes, 1); /* before imm clears: lsm_flush then sees it */

@@ -67,6 +67,7 @@ struct lsm_writer {
 	struct lsm_ckpt_cut *cut;
 	struct lsm_writer *next;
 	uint64_t user_bytes; /* keys + value records of batch, for lsm_stats */
+	uint64_t first_seq, last_seq; /* the batch's sequences, once done */
 	int err;
 	bool done;
 };
@@ -119,9 +120,12 @@ struct lsm {
 	 * appended to again, and the next write must start a new one first.
 	 * mem_unlogged, imm_unlogged: that memtable holds staged records whose
 	 * hand-over failed (applied, maybe not in any WAL); no write is
-	 * accepted while the immutable one does. lost_report: such a loss
-	 * happened outside lsm_wal_flush; its next call reports it. */
-	bool wal_lost, mem_unlogged, imm_unlogged, lost_report; /* (mu) */
+	 * accepted while the immutable one does. */
+	bool wal_lost, mem_unlogged, imm_unlogged; /* (mu) */
+	/* (mu) Every record up to handed_seq has reached the OS (or a table);
+	 * [lost_lo, lost_hi] are the records a failed hand-over lost from the
+	 * WAL, kept until their memtable reaches a table (0, 0: none). */
+	uint64_t handed_seq, lost_lo, lost_hi;
 	/* A flush or compaction that ran out of space is retried at
 	 * bg_retry_ns, not before (LSM_NOSPACE_RETRY_MS); bg_nospace: the last
 	 * attempt failed so; bg_nospace_count: such failures since open. */

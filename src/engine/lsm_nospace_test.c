@@ -381,6 +381,54 @@ static void test_full_disk_walk_one_failed_append(void **state)
 	assert_true(refused_total > 0);
 }
 
+/* One small write; its sequences in *first, *last. */
+static int put_seq(struct ctx *c, int i, uint64_t *first, uint64_t *last)
+{
+	char k[16];
+	snprintf(k, sizeof(k), "key%05d", i);
+	uint8_t rec[16];
+	struct lsm_op op = {.kind = IKEY_KIND_PUT,
+	                    .key = bytes_cstr(k),
+	                    .value_record = bytes_make(rec, vrec_encode(rec, 0, bytes_cstr("v")))};
+	struct lsm_batch b = {.ops = &op, .count = 1};
+	return lsm_write_seq(c->db, &b, first, last);
+}
+
+/* Staged records lost by one caller's failed hand-over are reported to
+ * every caller whose records were among them, and to no one else: the
+ * server's event loops each ask for their own turn's sequences. */
+static void test_lost_staged_records_are_reported_to_each_owner(void **state)
+{
+	(void)state;
+	struct ctx c;
+	ctx_init(&c, 91, LSM_SYNC_NONE, true);
+	uint64_t a1, a2, b1, b2, h1, h2;
+	assert_int_equal(put_seq(&c, 1, &h1, &h2), 0); /* handed over in time */
+	assert_int_equal(lsm_wal_flush_range(c.db, h1, h2), 0);
+	assert_int_equal(put_seq(&c, 2, &a1, &a2), 0); /* loop A's turn */
+	assert_int_equal(put_seq(&c, 3, &b1, &b2), 0); /* loop B's turn */
+	assert_true(a1 > h2 && b1 > a2);
+	struct env_fs_mem_fault full = {.op = ENV_FS_OP_APPEND, .nth = 1, .err = ERR_NOSPACE,
+	                                .sticky = true};
+	env_fs_mem_inject(&c.fs, &full);
+	assert_int_equal(lsm_wal_flush_range(c.db, a1, a2), ERR_NOSPACE); /* A's hand-over fails */
+	assert_int_equal(lsm_wal_flush_range(c.db, b1, b2), ERR_NOSPACE); /* B's went too */
+	assert_int_equal(lsm_wal_flush_range(c.db, b1, b2), ERR_NOSPACE); /* and stays unknown */
+	assert_int_equal(lsm_wal_flush_range(c.db, h1, h2), 0);           /* earlier: safe */
+	assert_int_equal(lsm_wal_flush_range(c.db, 0, 0), 0);             /* no records */
+	struct env_fs_mem_fault none = {0};
+	env_fs_mem_inject(&c.fs, &none);
+	/* Once the memtable holding them reaches a table, they are durable. */
+	uint64_t deadline = env_mono_us() + 20 * 1000 * 1000;
+	while (lsm_wal_flush_range(c.db, b1, b2) != 0 && env_mono_us() < deadline) {
+		uint64_t f, l;
+		(void)put_seq(&c, 4, &f, &l); /* a write starts the way out (rotation) */
+		(void)lsm_flush(c.db);
+	}
+	assert_int_equal(lsm_wal_flush_range(c.db, b1, b2), 0);
+	ctx_deinit(&c);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -389,6 +437,7 @@ int main(void)
 	    cmocka_unit_test(test_full_disk_everysec_resumes),
 	    cmocka_unit_test(test_full_disk_staged_resumes),
 	    cmocka_unit_test(test_full_disk_walk_one_failed_append),
+	    cmocka_unit_test(test_lost_staged_records_are_reported_to_each_owner),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

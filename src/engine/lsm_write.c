@@ -32,8 +32,8 @@
  *     of the group is ever replayed, and never appended to again. In
  *     staged mode the cut may also take staged records of earlier groups
  *     that never reached the file: those are applied already, so
- *     mem_unlogged is set and the next lsm_wal_flush reports ERR_NOSPACE
- *     (lost_report).
+ *     mem_unlogged is set, and lsm_wal_flush_range reports ERR_NOSPACE
+ *     to every caller whose records are among them.
  *   normal --(a hand-over of staged records runs out of space: lsm_wal_flush,
  *     the syncer, a rotation)--> wal_lost + mem_unlogged: the file keeps
  *     what reached it (a partial last record is a torn tail) and is synced.
@@ -264,12 +264,18 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
  * was told yet (the next lsm_wal_flush will be). */
 static void wal_lost_locked(struct lsm *db, bool unlogged, bool report)
 {
+	(void)report; /* every caller whose records are lost hears it (lsm_wal_flush_range) */
 	db->wal_lost = true;
 	db->wal_staged = false;
 	db->wal_dirty = false; /* wal_abandon synced what the file holds */
 	if (unlogged) {
 		db->mem_unlogged = true;
-		db->lost_report = db->lost_report || report;
+		if (db->last_seq > db->handed_seq) { /* the staged records went with the cut */
+			if (!db->lost_lo || db->handed_seq + 1 < db->lost_lo)
+				db->lost_lo = db->handed_seq + 1;
+			if (db->last_seq > db->lost_hi)
+				db->lost_hi = db->last_seq;
+		}
 	} else if (db->last_seq > db->synced_seq && !db->mem_unlogged && !db->imm_unlogged) {
 		db->synced_seq = db->last_seq; /* every applied record is in a synced log */
 	}
@@ -286,7 +292,9 @@ static int hand_over_locked(struct lsm *db, bool report)
 	db->wal_staged = false;
 	int err = wal_flush(&db->wal);
 	uint64_t size;
-	if (err == ERR_NOSPACE && (err = wal_abandon(&db->wal, UINT64_MAX, &size)) == 0)
+	if (!err)
+		db->handed_seq = db->last_seq;
+	else if (err == ERR_NOSPACE && (err = wal_abandon(&db->wal, UINT64_MAX, &size)) == 0)
 		wal_lost_locked(db, true, report);
 	if (err && !db->failed)
 		db->failed = err;
@@ -470,6 +478,7 @@ static int flush_wal_locked(struct lsm *db)
 	if (db->failed || db->wal_lost || !db->wal_staged)
 		return db->failed;
 	db->wal_staged = false;
+	uint64_t upto = db->last_seq; /* the leader's: nothing is staged meanwhile */
 	env_mutex_unlock(&db->mu);
 	int err = wal_flush(&db->wal);
 	uint64_t size;
@@ -477,6 +486,8 @@ static int flush_wal_locked(struct lsm *db)
 	if (lost)
 		err = wal_abandon(&db->wal, UINT64_MAX, &size);
 	env_mutex_lock(&db->mu);
+	if (!err && !lost)
+		db->handed_seq = upto;
 	if (lost && !err) {
 		wal_lost_locked(db, true, false);
 		return ERR_NOSPACE;
@@ -526,6 +537,15 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 				db->wal_dirty = true;
 				db->wal_staged = db->opt.wal_staged;
 			}
+			if (!db->wal_staged)
+				db->handed_seq = db->last_seq;
+		}
+		for (struct lsm_writer *x = w;; x = x->next) { /* each batch's sequences */
+			x->first_seq = seq;
+			x->last_seq = seq + x->batch->count - 1;
+			seq += x->batch->count;
+			if (x == last)
+				break;
 		}
 	}
 	for (struct lsm_writer *x = w;; x = x->next) {
@@ -572,30 +592,60 @@ int lsm_checkpoint_cut(struct lsm *db, struct lsm_ckpt_cut *cut)
 	return submit_writer(db, &w);
 }
 
-int lsm_write(struct lsm *db, const struct lsm_batch *batch)
+int lsm_write_seq(struct lsm *db, const struct lsm_batch *batch, uint64_t *first_seq,
+                  uint64_t *last_seq)
 {
 	size_t record_bytes;
 	uint64_t user_bytes;
+	*first_seq = *last_seq = 0;
 	int err = validate(db, batch, &record_bytes, &user_bytes);
 	if (err || batch->count == 0)
 		return err;
-	return submit(db, batch, user_bytes, false);
+	struct lsm_writer w = {.batch = batch, .user_bytes = user_bytes};
+	err = submit_writer(db, &w);
+	if (!err) {
+		*first_seq = w.first_seq;
+		*last_seq = w.last_seq;
+	}
+	return err;
 }
 
-int lsm_wal_flush(struct lsm *db)
+int lsm_write(struct lsm *db, const struct lsm_batch *batch)
 {
+	uint64_t first, last;
+	return lsm_write_seq(db, batch, &first, &last);
+}
+
+int lsm_wal_flush_range(struct lsm *db, uint64_t first_seq, uint64_t last_seq)
+{
+	if (last_seq == 0) /* no record of the caller's: nothing to hand over */
+		return lsm_failed(db);
 	env_mutex_lock(&db->mu);
 	int err = db->failed;
-	if (!err && db->lost_report) {
-		db->lost_report = false; /* staged records were lost by another hand-over */
+	/* Records of the caller's that a failed hand-over (anyone's: with
+	 * several event loops, not necessarily this caller's) lost from the
+	 * WAL: their outcome is unknown until their memtable reaches a table,
+	 * and the caller must say so rather than report them done. */
+	if (!err && db->lost_hi && first_seq <= db->lost_hi && last_seq >= db->lost_lo)
 		err = ERR_NOSPACE;
-	}
-	bool staged = db->wal_staged && !err;
+	bool staged = db->wal_staged && !err && last_seq > db->handed_seq;
 	env_mutex_unlock(&db->mu);
 	if (!staged)
 		return err;
 	struct lsm_writer w = {.wal_flush = true};
-	return submit_writer(db, &w);
+	err = submit_writer(db, &w);
+	if (err == 0) { /* the hand-over may have come too late for ours */
+		env_mutex_lock(&db->mu);
+		if (db->lost_hi && first_seq <= db->lost_hi && last_seq >= db->lost_lo)
+			err = ERR_NOSPACE;
+		env_mutex_unlock(&db->mu);
+	}
+	return err;
+}
+
+int lsm_wal_flush(struct lsm *db)
+{
+	return lsm_wal_flush_range(db, 1, UINT64_MAX);
 }
 
 int lsm_flush(struct lsm *db)

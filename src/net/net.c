@@ -340,8 +340,10 @@ static void run_writes(struct loop *lp)
 	int err = list ? ks_flush_log(node->ks) : 0;
 	if (err)
 		LOG_W(node->log, "the write-ahead log could not be written (%s): closing the clients "
-		                 "of this turn; writes now fail until the server is restarted",
-		      err_str(err));
+		                 "of this turn, whose writes have an unknown outcome%s",
+		      err_str(err),
+		      err == ERR_NOSPACE ? "; writes resume once disk space is freed"
+		                         : "; writes now fail until the server is restarted");
 	while (list) {
 		struct conn *cn = list;
 		list = cn->write_next;
