@@ -10,7 +10,7 @@ import os
 
 import pytest
 
-from util import scaled
+from util import ASAN, scaled
 
 pytestmark = pytest.mark.ringkv_only
 
@@ -40,7 +40,9 @@ def test_a_huge_value_round_trips_with_bounded_memory(start_server):
     assert len(got) == SIZE and hashlib.sha256(got).digest() == digest
     del got
     grown = peak_rss_bytes(srv.proc.pid) - base
-    assert grown < PEAK_FACTOR * SIZE, "peak grew by %.2fx the value" % (grown / SIZE)
+    # The sanitizer's allocator keeps freed memory in quarantine: the bound
+    # holds for the real allocator only.
+    assert ASAN or grown < PEAK_FACTOR * SIZE, "peak grew by %.2fx the value" % (grown / SIZE)
     assert r.strlen("huge") == SIZE
     r.close()
     srv.restart(signum=15)
