@@ -467,6 +467,43 @@ static void render_engine(struct node *n, struct buf *b, int *rc)
 	free(h);
 }
 
+/* The cluster's membership and internode counters (INFO cluster). */
+static void render_cluster(struct node *n, struct buf *b, int *rc)
+{
+	if (!n->cluster)
+		return;
+	struct cluster_view *v = malloc(sizeof(*v));
+	if (!v) {
+		*rc = ERR_NOMEM;
+		return;
+	}
+	n->cluster->view(n->cluster_ctx, v);
+	uint64_t by_state[4] = {0};
+	for (size_t i = 0; i < v->count; i++)
+		if ((unsigned)v->rows[i].status < 4)
+			by_state[v->rows[i].status]++;
+	static const char *const names[4] = {"up", "suspect", "down", "left"};
+	family(b, rc, "ringkv_cluster_members", "gauge", "Members by state, as this node sees them.");
+	for (int s = 0; s < 4; s++)
+		put(b, rc, "ringkv_cluster_members{state=\"%s\"} %llu\n", names[s],
+		    (unsigned long long)by_state[s]);
+	one(b, rc, "ringkv_cluster_ring_version", "gauge", "Version of the ring this node holds.",
+	    v->ring_version);
+	one(b, rc, "ringkv_cluster_suspicions_total", "counter",
+	    "Members this node suspected after a failed probe.", v->suspicions);
+	one(b, rc, "ringkv_cluster_refutations_total", "counter",
+	    "Suspicions of this node that it refuted.", v->refutations);
+	one(b, rc, "ringkv_cluster_members_marked_down_total", "counter",
+	    "Members this node marked down.", v->downs);
+	one(b, rc, "ringkv_cluster_internode_received_bytes_total", "counter",
+	    "Bytes received from other members.", v->bytes_in);
+	one(b, rc, "ringkv_cluster_internode_sent_bytes_total", "counter",
+	    "Bytes sent to other members.", v->bytes_out);
+	one(b, rc, "ringkv_cluster_internode_dropped_messages_total", "counter",
+	    "Internode messages dropped (peer unreachable or its queue full).", v->dropped);
+	free(v);
+}
+
 int metrics_render(struct node *n, const struct metrics_net *net, struct buf *out)
 {
 	int rc = 0;
@@ -476,5 +513,6 @@ int metrics_render(struct node *n, const struct metrics_net *net, struct buf *ou
 	render_command_counters(n, out, &rc);
 	render_histograms(n, out, &rc);
 	render_engine(n, out, &rc);
+	render_cluster(n, out, &rc);
 	return rc;
 }

@@ -3,13 +3,16 @@ kills, pauses and network partitions (nftables on loopback addresses).
 Times measured here are quoted in docs/cluster.md."""
 
 import os
+import shutil
 import signal
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
-from cluster import ClusterNode, Network, nft_available, status, wait_for
+from cluster import (ClusterNode, Network, free_port_on, nft_available, node_addr, status,
+                     wait_for)
 from resp_client import RespError
 from servers import stop_and_check
 from util import info_fields
@@ -147,6 +150,34 @@ def test_no_member_is_marked_down_under_load(make_cluster):
         assert info["members_up"] == "5", info
     print("%.0f s under load: suspicions %s" % (SOAK_S, [
         info_fields(n.raw().call("INFO", "cluster"))["cluster"]["suspicions"] for n in nodes]))
+
+
+def test_cluster_join_at_run_time_and_metrics(make_cluster):
+    http_port = free_port_on(node_addr(0))
+    nodes = make_cluster(3, http_port=http_port)  # each on its own address
+    loner = ClusterNode(3, {"cluster_name": "t", "node_name": "n3", "zone": "z0"})
+    loner.start()
+    try:
+        with loner.raw() as c:
+            assert c.call("CLUSTER", "JOIN", nodes[1].internode) == "OK"
+        wait_for(lambda: all(len(status(n)) == 4 and
+                             all(st == "up" for st, _ in status(n).values())
+                             for n in nodes + [loner]), 20, "the loner joined")
+        wait_for(lambda: status(loner)["n3"][1] > 0 and
+                 len({ring(n)[0] for n in nodes + [loner]}) == 1, 10,
+                 "everyone holds the ring that gives n3 partitions")
+    finally:
+        stop_and_check([loner])
+    with urllib.request.urlopen("http://%s:%d/metrics" % (node_addr(0), http_port),
+                                timeout=10) as resp:
+        text = resp.read().decode()
+    assert 'ringkv_cluster_members{state="up"} 4' in text or \
+        'ringkv_cluster_members{state="down"} 1' in text, text[-2000:]
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if os.access(promtool, os.X_OK):
+        proc = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                              capture_output=True, timeout=30)
+        assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
 
 
 def test_cluster_commands_without_a_cluster_and_bad_arguments(start_server, make_cluster):
