@@ -17,7 +17,12 @@ from resp_client import RespError
 from servers import stop_and_check
 from util import info_fields
 
-pytestmark = pytest.mark.ringkv_only
+pytestmark = [
+    pytest.mark.ringkv_only,
+    # Membership does not depend on the storage engine: run once, on the default one.
+    pytest.mark.skipif(os.environ.get("RINGKV_TEST_ENGINE", "") not in ("", "lsm"),
+                       reason="cluster tests run with the default engine only"),
+]
 
 SOAK_S = float(os.environ.get("RINGKV_CLUSTER_SOAK_S", "20"))
 
