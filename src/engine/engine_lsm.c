@@ -606,63 +606,10 @@ static int lsm_e_random_volatile(struct engine *e, unsigned stripe, uint64_t rnd
 	return le->idx->ops->random_volatile(le->idx, stripe, rnd, key, meta);
 }
 
-/* Writes tombstones for up to max keys of the stripe from the store. */
-static bool clear_slice(struct lsm_engine *le, unsigned stripe, uint64_t max)
-{
-	struct lstripe *s = &le->stripes[stripe];
-	int err;
-	struct lsm_iter *it = iter_at(le, stripe, stripe_base(stripe), &err);
-	if (!it) {
-		if (err)
-			note_err(le, s, err, "flush");
-		return false;
-	}
-	size_t cap = max < CLEAR_BATCH_MAX ? (size_t)max : CLEAR_BATCH_MAX;
-	struct lsm_op *ops = calloc(cap ? cap : 1, sizeof(*ops));
-	struct buf keys;
-	buf_init(&keys);
-	size_t n = 0;
-	bool more = false;
-	for (; ops && lsm_iter_valid(it); lsm_iter_next(it)) {
-		struct bytes sk = lsm_iter_key(it);
-		if (sk.len < PREFIX_BYTES || sk.ptr[0] != stripe)
-			break;
-		if (n == cap) {
-			more = true;
-			break;
-		}
-		if ((err = buf_reserve(&keys, sk.len, SIZE_MAX)) != 0)
-			break;
-		ops[n].kind = IKEY_KIND_DELETE;
-		ops[n].key = bytes_make((void *)(uintptr_t)keys.len, sk.len); /* offset for now */
-		buf_put(&keys, sk.ptr, sk.len);
-		n++;
-	}
-	err = !ops ? ERR_NOMEM : err ? err : lsm_iter_status(it);
-	lsm_iter_destroy(it);
-	for (size_t i = 0; i < n; i++)
-		ops[i].key.ptr = keys.data + (uintptr_t)ops[i].key.ptr;
-	if (!err && n) {
-		struct lsm_batch b = {ops, n};
-		err = lsm_write(le->db, &b);
-	}
-	if (!err) {
-		for (size_t i = 0; i < n; i++) {
-			struct bytes uk = user_key(ops[i].key);
-			struct ekey k = {uk, prefix_hash(ops[i].key.ptr), stripe};
-			(void)le->idx->ops->del(le->idx, &k);
-			rc_del(le, &k);
-		}
-		s->count = more && s->count > n ? s->count - n : 0;
-	}
-	free(ops);
-	buf_deinit(&keys);
-	if (err) {
-		note_err(le, s, err, "flush");
-		return false;
-	}
-	return more;
-}
+/* Deletes up to limit keys of the hash range [lo, hi] (partitions.c part
+ * below); *more when keys remain. */
+static int drop_range(struct lsm_engine *le, uint64_t lo, uint64_t hi, uint64_t limit,
+                      uint64_t *dropped, bool *more);
 
 static bool lsm_e_clear(struct engine *e, unsigned stripe, uint64_t max_entries)
 {
@@ -670,7 +617,17 @@ static bool lsm_e_clear(struct engine *e, unsigned stripe, uint64_t max_entries)
 	struct lstripe *s = &le->stripes[stripe];
 	/* A flush supersedes the command's own pending changes. */
 	s->pend_len = 0;
-	return clear_slice(le, stripe, max_entries);
+	uint64_t dropped;
+	bool more;
+	int err = drop_range(le, stripe_base(stripe), stripe_base(stripe) | ((UINT64_C(1) << 56) - 1),
+	                     max_entries, &dropped, &more);
+	if (err) {
+		note_err(le, s, err, "flush");
+		return false;
+	}
+	if (!more)
+		s->count = 0; /* also keys compaction dropped expired behind the count */
+	return more;
 }
 
 static bool lsm_e_maintain(struct engine *e, unsigned stripe)
@@ -1161,8 +1118,11 @@ struct drop_ctx {
 	struct lsm_op ops[CLEAR_BATCH_MAX];
 	struct buf keys;
 	size_t n;
-	uint64_t dropped;
+	uint64_t dropped, limit;
+	bool more;
 };
+
+#define DROP_STOP 1 /* drop_entry: the limit is reached (not an error) */
 
 /* Writes the gathered tombstones and brings counts and index along. */
 static int drop_flush(struct drop_ctx *d)
@@ -1197,6 +1157,10 @@ static int drop_flush(struct drop_ctx *d)
 static int drop_entry(void *ctx, const struct engine_lsm_part_entry *ent)
 {
 	struct drop_ctx *d = ctx;
+	if (d->dropped + d->n >= d->limit) {
+		d->more = true;
+		return DROP_STOP;
+	}
 	size_t len = PREFIX_BYTES + ent->key.len;
 	int err = buf_reserve(&d->keys, len, SIZE_MAX);
 	if (err)
@@ -1213,18 +1177,31 @@ static int drop_entry(void *ctx, const struct engine_lsm_part_entry *ent)
 	return 0;
 }
 
-int engine_lsm_partition_drop(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *dropped)
+static int drop_range(struct lsm_engine *le, uint64_t lo, uint64_t hi, uint64_t limit,
+                      uint64_t *dropped, bool *more)
 {
+	*dropped = 0;
+	*more = false;
 	struct drop_ctx *d = calloc(1, sizeof(*d));
 	if (!d)
 		return ERR_NOMEM;
-	d->le = le_of(e);
+	d->le = le;
+	d->limit = limit;
 	buf_init(&d->keys);
-	int err = engine_lsm_partition_scan(e, lo, hi, false, drop_entry, d);
+	int err = engine_lsm_partition_scan(&le->base, lo, hi, false, drop_entry, d);
+	if (err == DROP_STOP)
+		err = 0;
 	if (!err)
 		err = drop_flush(d);
 	*dropped = d->dropped;
+	*more = d->more;
 	buf_deinit(&d->keys);
 	free(d);
 	return err;
+}
+
+int engine_lsm_partition_drop(struct engine *e, uint64_t lo, uint64_t hi, uint64_t *dropped)
+{
+	bool more;
+	return drop_range(le_of(e), lo, hi, UINT64_MAX, dropped, &more);
 }
