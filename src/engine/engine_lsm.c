@@ -504,6 +504,22 @@ static uint64_t stripe_base(unsigned stripe)
 }
 
 /* Cursor: 0 to start, else 1 + the low 56 bits of the hash to resume at. */
+/* The end of a stripe's scan: the keys the command in progress created
+ * (a MULTI/EXEC that scans after writing), which the store does not hold
+ * yet. Keys it replaced or deleted were handled as the store's came by. */
+static uint64_t scan_done(struct lstripe *s, engine_visit_fn *fn, void *ctx)
+{
+	for (size_t i = 0; i < s->pend_len; i++) {
+		struct pend *p = &s->pend[i];
+		struct bytes val;
+		struct entry_meta meta;
+		if (!p->del && !p->existed &&
+		    decode_rec(bytes_make(p->rec.data, p->rec.len), &val, &meta) == 0)
+			fn(ctx, user_key(bytes_make(p->skey.data, p->skey.len)), &meta);
+	}
+	return 0;
+}
+
 static uint64_t lsm_e_scan(struct engine *e, unsigned stripe, uint64_t cursor,
                            engine_visit_fn *fn, void *ctx)
 {
@@ -516,7 +532,7 @@ static uint64_t lsm_e_scan(struct engine *e, unsigned stripe, uint64_t cursor,
 	if (!it) {
 		if (err)
 			note_err(le, s, err, "scan");
-		return 0;
+		return scan_done(s, fn, ctx);
 	}
 	uint64_t visited = 0, last_low = 0;
 	for (; lsm_iter_valid(it); lsm_iter_next(it)) {
@@ -544,6 +560,12 @@ static uint64_t lsm_e_scan(struct engine *e, unsigned stripe, uint64_t cursor,
 			if (rc_get(le, &k, &v, &cm, &stub, NULL) == 0)
 				meta.access = cm.access;
 		}
+		struct pend *p = s->pend_len ? pend_find(s, key) : NULL;
+		struct bytes pv;
+		if (p && p->del)
+			continue; /* deleted by the command in progress */
+		if (p)
+			(void)decode_rec(bytes_make(p->rec.data, p->rec.len), &pv, &meta);
 		fn(ctx, key, &meta);
 		visited++;
 		last_low = low;
@@ -551,7 +573,7 @@ static uint64_t lsm_e_scan(struct engine *e, unsigned stripe, uint64_t cursor,
 	if (lsm_iter_status(it))
 		note_err(le, s, lsm_iter_status(it), "scan");
 	lsm_iter_destroy(it);
-	return 0;
+	return scan_done(s, fn, ctx);
 }
 
 static int copy_key_out(struct lstripe *s, struct bytes key, struct bytes *out)

@@ -233,3 +233,17 @@ def test_redis_py_watch_error_on_concurrent_change(r, server):
         assert r.get("t:pyw") == b"5"
     finally:
         other.close()
+
+
+def test_keys_scan_and_dbsize_inside_exec_see_the_transactions_own_writes(c):
+    c.call("SET", "tx:a", "1")
+    c.call("SET", "tx:b", "2")
+    assert c.call("MULTI") == "OK"
+    for cmd in (("SET", "tx:c", "3"), ("DEL", "tx:a"), ("KEYS", "tx:*"), ("DBSIZE",),
+                ("SCAN", "0", "MATCH", "tx:*", "COUNT", "1000")):
+        assert c.call(*cmd) == "QUEUED"
+    replies = c.call("EXEC")
+    assert sorted(replies[2]) == [b"tx:b", b"tx:c"]
+    assert replies[3] == 2
+    cursor, keys = replies[4]
+    assert sorted(keys) == [b"tx:b", b"tx:c"]
