@@ -499,6 +499,7 @@ int blob_check_file(struct env_fs *fs, const char *path, uint64_t file_number,
 			break;
 		}
 		res->record_count++;
+		res->record_bytes += next - off;
 		off = next;
 	}
 	if (rc == 0 && r.finished && res->record_count != r.record_count) {
@@ -509,6 +510,41 @@ int blob_check_file(struct env_fs *fs, const char *path, uint64_t file_number,
 	free(key_buf);
 	blob_reader_close(&r);
 	return rc;
+}
+
+int blob_file_records(struct env_fs *fs, const char *path, uint64_t file_number,
+                      uint64_t *record_bytes, uint64_t *record_count)
+{
+	struct blob_reader r;
+	int rc = blob_reader_open(&r, fs, path, file_number);
+	if (rc)
+		return rc;
+	uint64_t bytes = 0, count = 0;
+	/* Bounded: each step advances at least a record header. */
+	for (uint64_t off = BLOB_HEADER_BYTES; off < r.records_end;) {
+		uint8_t h[BLOB_RECORD_HEADER_BYTES];
+		if (r.records_end - off < sizeof(h))
+			break; /* torn (a finished file's footer said where records end) */
+		if ((rc = read_full(&r, off, h, sizeof(h))) != 0)
+			break;
+		uint64_t key_len = le_get32(h + 8), value_len = le_get64(h + 12);
+		if (key_len > KEY_BYTES_MAX || value_len > VALUE_BYTES_MAX) {
+			rc = ERR_CORRUPT;
+			break;
+		}
+		uint64_t n = blob_record_bytes(key_len, value_len);
+		if (n > r.records_end - off)
+			break; /* a torn last record */
+		bytes += n;
+		count++;
+		off += n;
+	}
+	blob_reader_close(&r);
+	if (rc)
+		return rc;
+	*record_bytes = bytes;
+	*record_count = count;
+	return 0;
 }
 
 /* ---- Garbage accounting ------------------------------------------------ */

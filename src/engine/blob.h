@@ -32,8 +32,8 @@
  * last record after a crash, a bad pointer) is ERR_CORRUPT too: the engine
  * only publishes pointers to synced records, so such a pointer is damage.
  *
- * Garbage accounting and GC are pure helpers over per-file counters and a
- * reader/writer pair; the engine decides when to call them.
+ * Garbage accounting and GC below are pure whole-file helpers; the engine
+ * collects per entry inside compaction instead (lsm_blob.c, lsm_compact.c).
  */
 #ifndef RINGKV_ENGINE_BLOB_H
 #define RINGKV_ENGINE_BLOB_H
@@ -171,6 +171,7 @@ int blob_read_into(struct blob_reader *r, const struct blob_pointer *p, struct b
 /* What blob_check_file found. */
 struct blob_check_result {
 	uint64_t record_count; /* records verified */
+	uint64_t record_bytes; /* their bytes (blob_record_bytes each) */
 	uint64_t torn_bytes;   /* unfinished file: a partial last record (a crash leaves one) */
 	uint64_t bad_offset;   /* ERR_CORRUPT: the offset of the damaged record or footer */
 	const char *reason;    /* ERR_CORRUPT: a constant string */
@@ -183,6 +184,14 @@ struct blob_check_result {
  * where), ERR_NOT_FOUND, ERR_IO, ERR_NOMEM. *res is written in every case. */
 int blob_check_file(struct env_fs *fs, const char *path, uint64_t file_number,
                     struct blob_check_result *res);
+
+/* Walks the record headers of the file at path (its header must name
+ * file_number) without reading keys or values: the bytes and count of its
+ * whole records, a torn tail left out. For adopting the blob files of a
+ * store older than blob tracking (lsm.c). ERR_CORRUPT for a bad header or
+ * bad record lengths, ERR_NOT_FOUND, ERR_IO. */
+int blob_file_records(struct env_fs *fs, const char *path, uint64_t file_number,
+                      uint64_t *record_bytes, uint64_t *record_count);
 
 /* ---- Garbage accounting and collection --------------------------------- */
 

@@ -1044,8 +1044,21 @@ int engine_lsm_checkpoint(struct engine *e, const char *parent, const char *name
 	char dir[FS_PATH_BYTES_MAX];
 	if (snprintf(dir, sizeof(dir), "%s/%s%s", parent, CKPT_PREFIX, name) >= (int)sizeof(dir))
 		return ERR_LIMIT;
-	int err = env_fs_mkdir(le->fs, parent);
-	if (err && err != ERR_EXISTS)
+	/* parent and each directory above it ("checkpoints/check"). */
+	char path[FS_PATH_BYTES_MAX];
+	int err = 0;
+	for (size_t i = 0; parent[i] && !err; i++) {
+		if (parent[i + 1] != '/' && parent[i + 1] != 0)
+			continue;
+		if (i + 2 > sizeof(path))
+			return ERR_LIMIT;
+		memcpy(path, parent, i + 1);
+		path[i + 1] = 0;
+		err = env_fs_mkdir(le->fs, path);
+		if (err == ERR_EXISTS)
+			err = 0;
+	}
+	if (err)
 		return err;
 	err = lsm_checkpoint(le->db, dir, info);
 	if (err)

@@ -9,8 +9,17 @@
  *   4. manifest_start (a new manifest with a snapshot), open a new WAL;
  *   5. write the replayed memtable as an L0 table and log it together with
  *      the new log number: only then are the replayed logs obsolete;
- *   6. remove the replayed logs, start the flush thread.
+ *   6. remove the replayed logs and the blob files the version does not
+ *      list, start the flush thread.
  * A crash before 5 replays the same logs again; after 5 they are orphans.
+ * Blob files (lsm_blob.c): step 5's edit also links the records the
+ * replayed entries point at and seals every blob file, so only then is a
+ * blob file outside the version known to be unreferenced (a WAL may point
+ * into one the manifest does not list yet); hence step 6, not step 1. A
+ * manifest older than blob tracking lists no blob file: before step 4,
+ * every blob file on disk is adopted (sealed, with its whole records
+ * linked and no garbage: what the old store's tables point at is not
+ * known), and step 5 then links nothing more to them.
  */
 #include "base/le.h"
 #include "engine/lsm.h"
@@ -170,6 +179,8 @@ struct dir_scan {
 	uint64_t logs[256];
 	size_t log_count;
 	uint64_t max_blob;
+	uint64_t *blobs; /* every blob file number found */
+	size_t blob_count, blob_cap;
 	bool too_many;
 };
 
@@ -189,8 +200,21 @@ static int scan_entry(void *ctx, const char *name)
 {
 	struct dir_scan *s = ctx;
 	uint64_t n;
-	if (parse_number(name, "blob", &n) && n > s->max_blob)
-		s->max_blob = n;
+	if (parse_number(name, "blob", &n)) {
+		if (n > s->max_blob)
+			s->max_blob = n;
+		if (s->blob_count == s->blob_cap) {
+			if (s->blob_cap >= MANIFEST_DIR_ENTRIES_MAX)
+				return ERR_LIMIT;
+			size_t cap = s->blob_cap ? 2 * s->blob_cap : 16;
+			uint64_t *p = realloc(s->blobs, cap * sizeof(*p));
+			if (!p)
+				return ERR_NOMEM;
+			s->blobs = p;
+			s->blob_cap = cap;
+		}
+		s->blobs[s->blob_count++] = n;
+	}
 	if (parse_number(name, "log", &n) && n >= s->min_log) {
 		if (s->log_count == sizeof(s->logs) / sizeof(s->logs[0])) {
 			s->too_many = true;
@@ -266,10 +290,47 @@ static int recover_manifest(struct lsm *db, struct lsm_open_stats *st)
 	return open_tables(db);
 }
 
+/* Before step 4, for a manifest older than blob tracking: every blob file
+ * on disk becomes a sealed file of the version with its whole records
+ * linked (top of file). */
+static int adopt_blobs(struct lsm *db, const struct dir_scan *s)
+{
+	for (size_t i = 0; i < s->blob_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		uint64_t bytes = 0, count = 0;
+		int err = lsm_path(path, sizeof(path), db->dir, s->blobs[i], "blob");
+		if (!err)
+			err = blob_file_records(db->fs, path, s->blobs[i], &bytes, &count);
+		struct vedit_blob b = {.op = VEDIT_BLOB_FILE, .number = s->blobs[i],
+		                       .linked_bytes = bytes, .linked_records = count,
+		                       .sealed = true};
+		if (!err)
+			err = manifest_adopt_blob(db->man, &b);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* Step 6: blob files on disk that the version does not list (never linked,
+ * or deleted before a crash). Best effort: an orphan again next time. */
+static void remove_blob_orphans(struct lsm *db, const struct dir_scan *s)
+{
+	struct version *v = manifest_current(db->man);
+	for (size_t i = 0; i < s->blob_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		if (!version_blob_find(v, s->blobs[i]) &&
+		    lsm_path(path, sizeof(path), db->dir, s->blobs[i], "blob") == 0)
+			env_fs_remove(db->fs, path);
+	}
+}
+
 /* Steps 4 to 6, given the replayed memtable rm. */
 static int start_new_log(struct lsm *db, struct lsm_mem *rm, const struct dir_scan *s)
 {
-	int err = manifest_start(db->man);
+	int err = manifest_blobs_tracked(db->man) ? 0 : adopt_blobs(db, s);
+	if (!err)
+		err = manifest_start(db->man);
 	if (err)
 		return err;
 	uint64_t wal_number = manifest_new_file_number(db->man);
@@ -281,15 +342,23 @@ static int start_new_log(struct lsm *db, struct lsm_mem *rm, const struct dir_sc
 	struct version_edit e;
 	version_edit_init(&e);
 	struct sst_reader *r = NULL;
+	struct lsm_blob_tallies links = {0};
 	uint64_t number = 0;
 	if (memtable_entry_count(&rm->mt) > 0) {
 		number = manifest_new_file_number(db->man);
-		err = lsm_flush_write_table(db, rm, number, &e, &r);
+		err = lsm_flush_write_table(db, rm, number, &e, &r, &links);
 	}
 	version_edit_set_log_number(&e, wal_number);
 	version_edit_set_last_seq(&e, db->last_seq);
 	if (!err)
+		err = lsm_blob_flush_edit_locked(db, &links, UINT64_MAX, &e);
+	if (!err)
+		err = lsm_blob_deletes_locked(db, &e);
+	if (!err)
 		err = manifest_log_and_apply(db->man, &e);
+	if (!err)
+		lsm_blob_installed_locked(db, &e, UINT64_MAX);
+	lsm_blob_tallies_deinit(&links);
 	version_edit_deinit(&e);
 	if (!err && r && (err = lsm_table_add_locked(db, number, r)) == 0)
 		r = NULL;
@@ -300,6 +369,8 @@ static int start_new_log(struct lsm *db, struct lsm_mem *rm, const struct dir_sc
 		if (lsm_path(path, sizeof(path), db->dir, s->logs[i], "log") == 0)
 			env_fs_remove(db->fs, path); /* best effort: now an orphan */
 	}
+	if (!err)
+		remove_blob_orphans(db, s);
 	return err;
 }
 
@@ -328,6 +399,7 @@ static int recover(struct lsm *db, struct lsm_open_stats *st)
 		err = start_new_log(db, rm, s);
 	if (rm)
 		lsm_mem_unref_locked(db, rm);
+	free(s->blobs);
 	free(s);
 	return err;
 }
@@ -361,6 +433,13 @@ static void destroy(struct lsm *db)
 			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
 	}
 	free(db->obsolete);
+	for (size_t i = 0; i < db->obsolete_blob_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		if (lsm_path(path, sizeof(path), db->dir, db->obsolete_blobs[i], "blob") == 0)
+			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
+	}
+	free(db->obsolete_blobs);
+	free(db->blobs_done);
 	for (uint32_t level = 0; level < LSM_LEVELS; level++)
 		buf_deinit(&db->compact_ptr[level]);
 	if (db->man)
@@ -393,6 +472,8 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 		db->opt.blob_threshold = BLOB_THRESHOLD;
 	if (!db->opt.l1_bytes)
 		db->opt.l1_bytes = LSM_L1_BYTES_DEFAULT;
+	if (!db->opt.blob_file_bytes)
+		db->opt.blob_file_bytes = BLOB_FILE_BYTES_DEFAULT;
 	if (!db->opt.table_bytes)
 		db->opt.table_bytes = LSM_TABLE_BYTES_DEFAULT;
 	if (!db->opt.write_stall_ms)
@@ -486,7 +567,7 @@ int lsm_compact_wait(struct lsm *db)
 	env_cond_broadcast(&db->cv);
 	while (!db->failed && db->bg_nospace_count == failures &&
 	       (db->imm || lsm_compaction_due_locked(db) || db->removing ||
-	        (db->obsolete_count && db->readers == 0)))
+	        ((db->obsolete_count || db->obsolete_blob_count) && db->readers == 0)))
 		env_cond_timedwait_ms(&db->cv, &db->mu, 100);
 	int err = db->failed ? db->failed : db->bg_nospace_count != failures ? ERR_NOSPACE : 0;
 	env_mutex_unlock(&db->mu);

@@ -67,6 +67,7 @@ struct lsm_options {
 	enum lsm_sync sync;
 	uint64_t memtable_bytes;    /* 0: MEMTABLE_BYTES_DEFAULT */
 	uint64_t blob_threshold;    /* 0: BLOB_THRESHOLD; UINT64_MAX: no blobs */
+	uint64_t blob_file_bytes;   /* blob file roll-over size; 0: BLOB_FILE_BYTES_DEFAULT */
 	uint64_t block_cache_bytes; /* 0: BLOCK_CACHE_BYTES_DEFAULT */
 	uint64_t write_stall_ms;    /* 0: LSM_WRITE_STALL_MS_DEFAULT */
 	bool salvage;               /* skip corrupt WAL/manifest records on open */
@@ -258,7 +259,13 @@ struct lsm_stats {
 	uint64_t flush_count, flush_bytes; /* L0 tables written by the flush thread */
 	uint64_t compaction_count, compaction_read_bytes, compaction_write_bytes; /* installed */
 	uint64_t user_bytes, wal_bytes, blob_bytes; /* wal: records with their framing */
-	/* (wal + flush + compaction writes + blob) / user; 0 before any write. */
+	/* Blob files of the current version, and the record bytes in them that
+	 * tables point at (live) and no longer do (garbage); record bytes of
+	 * blob files deleted since open (reclaimed) and of values relocated by
+	 * compaction (gc_write, counted in write_amp). */
+	uint64_t blob_file_count, blob_live_bytes, blob_garbage_bytes;
+	uint64_t blob_reclaimed_bytes, blob_gc_write_bytes;
+	/* (wal + flush + compaction writes + blob + blob gc) / user; 0 before any write. */
 	double write_amp;
 	uint64_t cache_capacity_bytes, cache_usage_bytes, cache_hits, cache_misses;
 	uint64_t wal_sync_count; /* fdatasyncs of the WAL (not of tables, blobs, manifest) */

@@ -5,7 +5,11 @@
  * It uses each module's own read path, so it accepts exactly what an open
  * would accept: manifest_recover (CURRENT, the whole manifest, referenced
  * tables present), sst_open and sst_check (footer, meta blocks, every data
- * block), wal_recover without truncation, and blob_check_file. Nothing is
+ * block), wal_recover without truncation, and blob_check_file. The
+ * manifest's blob records are checked against the files: a listed file
+ * must exist and hold at least the records the manifest says tables were
+ * linked to; a file it does not list is a note (the file being written,
+ * or an orphan the next open removes). Nothing is
  * opened for writing. When the manifest cannot be replayed, the live set is
  * unknown, so every table and every log in the directory is checked.
  * Memory: the directory's file numbers (at most CHECK_FILES_MAX) and what
@@ -258,7 +262,44 @@ static int check_log(struct check *c, uint64_t number)
 	return 0;
 }
 
-static int check_blob(struct check *c, uint64_t number)
+static bool listed(const struct check *c, enum check_kind k, uint64_t number)
+{
+	return bsearch(&number, c->nums[k], c->count[k], sizeof(uint64_t), cmp_u64) != NULL;
+}
+
+/* The manifest's record of a blob file against what the file holds. */
+static void check_blob_record(struct check *c, const struct manifest *m, uint64_t number,
+                              const char *name, const struct blob_check_result *res)
+{
+	if (!m || !manifest_blobs_tracked(m))
+		return; /* an older store: its blob files are adopted at open */
+	const struct manifest_blob *b = version_blob_find(manifest_current(m), number);
+	if (!b) {
+		report(c, false, name, false, 0,
+		       "blob file not in the manifest (being written, or an orphan)");
+	} else if (b->linked_bytes > res->record_bytes || b->linked_records > res->record_count) {
+		report(c, true, name, false, 0,
+		       "blob file holds fewer records than the manifest links");
+	}
+}
+
+/* Every blob file the manifest lists must be on disk. */
+static void check_blob_files_present(struct check *c, const struct manifest *m)
+{
+	if (!m)
+		return;
+	const struct version *v = manifest_current(m);
+	for (size_t i = 0; i < version_blob_count(v); i++) {
+		uint64_t number = version_blob(v, i)->number;
+		if (listed(c, CHECK_BLOB, number))
+			continue;
+		char name[NAME_BYTES];
+		file_name(name, sizeof(name), number, CHECK_BLOB);
+		report(c, true, name, false, 0, "blob file listed in the manifest is missing");
+	}
+}
+
+static int check_blob(struct check *c, const struct manifest *m, uint64_t number)
 {
 	char name[NAME_BYTES], path[FS_PATH_BYTES_MAX];
 	int rc = start_file(c, number, CHECK_BLOB, name, path);
@@ -273,6 +314,7 @@ static int check_blob(struct check *c, uint64_t number)
 	}
 	if (rc)
 		return read_error(c, name, rc);
+	check_blob_record(c, m, number, name, &res);
 	if (res.torn_bytes) {
 		char reason[96];
 		snprintf(reason, sizeof(reason), "torn last record of %" PRIu64 " bytes",
@@ -319,8 +361,10 @@ int lsm_check_dir(struct env_fs *fs, const char *dir, lsm_check_report_fn *cb, v
 		if (c.nums[CHECK_LOG][i] >= log_number)
 			rc = check_log(&c, c.nums[CHECK_LOG][i]);
 	}
+	if (rc == 0)
+		check_blob_files_present(&c, m);
 	for (size_t i = 0; i < c.count[CHECK_BLOB] && rc == 0; i++)
-		rc = check_blob(&c, c.nums[CHECK_BLOB][i]);
+		rc = check_blob(&c, m, c.nums[CHECK_BLOB][i]);
 	if (m)
 		manifest_destroy(m);
 	for (int k = 0; k < CHECK_KINDS; k++)

@@ -13,11 +13,18 @@
  *   4. reference the current version and count as a reader, so that no
  *      table of it is removed (lsm_compact.c removes obsolete tables only
  *      while db->readers == 0);
- *   5. with mu released, link every table of the version and every blob
- *      file numbered at or below B, write a manifest holding a snapshot of
- *      the version (log number past every file: no WAL to replay), sync
- *      it, write CURRENT through CURRENT.tmp, sync the directory and its
- *      parent.
+ *   5. with mu released, link every table and every blob file of the
+ *      version, write a manifest holding a snapshot of the version (log
+ *      number past every file: no WAL to replay; its blob records as they
+ *      are), sync it, write CURRENT through CURRENT.tmp, sync the
+ *      directory and its parent.
+ * The version lists every blob file its tables point into (a flush links
+ * a file in the edit that adds its table), and blob GC deletes a file
+ * from disk only while no reader runs (lsm_compact.c), so counting as a
+ * reader in step 4 keeps every file step 5 links, however GC goes on
+ * meanwhile. Each such file is immutable: numbered at or below B (see
+ * below), or written by a compaction, which finishes its blob file before
+ * its edit. Once the link exists, the source may delete its name.
  * Between 3 and 4 another memtable may have been flushed, so the version
  * can hold writes after S whose blob pointers name files above B, still
  * open. When a table of the version is newer than S, a second cut
@@ -129,35 +136,16 @@ static void release_version(struct ckpt *c)
 	c->v = NULL;
 }
 
-static bool parse_blob_name(const char *name, uint64_t *out)
+/* The blob files of the version, to link. */
+static int collect_blobs(struct ckpt *c)
 {
-	char *end;
-	if (name[0] < '0' || name[0] > '9')
-		return false;
-	unsigned long long n = strtoull(name, &end, 10);
-	if (strcmp(end, ".blob") != 0)
-		return false;
-	*out = n;
-	return true;
-}
-
-static int collect_blob(void *ctx, const char *name)
-{
-	struct ckpt *c = ctx;
-	uint64_t n;
-	if (!parse_blob_name(name, &n) || n > c->blob_max)
-		return 0;
-	if (c->blob_count == c->blob_cap) {
-		if (c->blob_cap >= MANIFEST_DIR_ENTRIES_MAX)
-			return ERR_LIMIT;
-		size_t cap = c->blob_cap ? 2 * c->blob_cap : 16;
-		uint64_t *p = realloc(c->blobs, cap * sizeof(*p));
-		if (!p)
-			return ERR_NOMEM;
-		c->blobs = p;
-		c->blob_cap = cap;
-	}
-	c->blobs[c->blob_count++] = n;
+	size_t n = version_blob_count(c->v);
+	c->blobs = malloc((n ? n : 1) * sizeof(*c->blobs));
+	if (!c->blobs)
+		return ERR_NOMEM;
+	c->blob_cap = n;
+	for (size_t i = 0; i < n; i++)
+		c->blobs[c->blob_count++] = version_blob(c->v, i)->number;
 	return 0;
 }
 
@@ -197,7 +185,7 @@ static int link_files(struct ckpt *c)
 			c->info.bytes += f->size;
 		}
 	}
-	int err = env_fs_list(c->db->fs, c->db->dir, collect_blob, c);
+	int err = collect_blobs(c);
 	for (size_t i = 0; !err && i < c->blob_count; i++) {
 		uint64_t bytes = 0;
 		if ((err = link_file(c, c->blobs[i], "blob")))
@@ -229,6 +217,8 @@ static int snapshot_encode(const struct ckpt *c, struct buf *out)
 			err = version_edit_add_file(&e, &vf);
 		}
 	}
+	if (!err)
+		err = version_snapshot_blobs(c->v, &e);
 	if (!err)
 		err = version_edit_encode(&e, out);
 	version_edit_deinit(&e);

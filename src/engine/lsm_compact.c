@@ -24,8 +24,18 @@
  * one entry per user key), and appends are paced by a token bucket of
  * compaction_bytes_per_sec.
  *
+ * Blob GC (docs/storage.md, "Blob files"; lsm_blob.c): a BLOB entry the
+ * merge drops is garbage of its blob file; a live one whose file is
+ * relocatable (sealed, garbage ratio >= LSM_BLOB_GC_RATIO) has its value
+ * moved to the run's own blob file (finished before the edit) and is
+ * output with the same key and sequence and the new pointer. With no level
+ * due, a GC compaction rewrites the table whose oldest blob file
+ * (blob_refs) is relocatable: from L0 as an L0 compaction, deeper that
+ * table alone in place (out_level == level). Never a trivial move.
+ *
  * Install (under mu): one manifest edit deletes the inputs and adds the
- * outputs. The input files stay on disk, their readers open, until no
+ * outputs, with the run's blob changes (new files sealed, garbage, and the
+ * deletes of files that became all garbage). The input files stay on disk, their readers open, until no
  * get or iterator runs (db->readers == 0, which covers every version
  * older than the current one); then the thread removes them. A crash
  * before the edit leaves the outputs as orphans, after it the inputs:
@@ -47,11 +57,15 @@
 #include "engine/merge_iter.h"
 
 struct compaction {
-	uint32_t level; /* inputs from level and level + 1; outputs to level + 1 */
+	uint32_t level;     /* inputs from level and (unless out_level == level) level + 1 */
+	uint32_t out_level; /* level + 1, or level for a blob GC rewrite of the last level */
+	bool gc;            /* picked for blob GC: never a trivial move */
 	struct version *v;
 	const struct manifest_file **in;
 	uint32_t *in_level;
 	size_t in_count;
+	uint64_t *reloc; /* blob files whose live records move, ascending */
+	size_t reloc_count;
 };
 
 struct output {
@@ -71,6 +85,16 @@ struct run {
 	struct buf prev; /* user key of the previous entry */
 	bool have_prev;
 	uint32_t since_check; /* merged entries since the last between_entries */
+	/* Blob GC (top): records dropped or moved, per old file; records
+	 * written, per new file; the files made (removed on failure). */
+	struct lsm_blob_tallies garbage, moved;
+	uint64_t *made;
+	size_t made_count, made_cap;
+	struct blob_writer bw;
+	bool bw_open;
+	struct blob_reader br;
+	bool br_open;
+	struct buf val; /* a value being moved */
 };
 
 static struct bytes ukey(struct bytes ikey)
@@ -112,9 +136,70 @@ static uint32_t due_level(struct lsm *db, const struct version *v)
 	return LSM_LEVELS;
 }
 
+/* A blob file whose live records compaction moves (docs/storage.md, "Blob
+ * files"): sealed (its linked bytes are final), not all garbage (that one
+ * is deleted, not rewritten), garbage ratio at or above LSM_BLOB_GC_RATIO. */
+static bool blob_relocatable(const struct manifest_blob *b)
+{
+	return b && b->sealed && b->garbage_bytes < b->linked_bytes &&
+	    (double)b->garbage_bytes >= LSM_BLOB_GC_RATIO * (double)b->linked_bytes;
+}
+
+/* The table to rewrite for blob GC when no level is due: the one whose
+ * oldest blob file (blob_refs) is relocatable and oldest (RocksDB's
+ * forced blob GC). Its rewrite moves every record it holds of that file,
+ * so the outputs' oldest file is newer or not relocatable: each such
+ * compaction makes progress, and without new garbage they stop. false:
+ * none. */
+static bool gc_table(const struct version *v, uint32_t *level, size_t *index)
+{
+	uint64_t best = 0;
+	for (uint32_t l = 0; l < LSM_LEVELS; l++) {
+		for (size_t i = 0; i < version_file_count(v, l); i++) {
+			uint64_t ref = version_file(v, l, i)->blob_refs;
+			if (!ref || (best && ref >= best) ||
+			    !blob_relocatable(version_blob_find(v, ref)))
+				continue;
+			best = ref;
+			*level = l;
+			*index = i;
+		}
+	}
+	return best != 0;
+}
+
 bool lsm_compaction_due_locked(struct lsm *db)
 {
-	return due_level(db, manifest_current(db->man)) < LSM_LEVELS;
+	struct version *v = manifest_current(db->man);
+	uint32_t level;
+	size_t index;
+	return due_level(db, v) < LSM_LEVELS || gc_table(v, &level, &index);
+}
+
+/* c->reloc: the relocatable blob files of c->v. */
+static int pick_relocations(struct compaction *c)
+{
+	size_t n = version_blob_count(c->v);
+	c->reloc = malloc((n ? n : 1) * sizeof(*c->reloc));
+	if (!c->reloc)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < n; i++)
+		if (blob_relocatable(version_blob(c->v, i)))
+			c->reloc[c->reloc_count++] = version_blob(c->v, i)->number;
+	return 0;
+}
+
+static bool relocates(const struct compaction *c, uint64_t number)
+{
+	size_t lo = 0, hi = c->reloc_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (c->reloc[mid] < number)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo < c->reloc_count && c->reloc[lo] == number;
 }
 
 static int add_input(struct compaction *c, const struct manifest_file *f, uint32_t level)
@@ -145,20 +230,19 @@ static size_t pick_round_robin(struct lsm *db, const struct version *v, uint32_t
 	return 0;
 }
 
-/* Fills c from the current version; mu held. */
-static int pick_locked(struct lsm *db, struct compaction *c, uint32_t level)
+/* Fills c from the current version: the tables [first, last) of level
+ * (for L0 all of them), plus, unless out_level == level, the overlapping
+ * tables of level + 1; mu held. */
+static int pick_range_locked(struct lsm *db, struct compaction *c, uint32_t level, size_t first,
+                             size_t last, uint32_t out_level)
 {
 	struct version *v = manifest_current(db->man);
 	c->level = level;
+	c->out_level = out_level;
 	c->v = v;
 	version_ref(v);
-	size_t first = 0, last = version_file_count(v, 0);
-	if (level > 0) {
-		first = pick_round_robin(db, v, level);
-		last = first + 1;
-	} else {
+	if (level == 0)
 		atomic_store_explicit(&db->l0_wasted, 0, memory_order_relaxed);
-	}
 	struct bytes lo = {0}, hi = {0};
 	int err = 0;
 	for (size_t i = first; !err && i < last; i++) {
@@ -169,24 +253,56 @@ static int pick_locked(struct lsm *db, struct compaction *c, uint32_t level)
 			hi = ukey(f->largest);
 		err = add_input(c, f, level);
 	}
-	for (size_t i = 0; !err && i < version_file_count(v, level + 1); i++) {
+	for (size_t i = 0; !err && out_level > level && i < version_file_count(v, level + 1); i++) {
 		const struct manifest_file *f = version_file(v, level + 1, i);
 		if (overlaps(f, lo, hi))
 			err = add_input(c, f, level + 1);
 	}
-	if (!err && level > 0) {
+	if (!err && level > 0 && !c->gc) {
 		struct buf *p = &db->compact_ptr[level];
 		p->len = 0;
 		if ((err = buf_reserve(p, hi.len, KEY_BYTES_MAX)) == 0)
 			buf_put(p, hi.ptr, hi.len);
 	}
+	if (!err)
+		err = pick_relocations(c);
 	return err;
+}
+
+/* A due level: L0 whole, or one table of level n round-robin. */
+static int pick_locked(struct lsm *db, struct compaction *c, uint32_t level)
+{
+	struct version *v = manifest_current(db->man);
+	if (level == 0)
+		return pick_range_locked(db, c, 0, 0, version_file_count(v, 0), 1);
+	size_t first = pick_round_robin(db, v, level);
+	return pick_range_locked(db, c, level, first, first + 1, level + 1);
+}
+
+/* Blob GC (gc_table): from L0 an ordinary L0 compaction; from a deeper
+ * level the table alone, rewritten in place (RocksDB rewrites a bottommost
+ * file in place too): its key range stays its own, so the level stays
+ * sorted, and the level shape is left to the size targets. false:
+ * nothing to do. */
+static bool pick_gc_locked(struct lsm *db, struct compaction *c, int *err)
+{
+	struct version *v = manifest_current(db->man);
+	uint32_t level;
+	size_t i;
+	if (!gc_table(v, &level, &i))
+		return false;
+	c->gc = true;
+	if (level == 0)
+		*err = pick_range_locked(db, c, 0, 0, version_file_count(v, 0), 1);
+	else
+		*err = pick_range_locked(db, c, level, i, i + 1, level);
+	return true;
 }
 
 /* True when no level below the output may hold user key k. */
 static bool bottommost(const struct compaction *c, struct bytes k)
 {
-	for (uint32_t level = c->level + 2; level < LSM_LEVELS; level++) {
+	for (uint32_t level = c->out_level + 1; level < LSM_LEVELS; level++) {
 		size_t lo = 0, hi = version_file_count(c->v, level);
 		while (lo < hi) { /* first file whose largest user key >= k */
 			size_t mid = lo + (hi - lo) / 2;
@@ -241,7 +357,7 @@ static int start_output(struct run *r)
 	env_mutex_lock(&r->db->mu);
 	o->f.number = manifest_new_file_number(r->db->man);
 	env_mutex_unlock(&r->db->mu);
-	o->f.level = r->c->level + 1;
+	o->f.level = r->c->out_level;
 	o->f.min_seq = IKEY_SEQ_MAX;
 	r->out_count++;
 	char path[FS_PATH_BYTES_MAX];
@@ -273,7 +389,8 @@ static int throttle(struct run *r)
 	return err;
 }
 
-static int emit(struct run *r, struct bytes ikey, struct bytes value, uint64_t seq)
+/* blob: the blob file the entry points into, 0 for none. */
+static int emit(struct run *r, struct bytes ikey, struct bytes value, uint64_t seq, uint64_t blob)
 {
 	int err = 0;
 	if (r->b && r->b_bytes >= r->db->opt.table_bytes)
@@ -291,12 +408,109 @@ static int emit(struct run *r, struct bytes ikey, struct bytes value, uint64_t s
 		return err;
 	o->f.min_seq = seq < o->f.min_seq ? seq : o->f.min_seq;
 	o->f.max_seq = seq > o->f.max_seq ? seq : o->f.max_seq;
+	if (blob && (!o->f.blob_refs || blob < o->f.blob_refs))
+		o->f.blob_refs = blob;
 	r->b_bytes += ikey.len + value.len;
 	r->written += ikey.len + value.len;
 	return throttle(r);
 }
 
-/* Keeps, rewrites as a tombstone or drops one merged entry. */
+/* A dropped or moved blob record of user's: garbage of its file. */
+static int garbage(struct run *r, struct bytes user, const struct blob_pointer *p)
+{
+	return lsm_blob_tally_add(&r->garbage, p->file_number,
+	                          blob_record_bytes(user.len, p->value_len));
+}
+
+/* The run's blob file for moved values, opened on first use and rolled
+ * over at opt.blob_file_bytes. */
+static int gc_writer(struct run *r)
+{
+	struct lsm *db = r->db;
+	if (r->bw_open && blob_writer_bytes(&r->bw) < db->opt.blob_file_bytes)
+		return 0;
+	if (r->bw_open) {
+		r->bw_open = false;
+		int err = blob_writer_finish(&r->bw);
+		if (err)
+			return err;
+	}
+	if (r->made_count == r->made_cap) {
+		size_t cap = r->made_cap ? 2 * r->made_cap : 4;
+		uint64_t *p = realloc(r->made, cap * sizeof(*p));
+		if (!p)
+			return ERR_NOMEM;
+		r->made = p;
+		r->made_cap = cap;
+	}
+	env_mutex_lock(&db->mu);
+	uint64_t number = manifest_new_file_number(db->man);
+	uint64_t salt = env_rng_next(&db->rng);
+	env_mutex_unlock(&db->mu);
+	r->made[r->made_count++] = number;
+	char path[FS_PATH_BYTES_MAX];
+	int err = lsm_path(path, sizeof(path), db->dir, number, "blob");
+	if (!err && (err = blob_writer_open(&r->bw, db->fs, path, number, salt)) == 0)
+		r->bw_open = true;
+	return err;
+}
+
+/* Reads the value at *from (verifying it) and appends it to the run's
+ * blob file; *to is where it went. Readers go on using *from until the
+ * edit is installed and they are done: the old file stays till then. */
+static int move_value(struct run *r, struct bytes user, const struct blob_pointer *from,
+                      struct blob_pointer *to)
+{
+	struct lsm *db = r->db;
+	int err = 0;
+	if (r->br_open && r->br.file_number != from->file_number) {
+		blob_reader_close(&r->br);
+		r->br_open = false;
+	}
+	if (!r->br_open) {
+		char path[FS_PATH_BYTES_MAX];
+		err = lsm_path(path, sizeof(path), db->dir, from->file_number, "blob");
+		if (!err && (err = blob_reader_open(&r->br, db->fs, path, from->file_number)) != 0)
+			return err == ERR_NOT_FOUND ? ERR_CORRUPT : err;
+		r->br_open = !err;
+	}
+	r->val.len = 0;
+	if (!err)
+		err = buf_reserve(&r->val, from->value_len + 1, VALUE_BYTES_MAX + 1);
+	if (!err)
+		err = blob_read(&r->br, from, user, r->val.data, from->value_len);
+	if (!err)
+		err = gc_writer(r);
+	if (!err)
+		err = blob_writer_add(&r->bw, user, bytes_make(r->val.data, from->value_len), to);
+	if (err)
+		return err;
+	uint64_t bytes = blob_record_bytes(user.len, from->value_len);
+	r->written += bytes;
+	return lsm_blob_tally_add(&r->moved, to->file_number, bytes);
+}
+
+/* Emits a live BLOB entry, moving its value first when its file is being
+ * collected: same key, same sequence, a pointer into the run's file. */
+static int emit_blob(struct run *r, struct bytes ikey, struct bytes user, uint64_t seq,
+                     int64_t exp, struct bytes value, const struct blob_pointer *p)
+{
+	if (!relocates(r->c, p->file_number))
+		return emit(r, ikey, value, seq, p->file_number);
+	struct blob_pointer to;
+	int err = move_value(r, user, p, &to);
+	if (err)
+		return err;
+	uint8_t enc[BLOB_POINTER_BYTES_MAX], rec[9 + BLOB_POINTER_BYTES_MAX];
+	size_t n = blob_pointer_encode(enc, &to);
+	struct bytes moved = bytes_make(rec, vrec_encode(rec, exp, bytes_make(enc, n)));
+	if ((err = emit(r, ikey, moved, seq, to.file_number)) == 0)
+		err = garbage(r, user, p);
+	return err;
+}
+
+/* Keeps, rewrites as a tombstone or drops one merged entry; a BLOB entry
+ * dropped or moved becomes garbage of its file. */
 static int step(struct run *r, struct bytes ikey, struct bytes value)
 {
 	struct bytes user;
@@ -304,26 +518,33 @@ static int step(struct run *r, struct bytes ikey, struct bytes value)
 	enum ikey_kind kind;
 	if (!ikey_decode(ikey, &user, &seq, &kind))
 		return ERR_CORRUPT;
+	int64_t exp = 0;
+	struct blob_pointer bp;
+	bool blob = kind == IKEY_KIND_BLOB;
+	if (blob && lsm_blob_pointer_of(value, &exp, &bp))
+		return ERR_CORRUPT;
 	if (r->have_prev && ikey_user_cmp(user, bytes_make(r->prev.data, r->prev.len)) == 0)
-		return 0; /* shadowed by the newer version just handled */
+		return blob ? garbage(r, user, &bp) : 0; /* shadowed by the newer version */
 	int err = copy_key(&r->prev, user);
 	if (err)
 		return err;
 	r->have_prev = true;
-	int64_t exp = 0;
 	struct bytes v;
 	if (kind != IKEY_KIND_DELETE && !vrec_decode(value, &exp, &v))
 		return ERR_CORRUPT;
 	bool dead = kind == IKEY_KIND_DELETE || (exp != 0 && exp <= r->now_ms);
 	if (!dead)
-		return emit(r, ikey, value, seq);
+		return blob ? emit_blob(r, ikey, user, seq, exp, value, &bp)
+		            : emit(r, ikey, value, seq, 0);
+	if (blob && (err = garbage(r, user, &bp)) != 0)
+		return err;
 	if (bottommost(r->c, user))
 		return 0; /* nothing below to hide: gone */
 	uint8_t *tomb = malloc(ikey.len);
 	if (!tomb)
 		return ERR_NOMEM;
 	ikey_encode(tomb, user, seq, IKEY_KIND_DELETE);
-	err = emit(r, bytes_make(tomb, ikey.len), bytes_make(NULL, 0), seq);
+	err = emit(r, bytes_make(tomb, ikey.len), bytes_make(NULL, 0), seq, 0);
 	free(tomb);
 	return err;
 }
@@ -429,12 +650,41 @@ static int remember_obsolete_locked(struct lsm *db, uint64_t number)
 	return 0;
 }
 
+/* Adds the blob changes of the run to e: each file it wrote, sealed (its
+ * records are all in the outputs), and the garbage it made, with the
+ * deletes that follow. Garbage of a file the version does not list (a
+ * store's damage) is left out rather than failing it. mu held. */
+static int blob_edit_locked(struct run *r, struct version_edit *e)
+{
+	struct version *v = manifest_current(r->db->man);
+	int err = 0;
+	for (size_t i = 0; !err && i < r->moved.count; i++) {
+		const struct lsm_blob_tally *t = &r->moved.items[i];
+		struct vedit_blob b = {.op = VEDIT_BLOB_FILE, .number = t->number,
+		                       .linked_bytes = t->bytes, .linked_records = t->records,
+		                       .sealed = true};
+		err = version_edit_blob(e, &b);
+	}
+	for (size_t i = 0; !err && i < r->garbage.count; i++) {
+		const struct lsm_blob_tally *t = &r->garbage.items[i];
+		struct vedit_blob b = {.op = VEDIT_BLOB_GARBAGE, .number = t->number,
+		                       .garbage_bytes = t->bytes, .garbage_records = t->records};
+		if (version_blob_find(v, t->number))
+			err = version_edit_blob(e, &b);
+	}
+	return err ? err : lsm_blob_deletes_locked(r->db, e);
+}
+
 /* Logs the edit and swaps the tables; mu held. */
 static int install_locked(struct run *r, struct version_edit *e, bool *installed)
 {
 	struct lsm *db = r->db;
-	int err = manifest_log_and_apply(db->man, e);
+	int err = blob_edit_locked(r, e);
+	if (!err)
+		err = manifest_log_and_apply(db->man, e);
 	*installed = err == 0; /* from here on the outputs are live */
+	if (*installed)
+		lsm_blob_installed_locked(db, e, 0);
 	for (size_t i = 0; !err && i < r->out_count; i++) {
 		if ((err = lsm_table_add_locked(db, r->outs[i].f.number, r->outs[i].reader)) == 0)
 			r->outs[i].reader = NULL;
@@ -464,6 +714,19 @@ static void run_deinit(struct run *r, bool remove_outputs)
 	}
 	free(r->outs);
 	buf_deinit(&r->prev);
+	if (r->bw_open)
+		blob_writer_close(&r->bw);
+	if (r->br_open)
+		blob_reader_close(&r->br);
+	for (size_t i = 0; remove_outputs && i < r->made_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		if (lsm_path(path, sizeof(path), r->db->dir, r->made[i], "blob") == 0)
+			env_fs_remove(r->db->fs, path); /* best effort: an orphan otherwise */
+	}
+	free(r->made);
+	buf_deinit(&r->val);
+	lsm_blob_tallies_deinit(&r->garbage);
+	lsm_blob_tallies_deinit(&r->moved);
 }
 
 /* An installed compaction, for lsm_stats. */
@@ -477,6 +740,10 @@ static void count_compaction(const struct run *r)
 	lsm_count(&r->db->stats.compactions, 1);
 	lsm_count(&r->db->stats.compaction_read_bytes, in);
 	lsm_count(&r->db->stats.compaction_write_bytes, out);
+	uint64_t moved = 0;
+	for (size_t i = 0; i < r->moved.count; i++)
+		moved += r->moved.items[i].bytes;
+	lsm_count(&r->db->stats.blob_gc_bytes, moved);
 }
 
 /* Builds the outputs and installs them; mu not held on entry or exit. */
@@ -484,9 +751,14 @@ static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
 {
 	struct run r = {.db = db, .c = c, .t0_ns = env_mono_ns(), .now_ms = env_wall_ms()};
 	buf_init(&r.prev);
+	buf_init(&r.val);
 	int err = merge_inputs(&r);
 	if (!err)
 		err = finish_output(&r);
+	if (!err && r.bw_open) {
+		r.bw_open = false;
+		err = blob_writer_finish(&r.bw); /* footer and sync; open synced its name */
+	}
 	if (!err && r.out_count && (err = env_fs_sync_dir(db->fs, db->dir)) == ERR_NOSPACE)
 		err = ERR_IO; /* a failed fsync: never a full disk */
 	struct version_edit e;
@@ -512,6 +784,8 @@ static int run_compaction(struct lsm *db, struct compaction *c, bool *installed)
  * by a later merge. */
 static bool movable(const struct compaction *c)
 {
+	if (c->gc || c->out_level == c->level)
+		return false; /* a move would leave the blob references as they are */
 	for (size_t i = 0; i < c->in_count; i++) {
 		if (c->in_level[i] != c->level)
 			return false;
@@ -550,10 +824,12 @@ static int move_locked(struct lsm *db, const struct compaction *c)
 bool lsm_compact_locked(struct lsm *db)
 {
 	uint32_t level = due_level(db, manifest_current(db->man));
-	if (level >= LSM_LEVELS)
-		return false;
 	struct compaction c = {0};
-	int err = pick_locked(db, &c, level);
+	int err = 0;
+	if (level < LSM_LEVELS)
+		err = pick_locked(db, &c, level);
+	else if (!pick_gc_locked(db, &c, &err))
+		return false;
 	bool installed = false;
 	if (!err && movable(&c)) {
 		err = move_locked(db, &c);
@@ -566,6 +842,7 @@ bool lsm_compact_locked(struct lsm *db)
 		version_unref(c.v);
 	free(c.in);
 	free(c.in_level);
+	free(c.reloc);
 	if (err && err != ERR_AGAIN)
 		lsm_bg_failed_locked(db, err); /* ERR_NOSPACE: retried after a backoff */
 	else if (!err)
@@ -595,6 +872,10 @@ void lsm_remove_obsolete_locked(struct lsm *db)
 	size_t count = db->obsolete_count;
 	db->obsolete = NULL;
 	db->obsolete_count = db->obsolete_cap = 0;
+	uint64_t *blobs = db->obsolete_blobs;
+	size_t blob_count = db->obsolete_blob_count;
+	db->obsolete_blobs = NULL;
+	db->obsolete_blob_count = db->obsolete_blob_cap = 0;
 	db->removing = true; /* lsm_compact_wait waits for the files too */
 	/* No reader holds a version older than the current one, and only
 	 * readers use the tables of older versions. */
@@ -606,7 +887,16 @@ void lsm_remove_obsolete_locked(struct lsm *db)
 		if (lsm_path(path, sizeof(path), db->dir, list[i], "sst") == 0)
 			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
 	}
+	/* A blob file leaves the version only once no table of it points
+	 * into it; the readers of older versions, and checkpoints linking
+	 * its files, count in db->readers, so none is left. */
+	for (size_t i = 0; i < blob_count; i++) {
+		char path[FS_PATH_BYTES_MAX];
+		if (lsm_path(path, sizeof(path), db->dir, blobs[i], "blob") == 0)
+			env_fs_remove(db->fs, path); /* best effort: an orphan otherwise */
+	}
 	free(list);
+	free(blobs);
 	env_mutex_lock(&db->mu);
 	db->removing = false;
 	env_cond_broadcast(&db->cv);
@@ -615,6 +905,6 @@ void lsm_remove_obsolete_locked(struct lsm *db)
 void lsm_reader_done_locked(struct lsm *db)
 {
 	ASSERT(db->readers > 0);
-	if (--db->readers == 0 && db->obsolete_count)
+	if (--db->readers == 0 && (db->obsolete_count || db->obsolete_blob_count))
 		env_cond_broadcast(&db->cv);
 }

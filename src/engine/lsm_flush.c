@@ -22,9 +22,29 @@
 #include "base/limits.h"
 #include "engine/lsm_internal.h"
 
+/* Tallies the blob record a BLOB entry points at, and keeps the table's
+ * oldest blob file in f->blob_refs. A flush creates no garbage: every
+ * version of the memtable goes to the table. */
+static int link_blob(struct vedit_file *f, const struct memtable_entry *me,
+                     struct lsm_blob_tallies *links)
+{
+	if (me->kind != IKEY_KIND_BLOB)
+		return 0;
+	int64_t exp;
+	struct blob_pointer p;
+	int err = lsm_blob_pointer_of(me->value_record, &exp, &p);
+	if (!err)
+		err = lsm_blob_tally_add(links, p.file_number,
+		                         blob_record_bytes(me->user_key.len, p.value_len));
+	if (!err && (!f->blob_refs || p.file_number < f->blob_refs))
+		f->blob_refs = p.file_number;
+	return err;
+}
+
 /* Builds the table from every entry of m, syncs it and its directory, and
  * records it in e as an L0 add (keys borrowed from m's arena). */
-static int build_table(struct lsm *db, struct lsm_mem *m, const char *path, struct vedit_file *f)
+static int build_table(struct lsm *db, struct lsm_mem *m, const char *path, struct vedit_file *f,
+                       struct lsm_blob_tallies *links)
 {
 	struct sst_options so = {.seed = f->number};
 	struct sst_builder *b;
@@ -43,7 +63,8 @@ static int build_table(struct lsm *db, struct lsm_mem *m, const char *path, stru
 		f->largest = k;
 		f->min_seq = me.seq < f->min_seq ? me.seq : f->min_seq;
 		f->max_seq = me.seq > f->max_seq ? me.seq : f->max_seq;
-		if ((err = sst_builder_add(b, k, memtable_iter_value(&it)))) {
+		if ((err = link_blob(f, &me, links)) ||
+		    (err = sst_builder_add(b, k, memtable_iter_value(&it)))) {
 			sst_builder_abandon(b);
 			return err;
 		}
@@ -55,13 +76,14 @@ static int build_table(struct lsm *db, struct lsm_mem *m, const char *path, stru
 }
 
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
-                          struct version_edit *e, struct sst_reader **reader)
+                          struct version_edit *e, struct sst_reader **reader,
+                          struct lsm_blob_tallies *links)
 {
 	char path[FS_PATH_BYTES_MAX];
 	int err = lsm_path(path, sizeof(path), db->dir, number, "sst");
 	struct vedit_file f = {.level = 0, .number = number};
 	if (!err)
-		err = build_table(db, m, path, &f);
+		err = build_table(db, m, path, &f, links);
 	if (!err)
 		err = version_edit_add_file(e, &f);
 	struct sst_read_options ro = {.cache = db->cache, .file_number = number};
@@ -80,13 +102,21 @@ void lsm_flush_imm_locked(struct lsm *db)
 	struct version_edit e;
 	version_edit_init(&e);
 	struct sst_reader *r = NULL;
-	int err = lsm_flush_write_table(db, imm, number, &e, &r);
+	struct lsm_blob_tallies links = {0};
+	int err = lsm_flush_write_table(db, imm, number, &e, &r, &links);
 	env_mutex_lock(&db->mu);
 	if (!err) {
 		version_edit_set_log_number(&e, db->mem->log_number);
 		version_edit_set_last_seq(&e, db->last_seq);
-		err = manifest_log_and_apply(db->man, &e);
+		err = lsm_blob_flush_edit_locked(db, &links, imm->log_number, &e);
 	}
+	if (!err)
+		err = lsm_blob_deletes_locked(db, &e);
+	if (!err)
+		err = manifest_log_and_apply(db->man, &e);
+	if (!err)
+		lsm_blob_installed_locked(db, &e, imm->log_number);
+	lsm_blob_tallies_deinit(&links);
 	if (!err && (err = lsm_table_add_locked(db, number, r)) == 0)
 		r = NULL;
 	uint64_t table_bytes = e.add_count ? e.adds[0].size : 0;
@@ -170,7 +200,7 @@ void *lsm_flush_main(void *arg)
 		bool backoff = now < db->bg_retry_ns;
 		if (db->imm && !db->failed && !l0_full && !backoff)
 			lsm_flush_imm_locked(db);
-		else if (db->obsolete_count && db->readers == 0)
+		else if ((db->obsolete_count || db->obsolete_blob_count) && db->readers == 0)
 			lsm_remove_obsolete_locked(db);
 		else if (backoff && !db->failed)
 			env_cond_timedwait_ms(&db->cv, &db->mu, (db->bg_retry_ns - now) / 1000000u + 1);

@@ -79,6 +79,7 @@ struct lsm_writer {
  * the leader records into wal_sync_ns (one writer, as hist_record asks). */
 struct lsm_counters {
 	atomic_uint_fast64_t user_bytes, wal_bytes, blob_bytes, wal_syncs;
+	atomic_uint_fast64_t blob_gc_bytes, blob_reclaimed_bytes; /* lsm_blob.c, lsm_compact.c */
 	atomic_uint_fast64_t flushes, flush_bytes;
 	atomic_uint_fast64_t compactions, compaction_read_bytes, compaction_write_bytes;
 	atomic_uint_fast64_t stalls, stall_ms;
@@ -111,6 +112,13 @@ struct lsm {
 	uint64_t *obsolete;                  /* (mu) tables compacted away, still on disk */
 	size_t obsolete_count, obsolete_cap; /* (mu) */
 	bool removing;                       /* (mu) obsolete tables being removed, mu released */
+	uint64_t *obsolete_blobs;            /* (mu) blob files deleted from the version, on disk */
+	size_t obsolete_blob_count, obsolete_blob_cap; /* (mu) */
+	/* (mu) Blob files nobody appends to any more, not yet sealed: each
+	 * with the log number of the memtable that was current when it was
+	 * done (lsm_blob.c, top). */
+	struct lsm_blob_done *blobs_done;
+	size_t blobs_done_count, blobs_done_cap;
 	struct buf compact_ptr[LSM_LEVELS];  /* background thread: round-robin */
 	uint64_t synced_seq;                 /* (mu) see lsm_synced_seq */
 	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
@@ -147,6 +155,50 @@ struct lsm {
 	struct buf scratch, recs;
 };
 
+/* ---- Blob file accounting (lsm_blob.c) --------------------------------- */
+
+/* Blob files with a garbage ratio at or above this are relocated by
+ * compaction (docs/storage.md, "Blob files"). */
+#define LSM_BLOB_GC_RATIO 0.25
+
+struct lsm_blob_done {
+	uint64_t number, log_number;
+};
+
+/* Record bytes and counts per blob file, gathered over a table build or a
+ * compaction. */
+struct lsm_blob_tally {
+	uint64_t number, bytes, records;
+};
+
+struct lsm_blob_tallies {
+	struct lsm_blob_tally *items;
+	size_t count, cap;
+};
+
+void lsm_blob_tallies_deinit(struct lsm_blob_tallies *t);
+/* Adds one record of bytes to number's tally. ERR_NOMEM, ERR_LIMIT. */
+int lsm_blob_tally_add(struct lsm_blob_tallies *t, uint64_t number, uint64_t bytes);
+/* The pointer of a BLOB-kind value record. ERR_CORRUPT. */
+int lsm_blob_pointer_of(struct bytes value_record, int64_t *expire_ms, struct blob_pointer *p);
+/* The blob file number is done (finished or abandoned): nobody appends to
+ * it again. Leader, mu held. ERR_NOMEM (the file is then sealed at the
+ * next open only). */
+int lsm_blob_done_locked(struct lsm *db, uint64_t number);
+/* Adds to e a LINK per tallied file (but none to a sealed file: only a
+ * pre-tracking store's adopted files are sealed while a memtable may
+ * point into them, and their adoption counted every record), and a SEAL
+ * for each done file whose memtables are flushed once a memtable of
+ * log_number is (UINT64_MAX: every file, at open). mu held (or open). */
+int lsm_blob_flush_edit_locked(struct lsm *db, const struct lsm_blob_tallies *links,
+                               uint64_t log_number, struct version_edit *e);
+/* Adds to e a DELETE for each blob file that e leaves sealed and all
+ * garbage. mu held (or open). */
+int lsm_blob_deletes_locked(struct lsm *db, struct version_edit *e);
+/* After e was installed: its deleted blob files (and done files it found
+ * never linked) await removal; sealed done files are forgotten. */
+void lsm_blob_installed_locked(struct lsm *db, const struct version_edit *e, uint64_t log_number);
+
 int lsm_path(char *out, size_t cap, const char *dir, uint64_t number, const char *ext);
 int lsm_mem_create(struct lsm *db, uint64_t log_number, struct lsm_mem **out);
 void lsm_mem_unref_locked(struct lsm *db, struct lsm_mem *m);
@@ -154,9 +206,11 @@ int lsm_record_apply(struct memtable *mt, struct bytes rec, uint64_t *max_seq);
 int lsm_table_add_locked(struct lsm *db, uint64_t number, struct sst_reader *r);
 struct lsm_table *lsm_table_find_locked(struct lsm *db, uint64_t number);
 int lsm_wal_open(struct lsm *db, struct wal *w, uint64_t number);
-/* Writes m as table number into an L0 add of e; opens its reader. */
+/* Writes m as table number into an L0 add of e; opens its reader; tallies
+ * the blob records its BLOB entries point at into links. */
 int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
-                          struct version_edit *e, struct sst_reader **reader);
+                          struct version_edit *e, struct sst_reader **reader,
+                          struct lsm_blob_tallies *links);
 void *lsm_flush_main(void *arg);
 /* Flushes db->imm into L0 (the background thread, between compaction
  * steps too); called and returns with mu held, releases it for I/O. A

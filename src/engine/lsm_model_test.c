@@ -9,7 +9,8 @@
  * After every step a few random keys are read back; every CHECK_EVERY
  * steps, and after every reopen, the whole store is iterated and compared.
  * Small memtables, levels and tables make flushes and compactions happen
- * often. A failure prints the seed and the step; RINGKV_TEST_SEED=<n>
+ * often; a 1 KiB blob threshold and 16 KiB blob files make blob GC (seals,
+ * relocation, deletion) happen often too. A failure prints the seed and the step; RINGKV_TEST_SEED=<n>
  * replays a seed (the engine's threads make the interleaving differ, the
  * sequence of operations does not).
  */
@@ -102,6 +103,9 @@ static struct lsm *open_store(struct run *r, const char *dir)
 	                        .memtable_bytes = 16 * KIB,
 	                        .l1_bytes = 8 * KIB,
 	                        .table_bytes = 4 * KIB,
+	                        /* Small blob files, sealed and collected often. */
+	                        .blob_threshold = 1 * KIB,
+	                        .blob_file_bytes = 16 * KIB,
 	                        .seed = r->seed + (uint64_t)r->step};
 	struct lsm *db = NULL;
 	int err = lsm_open(dir, &r->fs.base, &o, &db, NULL);

@@ -52,6 +52,12 @@ static void fill_state_locked(struct lsm *db, struct lsm_stats *out)
 		out->level_file_count[level] = version_file_count(v, level);
 		out->level_bytes[level] = version_level_bytes(v, level);
 	}
+	out->blob_file_count = version_blob_count(v);
+	for (size_t i = 0; i < version_blob_count(v); i++) {
+		const struct manifest_blob *b = version_blob(v, i);
+		out->blob_live_bytes += b->linked_bytes - b->garbage_bytes;
+		out->blob_garbage_bytes += b->garbage_bytes;
+	}
 	out->failed = db->failed;
 	out->nospace = lsm_nospace_locked(db);
 	out->last_seq = db->last_seq;
@@ -69,11 +75,13 @@ static void fill_counters(struct lsm *db, struct lsm_stats *out)
 	out->user_bytes = load(&c->user_bytes);
 	out->wal_bytes = load(&c->wal_bytes);
 	out->blob_bytes = load(&c->blob_bytes);
+	out->blob_reclaimed_bytes = load(&c->blob_reclaimed_bytes);
+	out->blob_gc_write_bytes = load(&c->blob_gc_bytes);
 	out->wal_sync_count = load(&c->wal_syncs);
 	out->stall_count = load(&c->stalls);
 	out->stall_ms = load(&c->stall_ms);
-	uint64_t disk =
-	    out->wal_bytes + out->flush_bytes + out->compaction_write_bytes + out->blob_bytes;
+	uint64_t disk = out->wal_bytes + out->flush_bytes + out->compaction_write_bytes +
+	    out->blob_bytes + out->blob_gc_write_bytes;
 	out->write_amp = out->user_bytes ? (double)disk / (double)out->user_bytes : 0.0;
 }
 

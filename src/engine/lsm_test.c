@@ -189,7 +189,11 @@ static void check_scan(struct lsm_iter *it, const struct model *m, uint8_t *scra
 			    memcmp(v.data + 1, scratch, (size_t)m->len[i]) != 0;
 		}
 		if (bad) {
-			fprintf(stderr, "scan wrong at model key %d (seed %" PRIu64 ")\n", i, seed);
+			fprintf(stderr,
+			        "scan wrong at model key %d: got %.*s, %zu bytes, want %" PRId64
+			        " (seed %" PRIu64 ")\n",
+			        i, (int)got.len, (const char *)got.ptr, v.len,
+			        i < KEYS ? m->len[i] : -2, seed);
 			fail();
 		}
 	}

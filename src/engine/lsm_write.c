@@ -102,16 +102,22 @@ static int validate(const struct lsm *db, const struct lsm_batch *b, size_t *rec
 	return 0;
 }
 
-/* Opens a new blob file, or rolls over past BLOB_FILE_BYTES_DEFAULT. Leader. */
+/* Opens a new blob file, or rolls over past opt.blob_file_bytes. Leader.
+ * A file left behind is done (lsm_blob.c): sealed once its memtables are
+ * flushed. */
 static int blob_ready(struct lsm *db)
 {
-	if (db->blob_open && blob_writer_bytes(&db->blob) < BLOB_FILE_BYTES_DEFAULT)
+	if (db->blob_open && blob_writer_bytes(&db->blob) < db->opt.blob_file_bytes)
 		return 0;
 	if (db->blob_open) {
 		db->blob_open = false;
+		uint64_t done = db->blob.file_number;
 		int err = blob_writer_finish(&db->blob);
-		if (err)
-			return err;
+		env_mutex_lock(&db->mu);
+		int derr = lsm_blob_done_locked(db, done);
+		env_mutex_unlock(&db->mu);
+		if (err || derr)
+			return err ? err : derr;
 	}
 	env_mutex_lock(&db->mu);
 	uint64_t number = manifest_new_file_number(db->man);
@@ -205,6 +211,9 @@ static int group_out_of_space(struct lsm *db, uint64_t start, struct group_loss 
 	if (db->blob_open && blob_writer_failed(&db->blob)) {
 		db->blob_open = false;
 		blob_writer_close(&db->blob); /* no footer: reads as unfinished */
+		env_mutex_lock(&db->mu);
+		(void)lsm_blob_done_locked(db, db->blob.file_number); /* else sealed at open */
+		env_mutex_unlock(&db->mu);
 	}
 	if (!wal_failed(&db->wal))
 		return 0; /* a blob ran out: the WAL holds nothing of the group */
@@ -458,6 +467,8 @@ static int cut_locked(struct lsm *db, struct lsm_ckpt_cut *cut)
 		env_mutex_unlock(&db->mu);
 		err = blob_writer_finish(&db->blob);
 		env_mutex_lock(&db->mu);
+		int derr = lsm_blob_done_locked(db, db->blob.file_number);
+		err = err ? err : derr;
 	}
 	if (err)
 		return err;

@@ -35,6 +35,8 @@ struct version {
 	struct manifest_file **files[LSM_LEVELS];
 	size_t count[LSM_LEVELS], cap[LSM_LEVELS];
 	uint64_t bytes[LSM_LEVELS];
+	struct manifest_blob *blobs; /* by ascending number */
+	size_t blob_count, blob_cap;
 };
 
 /* Scalars of the state that an edit may set. */
@@ -57,6 +59,7 @@ struct manifest {
 	struct buf scratch; /* encoded edits */
 	int failed;
 	bool must_roll; /* an append to the live manifest ran out of space */
+	bool blobs_tracked;
 };
 
 /* ---- Files and versions ---------------------------------------------- */
@@ -103,6 +106,7 @@ void version_unref(struct version *v)
 			file_unref(v->files[l][i]);
 		free(v->files[l]);
 	}
+	free(v->blobs);
 	free(v);
 }
 
@@ -122,6 +126,127 @@ uint64_t version_level_bytes(const struct version *v, uint32_t level)
 {
 	ASSERT(level < LSM_LEVELS);
 	return v->bytes[level];
+}
+
+size_t version_blob_count(const struct version *v)
+{
+	return v->blob_count;
+}
+
+const struct manifest_blob *version_blob(const struct version *v, size_t i)
+{
+	ASSERT(i < v->blob_count);
+	return &v->blobs[i];
+}
+
+/* The index of the first blob file numbered >= number. */
+static size_t blob_lower_bound(const struct version *v, uint64_t number)
+{
+	size_t lo = 0, hi = v->blob_count;
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+		if (v->blobs[mid].number < number)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+const struct manifest_blob *version_blob_find(const struct version *v, uint64_t number)
+{
+	size_t i = blob_lower_bound(v, number);
+	return i < v->blob_count && v->blobs[i].number == number ? &v->blobs[i] : NULL;
+}
+
+int version_snapshot_blobs(const struct version *v, struct version_edit *e)
+{
+	version_edit_set_blobs_tracked(e);
+	int rc = 0;
+	for (size_t i = 0; i < v->blob_count && !rc; i++) {
+		const struct manifest_blob *b = &v->blobs[i];
+		struct vedit_blob vb = {VEDIT_BLOB_FILE,    b->number,          b->linked_bytes,
+		                        b->linked_records,  b->garbage_bytes,   b->garbage_records,
+		                        b->sealed};
+		rc = version_edit_blob(e, &vb);
+	}
+	return rc;
+}
+
+/* The blob file number of v, inserted (zeroed) when absent; NULL when out
+ * of memory or past the limit. */
+static struct manifest_blob *blob_upsert(struct version *v, uint64_t number, bool *fresh)
+{
+	size_t i = blob_lower_bound(v, number);
+	*fresh = false;
+	if (i < v->blob_count && v->blobs[i].number == number)
+		return &v->blobs[i];
+	if (v->blob_count == v->blob_cap) {
+		if (v->blob_cap >= MANIFEST_FILES_MAX)
+			return NULL;
+		size_t cap = v->blob_cap ? 2 * v->blob_cap : 8;
+		void *p = realloc(v->blobs, cap * sizeof(*v->blobs));
+		if (!p)
+			return NULL;
+		v->blobs = p;
+		v->blob_cap = cap;
+	}
+	memmove(&v->blobs[i + 1], &v->blobs[i], (v->blob_count - i) * sizeof(*v->blobs));
+	v->blob_count++;
+	v->blobs[i] = (struct manifest_blob){.number = number};
+	*fresh = true;
+	return &v->blobs[i];
+}
+
+/* Applies one blob change to v; the rules of docs/formats/manifest.md. */
+static int blob_apply(struct version *v, const struct vedit_blob *b, const char **reason)
+{
+	bool fresh;
+	struct manifest_blob *f;
+	if (b->op == VEDIT_BLOB_FILE || b->op == VEDIT_BLOB_LINK) {
+		if (!(f = blob_upsert(v, b->number, &fresh))) {
+			*reason = "too many blob files";
+			return ERR_NOMEM;
+		}
+	} else if (!(f = (struct manifest_blob *)version_blob_find(v, b->number))) {
+		*reason = "change to a blob file that is not in the version";
+		return ERR_CORRUPT;
+	}
+	switch (b->op) {
+	case VEDIT_BLOB_FILE:
+		*f = (struct manifest_blob){b->number,        b->linked_bytes,  b->linked_records,
+		                            b->garbage_bytes, b->garbage_records, b->sealed};
+		return 0;
+	case VEDIT_BLOB_LINK:
+		if (f->sealed || f->linked_bytes + b->linked_bytes > BLOB_FILE_BYTES_MAX) {
+			*reason = "link to a sealed or overfull blob file";
+			return ERR_CORRUPT;
+		}
+		f->linked_bytes += b->linked_bytes;
+		f->linked_records += b->linked_records;
+		return 0;
+	case VEDIT_BLOB_GARBAGE:
+		if (b->garbage_bytes > f->linked_bytes - f->garbage_bytes ||
+		    b->garbage_records > f->linked_records - f->garbage_records) {
+			*reason = "blob garbage past what was linked";
+			return ERR_CORRUPT;
+		}
+		f->garbage_bytes += b->garbage_bytes;
+		f->garbage_records += b->garbage_records;
+		return 0;
+	case VEDIT_BLOB_SEAL:
+		f->sealed = true;
+		return 0;
+	default:
+		if (!f->sealed || f->garbage_bytes != f->linked_bytes) {
+			*reason = "deleted blob file is not sealed garbage";
+			return ERR_CORRUPT;
+		}
+		size_t i = (size_t)(f - v->blobs);
+		memmove(&v->blobs[i], &v->blobs[i + 1], (v->blob_count - i - 1) * sizeof(*v->blobs));
+		v->blob_count--;
+		return 0;
+	}
 }
 
 static struct version *version_new(void)
@@ -167,6 +292,15 @@ static struct version *version_clone(const struct version *v)
 		c->count[l] = v->count[l];
 		c->bytes[l] = v->bytes[l];
 	}
+	if (v->blob_count) {
+		c->blobs = malloc(v->blob_count * sizeof(*c->blobs));
+		if (!c->blobs) {
+			version_unref(c);
+			return NULL;
+		}
+		memcpy(c->blobs, v->blobs, v->blob_count * sizeof(*c->blobs));
+		c->blob_count = c->blob_cap = v->blob_count;
+	}
 	return c;
 }
 
@@ -202,6 +336,11 @@ static int version_apply(struct version *v, const struct version_edit *e, const 
 			return ERR_NOMEM;
 		v->files[l][v->count[l]++] = f;
 		v->bytes[l] += f->size;
+	}
+	for (size_t b = 0; b < e->blob_count; b++) {
+		int rc = blob_apply(v, &e->blobs[b], reason);
+		if (rc)
+			return rc;
 	}
 	return 0;
 }
@@ -361,6 +500,8 @@ static int snapshot_encode(struct manifest *m, const struct version *v, const st
 			version_edit_set_compact_pointer(
 			    &s, l, bytes_make(m->pointers[l].data, m->pointers[l].len));
 	}
+	if (!rc)
+		rc = version_snapshot_blobs(v, &s);
 	m->scratch.len = 0;
 	if (!rc)
 		rc = version_edit_encode(&s, &m->scratch);
@@ -462,7 +603,23 @@ int manifest_start(struct manifest *m)
 	int rc = roll(m, number, m->current, &st, NULL, &wrote);
 	if (rc)
 		m->failed = rc;
+	else
+		m->blobs_tracked = true; /* the snapshot carries the marker */
 	return rc;
+}
+
+bool manifest_blobs_tracked(const struct manifest *m)
+{
+	return m->blobs_tracked;
+}
+
+int manifest_adopt_blob(struct manifest *m, const struct vedit_blob *b)
+{
+	ASSERT(!m->wal_open && b->op == VEDIT_BLOB_FILE);
+	if (version_blob_find(m->current, b->number))
+		return ERR_CORRUPT;
+	const char *reason = NULL;
+	return blob_apply(m->current, b, &reason);
 }
 
 /* Makes room for e's compaction pointers, so that installing them after
@@ -659,6 +816,8 @@ static int replay_record(void *ctx, struct bytes record, uint64_t offset)
 	} else {
 		r->seen |= e.has;
 		r->edits++;
+		if (e.has & VEDIT_HAS_BLOBS_TRACKED)
+			r->m->blobs_tracked = true;
 	}
 	version_edit_deinit(&e);
 	return rc;
@@ -896,6 +1055,8 @@ int manifest_recover(struct manifest **out, const struct manifest_options *opt,
 	buf_init(&m->scratch);
 	m->current = version_new();
 	int rc = m->current ? recover_dir(m, res) : ERR_NOMEM;
+	if (!rc && res->new_db)
+		m->blobs_tracked = true;
 	if (rc) {
 		manifest_destroy(m);
 		return rc;

@@ -51,6 +51,18 @@ struct manifest_file {
 	uint32_t refs;                  /* versions holding it */
 };
 
+/* A blob file as the manifest knows it (docs/formats/manifest.md, "Blob
+ * files"): record bytes and counts that tables were ever made to point at
+ * (linked) and that no table points at any more (garbage). Sealed: no
+ * table will ever point at more of its records; a sealed file whose
+ * garbage equals its linked bytes is deleted. */
+struct manifest_blob {
+	uint64_t number;
+	uint64_t linked_bytes, linked_records;
+	uint64_t garbage_bytes, garbage_records;
+	bool sealed;
+};
+
 struct version; /* opaque */
 
 void version_ref(struct version *v);
@@ -59,6 +71,14 @@ size_t version_file_count(const struct version *v, uint32_t level);
 /* The i-th file of level in the level's order (see above). */
 const struct manifest_file *version_file(const struct version *v, uint32_t level, size_t i);
 uint64_t version_level_bytes(const struct version *v, uint32_t level);
+/* The blob files of v, by ascending number. */
+size_t version_blob_count(const struct version *v);
+const struct manifest_blob *version_blob(const struct version *v, size_t i);
+/* NULL when v does not list it. */
+const struct manifest_blob *version_blob_find(const struct version *v, uint64_t number);
+/* Adds v's blob files (FILE records) and the tracking marker to e, for a
+ * snapshot edit. ERR_LIMIT, ERR_NOMEM. */
+int version_snapshot_blobs(const struct version *v, struct version_edit *e);
 
 struct manifest_options {
 	struct env_fs *fs;
@@ -103,6 +123,17 @@ struct manifest; /* opaque */
 int manifest_recover(struct manifest **out, const struct manifest_options *opt,
                      struct manifest_recover_result *res);
 void manifest_recover_result_deinit(struct manifest_recover_result *res);
+
+/* False when the recovered manifest predates blob tracking (its snapshot
+ * lacks the marker): its blob files on disk are unknown to it and must be
+ * adopted (manifest_adopt_blob) before manifest_start, which marks the new
+ * manifest as tracking. A new store tracks from the start. */
+bool manifest_blobs_tracked(const struct manifest *m);
+
+/* Before manifest_start only: adds b (op VEDIT_BLOB_FILE) to the current
+ * version in place, so that the snapshot manifest_start writes holds it.
+ * ERR_CORRUPT if the version lists it already, ERR_NOMEM, ERR_LIMIT. */
+int manifest_adopt_blob(struct manifest *m, const struct vedit_blob *b);
 
 /* Writes a new manifest holding a snapshot of the current state, switches
  * CURRENT to it, then removes the previous manifest (best effort). Any env

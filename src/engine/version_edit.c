@@ -28,6 +28,7 @@ void version_edit_deinit(struct version_edit *e)
 {
 	free(e->adds);
 	free(e->dels);
+	free(e->blobs);
 	memset(e, 0, sizeof(*e));
 }
 
@@ -102,6 +103,22 @@ int version_edit_delete_file(struct version_edit *e, uint32_t level, uint64_t nu
 	return 0;
 }
 
+void version_edit_set_blobs_tracked(struct version_edit *e)
+{
+	e->has |= VEDIT_HAS_BLOBS_TRACKED;
+}
+
+int version_edit_blob(struct version_edit *e, const struct vedit_blob *b)
+{
+	ASSERT(b->op >= VEDIT_BLOB_FILE && b->op <= VEDIT_BLOB_DELETE);
+	ASSERT(b->number != 0);
+	int rc = grow((void **)&e->blobs, &e->blob_cap, e->blob_count, sizeof(*e->blobs));
+	if (rc)
+		return rc;
+	e->blobs[e->blob_count++] = *b;
+	return 0;
+}
+
 /* ---- Encoding --------------------------------------------------------- */
 
 static size_t varint_len(uint64_t v)
@@ -166,6 +183,43 @@ static int put_add(struct buf *out, const struct vedit_file *f)
 	return 0;
 }
 
+/* The varints of a blob field's body, by op. */
+static size_t blob_fields(const struct vedit_blob *b, uint64_t v[6])
+{
+	v[0] = b->number;
+	switch (b->op) {
+	case VEDIT_BLOB_FILE:
+		v[1] = b->linked_bytes;
+		v[2] = b->linked_records;
+		v[3] = b->garbage_bytes;
+		v[4] = b->garbage_records;
+		v[5] = b->sealed ? 1 : 0;
+		return 6;
+	case VEDIT_BLOB_LINK:
+		v[1] = b->linked_bytes;
+		v[2] = b->linked_records;
+		return 3;
+	case VEDIT_BLOB_GARBAGE:
+		v[1] = b->garbage_bytes;
+		v[2] = b->garbage_records;
+		return 3;
+	default:
+		return 1;
+	}
+}
+
+static int put_blob(struct buf *out, const struct vedit_blob *b)
+{
+	uint64_t v[6];
+	size_t n = blob_fields(b, v), body = 0;
+	for (size_t i = 0; i < n; i++)
+		body += varint_len(v[i]);
+	int rc = field_begin(out, (uint64_t)b->op, body);
+	for (size_t i = 0; !rc && i < n; i++)
+		put_var(out, v[i]);
+	return rc;
+}
+
 static int encode_fields(const struct version_edit *e, struct buf *out)
 {
 	int rc = 0;
@@ -192,6 +246,10 @@ static int encode_fields(const struct version_edit *e, struct buf *out)
 	}
 	for (size_t i = 0; !rc && i < e->add_count; i++)
 		rc = put_add(out, &e->adds[i]);
+	if (!rc && (e->has & VEDIT_HAS_BLOBS_TRACKED))
+		rc = field_begin(out, VEDIT_TAG_BLOBS_TRACKED, 0);
+	for (size_t i = 0; !rc && i < e->blob_count; i++)
+		rc = put_blob(out, &e->blobs[i]);
 	for (uint32_t l = 0; !rc && l < LSM_LEVELS; l++) {
 		if (!(e->pointer_mask & (1u << l)))
 			continue;
@@ -286,6 +344,47 @@ static int decode_delete(struct version_edit *e, struct cursor *c, const char **
 	return 0;
 }
 
+static int decode_blob(struct version_edit *e, enum vedit_blob_op op, struct cursor *c,
+                       const char **reason)
+{
+	struct vedit_blob b = {.op = op};
+	uint64_t v[6];
+	size_t n = blob_fields(&b, v);
+	for (size_t i = 0; i < n; i++) {
+		if (!get_var(c, &v[i])) {
+			*reason = "malformed blob file field";
+			return ERR_CORRUPT;
+		}
+	}
+	b.number = v[0];
+	if (op == VEDIT_BLOB_FILE) {
+		b.linked_bytes = v[1];
+		b.linked_records = v[2];
+		b.garbage_bytes = v[3];
+		b.garbage_records = v[4];
+		b.sealed = v[5] != 0;
+	} else if (op == VEDIT_BLOB_LINK) {
+		b.linked_bytes = v[1];
+		b.linked_records = v[2];
+	} else if (op == VEDIT_BLOB_GARBAGE) {
+		b.garbage_bytes = v[1];
+		b.garbage_records = v[2];
+	}
+	bool whole = op == VEDIT_BLOB_FILE;
+	if (b.number == 0 || (whole && (v[5] > 1 || b.garbage_bytes > b.linked_bytes ||
+	                                b.garbage_records > b.linked_records)) ||
+	    b.linked_bytes > BLOB_FILE_BYTES_MAX || b.garbage_bytes > BLOB_FILE_BYTES_MAX) {
+		*reason = "blob file field out of range";
+		return ERR_CORRUPT;
+	}
+	int rc = version_edit_blob(e, &b);
+	if (rc) {
+		*reason = "too many blob files in one edit";
+		return rc == ERR_LIMIT ? ERR_CORRUPT : rc;
+	}
+	return 0;
+}
+
 /* Sets a scalar field once; a repeated one is corruption. */
 static int decode_scalar(struct version_edit *e, unsigned bit, uint64_t *dst, struct cursor *c,
                          const char **reason)
@@ -322,6 +421,19 @@ static int decode_field(struct version_edit *e, uint64_t tag, struct cursor *c, 
 		return decode_delete(e, c, reason);
 	case VEDIT_TAG_ADD_FILE:
 		return decode_add(e, c, reason);
+	case VEDIT_TAG_BLOB_FILE:
+	case VEDIT_TAG_BLOB_LINK:
+	case VEDIT_TAG_BLOB_GARBAGE:
+	case VEDIT_TAG_BLOB_SEAL:
+	case VEDIT_TAG_BLOB_DELETE:
+		return decode_blob(e, (enum vedit_blob_op)tag, c, reason);
+	case VEDIT_TAG_BLOBS_TRACKED:
+		if (e->has & VEDIT_HAS_BLOBS_TRACKED) {
+			*reason = "repeated blob tracking marker";
+			return ERR_CORRUPT;
+		}
+		e->has |= VEDIT_HAS_BLOBS_TRACKED;
+		return 0;
 	case VEDIT_TAG_COMPACT_POINTER: {
 		uint32_t level;
 		struct bytes k;
@@ -345,7 +457,7 @@ static int decode_field(struct version_edit *e, uint64_t tag, struct cursor *c, 
 
 int version_edit_decode(struct version_edit *e, struct bytes in, const char **reason)
 {
-	ASSERT(e->has == 0 && e->add_count == 0 && e->del_count == 0);
+	ASSERT(e->has == 0 && e->add_count == 0 && e->del_count == 0 && e->blob_count == 0);
 	if (in.len > MANIFEST_RECORD_BYTES_MAX) {
 		*reason = "edit over the record limit";
 		return ERR_CORRUPT;

@@ -44,6 +44,12 @@ enum vedit_tag {
 	VEDIT_TAG_LAST_SEQ = 4,
 	VEDIT_TAG_DELETE_FILE = 5,
 	VEDIT_TAG_ADD_FILE = 6,
+	VEDIT_TAG_BLOB_FILE = 7,    /* a blob file's whole record (snapshots) */
+	VEDIT_TAG_BLOB_LINK = 8,    /* tables now point at more of its records */
+	VEDIT_TAG_BLOB_GARBAGE = 9, /* records no table points at any more */
+	VEDIT_TAG_BLOB_SEAL = 10,   /* no table will ever point at more of it */
+	VEDIT_TAG_BLOB_DELETE = 11, /* sealed, all garbage: gone */
+	VEDIT_TAG_BLOBS_TRACKED = 12, /* snapshot: the manifest tracks blob files */
 	VEDIT_TAG_OPTIONAL = 64, /* bit: an unknown tag with it set is skipped */
 	VEDIT_TAG_COMPACT_POINTER = VEDIT_TAG_OPTIONAL | 1,
 };
@@ -54,19 +60,41 @@ enum vedit_has {
 	VEDIT_HAS_LOG_NUMBER = 1u << 1,
 	VEDIT_HAS_NEXT_FILE = 1u << 2,
 	VEDIT_HAS_LAST_SEQ = 1u << 3,
+	VEDIT_HAS_BLOBS_TRACKED = 1u << 4,
 };
 
 struct vedit_file {
 	uint32_t level;
 	uint64_t number, size;
 	uint64_t min_seq, max_seq;
-	uint64_t blob_refs;             /* blob files this table points into; 0 until blobs land */
+	uint64_t blob_refs;             /* the oldest blob file the table points into; 0: none */
 	struct bytes smallest, largest; /* internal keys, borrowed */
 };
 
 struct vedit_delete {
 	uint32_t level;
 	uint64_t number;
+};
+
+/* One change to the blob files (docs/formats/manifest.md, "Blob files");
+ * applied in the order of the edit. */
+enum vedit_blob_op {
+	VEDIT_BLOB_FILE = VEDIT_TAG_BLOB_FILE,
+	VEDIT_BLOB_LINK = VEDIT_TAG_BLOB_LINK,
+	VEDIT_BLOB_GARBAGE = VEDIT_TAG_BLOB_GARBAGE,
+	VEDIT_BLOB_SEAL = VEDIT_TAG_BLOB_SEAL,
+	VEDIT_BLOB_DELETE = VEDIT_TAG_BLOB_DELETE,
+};
+
+/* Bytes are blob record bytes (blob_record_bytes: header, key, value). FILE
+ * sets every field; LINK adds linked_*, GARBAGE adds garbage_*; SEAL and
+ * DELETE use only number. */
+struct vedit_blob {
+	enum vedit_blob_op op;
+	uint64_t number;
+	uint64_t linked_bytes, linked_records;
+	uint64_t garbage_bytes, garbage_records;
+	bool sealed;
 };
 
 struct version_edit {
@@ -76,6 +104,8 @@ struct version_edit {
 	size_t add_count, add_cap;
 	struct vedit_delete *dels;
 	size_t del_count, del_cap;
+	struct vedit_blob *blobs;
+	size_t blob_count, blob_cap;
 	unsigned pointer_mask; /* bit L: compact_pointer[L] is set */
 	struct bytes compact_pointer[LSM_LEVELS];
 };
@@ -95,6 +125,12 @@ int version_edit_add_file(struct version_edit *e, const struct vedit_file *f);
 
 /* Records the removal of a file. ERR_LIMIT, ERR_NOMEM as above. */
 int version_edit_delete_file(struct version_edit *e, uint32_t level, uint64_t number);
+
+/* Marks a snapshot of a manifest that tracks its blob files. */
+void version_edit_set_blobs_tracked(struct version_edit *e);
+
+/* Records a change to a blob file. ERR_LIMIT, ERR_NOMEM as above. */
+int version_edit_blob(struct version_edit *e, const struct vedit_blob *b);
 
 /* Appends the encoding of e to out. ERR_LIMIT when out would pass
  * MANIFEST_RECORD_BYTES_MAX (out then holds what it held before, possibly
