@@ -100,6 +100,10 @@ struct lsm_batch {
 /* What lsm_open found, for logs and tests. */
 struct lsm_open_stats {
 	uint64_t logs_replayed, records_replayed, torn_bytes_dropped, skipped_bytes;
+	/* WAL records not replayed because one of them (the first) pointed
+	 * at blob bytes that never reached the disk (a power cut with sync
+	 * everysec or none: they were past the last completed sync). */
+	uint64_t unsynced_blob_records_dropped;
 	uint64_t orphans_removed;
 };
 

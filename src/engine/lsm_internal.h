@@ -152,6 +152,10 @@ struct lsm {
 	bool wal_is_open;
 	struct blob_writer blob;
 	bool blob_open;
+	/* Blob records appended since the blob file's last sync (sync=everysec
+	 * and none sync it with the WAL, before the WAL: the syncer, a
+	 * rotation). */
+	bool blob_dirty;
 	struct buf scratch, recs;
 };
 

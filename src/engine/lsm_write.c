@@ -235,8 +235,14 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 	bool blobbed = false;
 	uint64_t start = wal_written_bytes(&db->wal);
 	int err = encode_group(db, first, last, seq, &blobbed);
-	if (!err && blobbed)
+	/* A blob record is durable before the WAL record that points to it:
+	 * with sync=always now; with everysec and none, the blob file is synced
+	 * with the WAL, before it (sync_blob), and recovery stops at a WAL
+	 * record whose blob did not reach its file (lsm.c, replay). */
+	if (!err && blobbed && db->opt.sync == LSM_SYNC_ALWAYS)
 		err = blob_writer_sync(&db->blob);
+	else if (!err && blobbed)
+		db->blob_dirty = true;
 	size_t count = db->recs.len / sizeof(size_t), off = 0;
 	uint64_t wal_before = wal_written_bytes(&db->wal);
 	bool stage = db->opt.wal_staged && db->opt.sync != LSM_SYNC_ALWAYS;
@@ -312,9 +318,30 @@ static int hand_over_locked(struct lsm *db, bool report)
 
 /* Replaces the memtable and its WAL; mu held. ERR_NOSPACE (the new WAL
  * could not be made) leaves everything as it was. */
+/* Syncs the blob file if it has unsynced records (everysec, none); mu
+ * held, the leader's, released for the fsync. A failure fails the store. */
+static int sync_blob_locked(struct lsm *db)
+{
+	if (!db->blob_dirty || !db->blob_open)
+		return db->failed;
+	env_mutex_unlock(&db->mu);
+	int err = blob_writer_sync(&db->blob);
+	env_mutex_lock(&db->mu);
+	if (!err)
+		db->blob_dirty = false;
+	else if (!db->failed)
+		db->failed = err;
+	return err;
+}
+
 static int rotate_locked(struct lsm *db)
 {
-	int err = hand_over_locked(db, true);
+	/* The blob records of the memtable going to be flushed must be
+	 * durable before its table is. */
+	int err = sync_blob_locked(db);
+	if (err)
+		return err;
+	err = hand_over_locked(db, true);
 	if (err)
 		return err;
 	uint64_t number = manifest_new_file_number(db->man);
@@ -440,6 +467,8 @@ static int sync_wal_locked(struct lsm *db)
 		return db->failed;
 	int err = hand_over_locked(db, true); /* alone: ERR_NOSPACE is no fsync's */
 	if (err || db->wal_lost)
+		return err;
+	if ((err = sync_blob_locked(db)) != 0) /* the blobs first: see write_group */
 		return err;
 	uint64_t seq = db->last_seq; /* every record up to it is in db->wal */
 	db->wal_dirty = false;

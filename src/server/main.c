@@ -141,6 +141,11 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 		return err;
 	}
 	const struct lsm_open_stats *st = &info.lsm;
+	if (st->unsynced_blob_records_dropped)
+		LOG_W(log, "recovery dropped the last %llu WAL records: the first of them points at "
+		           "blob bytes that never reached the disk (a power cut with fsync everysec "
+		           "or no)",
+		      (unsigned long long)st->unsynced_blob_records_dropped);
 	if (st->torn_bytes_dropped || st->skipped_bytes)
 		LOG_W(log, "recovery dropped %llu bytes of a torn WAL tail and skipped %llu damaged "
 		           "bytes",
