@@ -110,6 +110,14 @@ static bool flush(struct conn *cn)
 		if (cn->client.out.buf.cap > IDLE_BUFFER_KEEP_BYTES)
 			buf_shrink(&cn->client.out.buf, IDLE_BUFFER_KEEP_BYTES);
 	}
+	/* Replies held back the input (paused) and have drained here rather
+	 * than on EPOLLOUT (conn_on_writable): read again, and run what is
+	 * already buffered; else nothing would ever wake this client up. */
+	if (cn->paused && !cn->loop->stopping && out_pending(cn) < OUTPUT_SOFT_BYTES) {
+		cn->paused = false;
+		if (cn->in.len)
+			loop_add_pending(cn->loop, cn);
+	}
 	bool want_write = out_pending(cn) > 0;
 	bool reading = !cn->paused && !cn->close_after_flush;
 	if (want_write != cn->want_write || reading != cn->reading) {

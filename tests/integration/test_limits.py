@@ -263,3 +263,16 @@ def test_client_not_reading_is_disconnected_while_others_are_served(start_server
         sock.close()
     assert srv.ping_ok()
     assert c.call("STRLEN", "big") == 100 * 1024
+
+
+def test_a_client_is_served_after_each_reply_larger_than_the_backpressure_limit(r):
+    """A reply over 1 MiB holds the client's input back until it drains;
+    however it drains, the next command must be served (a reply that
+    drained in the end-of-turn write used to leave the client unread)."""
+    big = b"x" * (32 * 1024 * 1024)
+    r.connection_pool.connection_kwargs["socket_timeout"] = 10
+    assert r.set("bp:big", big)
+    for _ in range(20):
+        assert r.get("bp:big") == big
+        time.sleep(0.05)
+        assert r.strlen("bp:big") == len(big)
