@@ -340,6 +340,73 @@ static void test_manifest_recovery_rejects_l1_overlap(void **state)
 	(void)state;
 }
 
+/* Blob file records: they replay to the same state, and an edit that
+ * breaks their rules (garbage past linked, a link to a sealed file,
+ * deleting a file not all garbage, touching an unknown file) is
+ * corruption with its manifest named. */
+static void test_manifest_blob_records_replay_and_their_rules(void **state)
+{
+	struct env_fs_mem mem;
+	char err[160];
+	struct version_edit e[3];
+	fs_setup(&mem, 4);
+	for (int i = 0; i < 3; i++)
+		version_edit_init(&e[i]);
+	version_edit_set_comparator(&e[0]);
+	version_edit_set_next_file(&e[0], 40);
+	version_edit_set_blobs_tracked(&e[0]);
+	struct vedit_blob f30 = {VEDIT_BLOB_FILE, 30, 1000, 10, 200, 2, true};
+	struct vedit_blob f31 = {VEDIT_BLOB_FILE, 31, 500, 5, 0, 0, false};
+	assert_int_equal(version_edit_blob(&e[0], &f30), 0);
+	assert_int_equal(version_edit_blob(&e[0], &f31), 0);
+	struct vedit_blob link = {.op = VEDIT_BLOB_LINK, .number = 31, .linked_bytes = 300,
+	                          .linked_records = 3};
+	struct vedit_blob garbage = {.op = VEDIT_BLOB_GARBAGE, .number = 30, .garbage_bytes = 800,
+	                             .garbage_records = 8};
+	struct vedit_blob seal = {.op = VEDIT_BLOB_SEAL, .number = 31};
+	assert_int_equal(version_edit_blob(&e[1], &link), 0);
+	assert_int_equal(version_edit_blob(&e[1], &garbage), 0);
+	assert_int_equal(version_edit_blob(&e[1], &seal), 0);
+	struct vedit_blob del30 = {.op = VEDIT_BLOB_DELETE, .number = 30};
+	assert_int_equal(version_edit_blob(&e[2], &del30), 0);
+	write_manifest(&mem, 2, e, 3);
+	struct manifest_options o = opts(&mem, 0);
+	struct manifest_recover_result res;
+	struct manifest *m = NULL;
+	assert_int_equal(manifest_recover(&m, &o, &res), 0);
+	assert_true(manifest_blobs_tracked(m));
+	struct version *v = manifest_current(m);
+	assert_int_equal(version_blob_count(v), 1);
+	const struct manifest_blob *b = version_blob_find(v, 31);
+	assert_non_null(b);
+	assert_true(b->linked_bytes == 800 && b->linked_records == 8 && b->sealed);
+	assert_null(version_blob_find(v, 30));
+	manifest_recover_result_deinit(&res);
+	manifest_destroy(m);
+
+	/* Each broken rule, as the last edit. */
+	struct vedit_blob bad[] = {
+	    {.op = VEDIT_BLOB_GARBAGE, .number = 31, .garbage_bytes = 900, .garbage_records = 1},
+	    {.op = VEDIT_BLOB_LINK, .number = 31, .linked_bytes = 1, .linked_records = 1},
+	    {.op = VEDIT_BLOB_DELETE, .number = 31},
+	    {.op = VEDIT_BLOB_SEAL, .number = 99},
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		version_edit_deinit(&e[2]);
+		version_edit_init(&e[2]);
+		assert_int_equal(version_edit_blob(&e[2], &bad[i]), 0);
+		write_manifest(&mem, 3 + i, e, 3);
+		assert_int_equal(recover_err(&mem, err, sizeof(err)), ERR_CORRUPT);
+		char name[32];
+		snprintf(name, sizeof(name), "MANIFEST-%06zu", 3 + i);
+		assert_non_null(strstr(err, name));
+	}
+	for (int i = 0; i < 3; i++)
+		version_edit_deinit(&e[i]);
+	env_fs_mem_deinit(&mem);
+	(void)state;
+}
+
 /* ---- A scripted sequence of edits ------------------------------------ */
 
 /* Edit i (from 1): every fourth moves all of L0 into one new L1 table of
@@ -819,6 +886,7 @@ int main(void)
 	    cmocka_unit_test(test_version_edit_round_trips_every_field),
 	    cmocka_unit_test(test_version_edit_rejects_malformed_fields),
 	    cmocka_unit_test(test_manifest_recovery_rejects_l1_overlap),
+	    cmocka_unit_test(test_manifest_blob_records_replay_and_their_rules),
 	    cmocka_unit_test(test_manifest_log_and_apply_then_recover_gives_same_version),
 	    cmocka_unit_test(test_manifest_rolls_over_to_a_new_manifest),
 	    cmocka_unit_test(test_manifest_power_cut_at_every_sync_point),
