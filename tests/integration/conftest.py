@@ -40,6 +40,8 @@ TEST_WATCHDOG_S = 60
 def pytest_configure(config):
     config.addinivalue_line(
         "markers", "ringkv_only: behaviour of ringkv that Redis lacks; skipped against Redis")
+    config.addinivalue_line(
+        "markers", "watchdog(seconds): this test's own limit instead of TEST_WATCHDOG_S")
 
 
 def pytest_collection_modifyitems(config, items):
@@ -61,14 +63,16 @@ class WatchdogExpired(Exception):
     pass
 
 
-def _watchdog(signum, frame):
-    raise WatchdogExpired("test ran longer than %.0fs" % scaled(TEST_WATCHDOG_S))
-
-
 @pytest.hookimpl(hookwrapper=True)
 def pytest_runtest_call(item):
+    marker = item.get_closest_marker("watchdog")
+    limit = scaled(marker.args[0] if marker else TEST_WATCHDOG_S)
+
+    def _watchdog(signum, frame):
+        raise WatchdogExpired("test ran longer than %.0fs" % limit)
+
     old = signal.signal(signal.SIGALRM, _watchdog)
-    signal.setitimer(signal.ITIMER_REAL, scaled(TEST_WATCHDOG_S))
+    signal.setitimer(signal.ITIMER_REAL, limit)
     try:
         yield
     finally:

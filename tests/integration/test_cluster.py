@@ -136,6 +136,7 @@ def test_a_one_way_partition_is_survived_by_indirect_probes(make_cluster, net):
         assert all(st == "up" for st, _ in status(n).values()), status(n)
 
 
+@pytest.mark.watchdog(SOAK_S + 60)
 def test_no_member_is_marked_down_under_load(make_cluster):
     nodes = make_cluster(5)
     bench = [subprocess.Popen(["redis-benchmark", "-h", n.host, "-p", str(n.port), "-q",

@@ -178,9 +178,15 @@ def crash_rounds(start_server, fsync, kills, seed):
     return srv
 
 
+# About 0.4 s per round, more on a loaded machine (make test-long runs 200).
+ROUND_LIMIT_S = 1.5
+
+
+@pytest.mark.watchdog(60 + KILLS * ROUND_LIMIT_S)
 def test_fsync_always_keeps_every_acknowledged_write_across_sigkills(start_server):
     crash_rounds(start_server, "always", KILLS, seed=1)
 
 
+@pytest.mark.watchdog(60 + max(3, KILLS // 4) * ROUND_LIMIT_S)
 def test_fsync_everysec_loses_at_most_the_last_seconds_across_sigkills(start_server):
     crash_rounds(start_server, "everysec", max(3, KILLS // 4), seed=2)
