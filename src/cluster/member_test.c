@@ -218,8 +218,6 @@ static void test_a_killed_node_is_detected_and_agreed_on(void **state)
 		run(&s, 3000);
 		kill_node(&s, 3);
 		uint64_t first, all = until_all_see(&s, 3, MEMBER_DEAD, 15000, &first);
-		uint64_t suspect_first;
-		(void)suspect_first;
 		worst_first = first > worst_first ? first : worst_first;
 		worst_all = all > worst_all ? all : worst_all;
 		for (int i = 0; i < 5; i++)

@@ -275,11 +275,10 @@ static int write_group(struct lsm *db, struct lsm_writer *first, struct lsm_writ
 }
 
 /* The current WAL was retired after running out of space (wal_abandon
- * done); mu held. unlogged: applied records went with it; report: nobody
- * was told yet (the next lsm_wal_flush will be). */
-static void wal_lost_locked(struct lsm *db, bool unlogged, bool report)
+ * done); mu held. unlogged: applied records went with it, and their
+ * sequences become the lost range that lsm_wal_flush_range reports. */
+static void wal_lost_locked(struct lsm *db, bool unlogged)
 {
-	(void)report; /* every caller whose records are lost hears it (lsm_wal_flush_range) */
 	db->wal_lost = true;
 	db->wal_staged = false;
 	db->wal_dirty = false; /* wal_abandon synced what the file holds */
@@ -300,7 +299,7 @@ static void wal_lost_locked(struct lsm *db, bool unlogged, bool report)
  * everysec); mu held, the leader's. A hand-over that runs out of space
  * retires the WAL (wal_lost_locked) and returns 0: the caller goes on as
  * if the WAL were lost before it came. Any other error fails the store. */
-static int hand_over_locked(struct lsm *db, bool report)
+static int hand_over_locked(struct lsm *db)
 {
 	if (db->wal_lost || !db->wal_staged)
 		return 0;
@@ -310,7 +309,7 @@ static int hand_over_locked(struct lsm *db, bool report)
 	if (!err)
 		db->handed_seq = db->last_seq;
 	else if (err == ERR_NOSPACE && (err = wal_abandon(&db->wal, UINT64_MAX, &size)) == 0)
-		wal_lost_locked(db, true, report);
+		wal_lost_locked(db, true);
 	if (err && !db->failed)
 		db->failed = err;
 	return err;
@@ -341,7 +340,7 @@ static int rotate_locked(struct lsm *db)
 	int err = sync_blob_locked(db);
 	if (err)
 		return err;
-	err = hand_over_locked(db, true);
+	err = hand_over_locked(db);
 	if (err)
 		return err;
 	uint64_t number = manifest_new_file_number(db->man);
@@ -465,7 +464,7 @@ static int sync_wal_locked(struct lsm *db)
 {
 	if (db->failed || db->wal_lost || !db->wal_dirty)
 		return db->failed;
-	int err = hand_over_locked(db, true); /* alone: ERR_NOSPACE is no fsync's */
+	int err = hand_over_locked(db); /* alone: ERR_NOSPACE is no fsync's */
 	if (err || db->wal_lost)
 		return err;
 	if ((err = sync_blob_locked(db)) != 0) /* the blobs first: see write_group */
@@ -529,7 +528,7 @@ static int flush_wal_locked(struct lsm *db)
 	if (!err && !lost)
 		db->handed_seq = upto;
 	if (lost && !err) {
-		wal_lost_locked(db, true, false);
+		wal_lost_locked(db, true);
 		return ERR_NOSPACE;
 	}
 	if (err && !db->failed)
@@ -565,7 +564,7 @@ static void lead_locked(struct lsm *db, struct lsm_writer *w)
 		err = write_group(db, w, last, seq, &loss);
 		env_mutex_lock(&db->mu);
 		if (err == ERR_NOSPACE && loss.wal_lost)
-			wal_lost_locked(db, loss.unlogged, true);
+			wal_lost_locked(db, loss.unlogged);
 		else if (err && err != ERR_NOSPACE && !db->failed)
 			db->failed = err;
 		if (!err) {
