@@ -60,6 +60,7 @@ struct pend {
 	uint64_t access;   /* the access word of a key new to the cache */
 	bool del;          /* a tombstone, else a put */
 	bool existed;      /* the key was in the store before the command */
+	bool no_ttl;       /* ...without a TTL, so the TTL index has no entry for it */
 };
 
 struct lstripe {
@@ -159,6 +160,7 @@ static int pend_add(struct lstripe *s, const struct ekey *k, bool existed, struc
 	p->expire_ms = 0;
 	p->del = false;
 	p->existed = existed;
+	p->no_ttl = false;
 	s->pend_len++;
 	*out = p;
 	return 0;
@@ -239,13 +241,18 @@ static void reconcile_gone(struct lsm_engine *le, struct lstripe *s, const struc
 /* Whether the committed store holds the key (expired or not). Keys in the
  * expiry index count as present without a read. */
 static int committed_exists(struct lsm_engine *le, struct lstripe *s, const struct ekey *k,
-                            bool *exists, uint64_t **word)
+                            bool *exists, bool *no_ttl, uint64_t **word)
 {
 	struct bytes v;
 	struct entry_meta m;
 	bool stub;
-	if (rc_get(le, k, &v, &m, &stub, word) == 0 ||
-	    le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
+	*no_ttl = false;
+	if (rc_get(le, k, &v, &m, &stub, word) == 0) {
+		*exists = true;
+		*no_ttl = m.expire_ms == 0; /* the cache is updated with every commit */
+		return 0;
+	}
+	if (le->idx->ops->get(le->idx, k, &v, &m, NULL) == 0) {
 		*exists = true;
 		return 0;
 	}
@@ -375,7 +382,7 @@ static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t 
 		p->expire_ms = meta->expire_ms;
 		return 0;
 	}
-	bool existed;
+	bool existed, no_ttl = false;
 	struct bytes old = bytes_make(NULL, 0);
 	int err;
 	if (keep_bytes) {
@@ -387,7 +394,7 @@ static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t 
 		if (word == &s->access)
 			word = NULL;
 	} else {
-		err = committed_exists(le, s, k, &existed, &word);
+		err = committed_exists(le, s, k, &existed, &no_ttl, &word);
 	}
 	if (err) {
 		note_err(le, s, err, "read before write");
@@ -402,6 +409,7 @@ static int lsm_e_put(struct engine *e, const struct ekey *k, size_t len, size_t 
 		return err == ERR_LIMIT ? ERR_NOMEM : err;
 	}
 	p->expire_ms = meta->expire_ms;
+	p->no_ttl = no_ttl;
 	p->access = meta->access;
 	if (access)
 		*access = word ? word : &p->access;
@@ -434,7 +442,8 @@ static int lsm_e_del(struct engine *e, const struct ekey *k)
 		return 0;
 	}
 	bool existed;
-	int err = committed_exists(le, s, k, &existed, NULL);
+	bool no_ttl;
+	int err = committed_exists(le, s, k, &existed, &no_ttl, NULL);
 	if (err) {
 		/* The command fails at end; the tombstone is never written. */
 		note_err(le, s, err, "read before delete");
@@ -448,6 +457,7 @@ static int lsm_e_del(struct engine *e, const struct ekey *k)
 		return 0; /* end reports it; the keyspace's delete cannot fail */
 	}
 	p->del = true;
+	p->no_ttl = no_ttl;
 	return 0;
 }
 
@@ -698,7 +708,7 @@ static void apply(struct lsm_engine *le, unsigned stripe, struct pend *p)
 		if (le->idx->ops->put(le->idx, &k, 0, 0, &m, &room, NULL) != 0)
 			LOG_W(le->log, "engine: out of memory adding a key to the expiry index; it "
 			               "expires when read or compacted");
-	} else {
+	} else if (!p->no_ttl) { /* one lookup saved per write of a key known to have none */
 		(void)le->idx->ops->del(le->idx, &k);
 	}
 }
