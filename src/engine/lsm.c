@@ -39,6 +39,17 @@ int lsm_path(char *out, size_t cap, const char *dir, uint64_t number, const char
 	return n < 0 || (size_t)n >= cap ? ERR_LIMIT : 0;
 }
 
+/* About one memtable bucket per 4 KiB of the limit, at most 4096: a full
+ * 16 MiB memtable of 100-byte entries holds ~40 entries per bucket, and
+ * the buckets' heads cost ~3% of it (memtable.h). */
+static unsigned memtable_bucket_bits(size_t memtable_bytes)
+{
+	unsigned bits = 0;
+	while (bits < 12 && (size_t)4096 << (bits + 1) <= memtable_bytes)
+		bits++;
+	return bits;
+}
+
 int lsm_mem_create(struct lsm *db, uint64_t log_number, struct lsm_mem **out)
 {
 	struct lsm_mem *m = calloc(1, sizeof(*m));
@@ -49,7 +60,8 @@ int lsm_mem_create(struct lsm *db, uint64_t log_number, struct lsm_mem **out)
 	size_t block = db->opt.memtable_bytes / 8;
 	struct memtable_options mo = {.seed = env_rng_next(&db->rng),
 	                              .arena_block_bytes =
-	                                  block < ARENA_BLOCK_BYTES_DEFAULT ? block : 0};
+	                                  block < ARENA_BLOCK_BYTES_DEFAULT ? block : 0,
+	                              .bucket_bits = memtable_bucket_bits(db->opt.memtable_bytes)};
 	int err = memtable_init(&m->mt, &mo);
 	if (err) {
 		free(m);

@@ -190,9 +190,9 @@ static void check_iteration(const struct memtable *mt, struct model_entry *m, si
 	}
 }
 
-static void model_round(uint64_t seed, size_t n_entries, size_t pool_n)
+static void model_round(uint64_t seed, size_t n_entries, size_t pool_n, unsigned bucket_bits)
 {
-	printf("model round seed %llu\n", (unsigned long long)seed);
+	printf("model round seed %llu, %u bucket bits\n", (unsigned long long)seed, bucket_bits);
 	struct env_rng r;
 	env_rng_seed(&r, seed);
 	uint8_t(*pool)[MODEL_KEY_MAX] = calloc(pool_n, MODEL_KEY_MAX);
@@ -202,7 +202,8 @@ static void model_round(uint64_t seed, size_t n_entries, size_t pool_n)
 	for (size_t i = 0; i < pool_n; i++)
 		pool_len[i] = random_key(&r, pool[i]);
 
-	struct memtable_options opt = {.arena_block_bytes = 8192, .seed = seed};
+	struct memtable_options opt = {
+	    .arena_block_bytes = 8192, .seed = seed, .bucket_bits = bucket_bits};
 	struct memtable mt;
 	assert_int_equal(memtable_init(&mt, &opt), 0);
 	uint64_t seq = 0;
@@ -227,10 +228,16 @@ static void model_round(uint64_t seed, size_t n_entries, size_t pool_n)
 
 static void test_memtable_matches_reference_model(void **state)
 {
-	model_round(1, 3000, 40);    /* many versions per key */
-	model_round(2, 3000, 2000);  /* mostly distinct keys */
-	model_round(0xfeed, 300, 5); /* a handful of keys, deep version chains */
-	model_round(99, 1, 1);
+	/* Keys start with 00, 01, 'a', 'b' or ff (or are empty): 3 bucket
+	 * bits fill buckets 0, 3 and 7 of 8, 8 bits five of 256, so seeks,
+	 * next and prev cross empty buckets and bitmap words. */
+	static const unsigned bits[] = {0, 3, 8};
+	for (size_t b = 0; b < sizeof(bits) / sizeof(bits[0]); b++) {
+		model_round(1, 3000, 40, bits[b]);    /* many versions per key */
+		model_round(2, 3000, 2000, bits[b]);  /* mostly distinct keys */
+		model_round(0xfeed, 300, 5, bits[b]); /* a handful of keys, deep version chains */
+		model_round(99, 1, 1, bits[b]);
+	}
 }
 
 static void test_memtable_rejects_invalid_entries_and_limits(void **state)
@@ -392,10 +399,17 @@ struct conc {
 	_Atomic bool failure_claimed;
 };
 
+/* Whether conc keys spread over the memtable's buckets. */
+static bool conc_spread;
+
 static size_t conc_key(uint64_t i, uint8_t *k)
 {
-	/* Binary, with keys that are prefixes of others (i and i*10). */
-	return (size_t)snprintf((char *)k, 16, "\xff%llu", (unsigned long long)i) + (i % 3 == 0);
+	/* Binary, with keys that are prefixes of others (i and i*10, when
+	 * spread for i a multiple of 7). */
+	size_t n = (size_t)snprintf((char *)k, 16, "\xff%llu", (unsigned long long)i) + (i % 3 == 0);
+	if (conc_spread)
+		k[0] = (uint8_t)(i % 7 * 37);
+	return n;
 }
 
 /* A PUT's value is its seq and its key, so a reader can tell a torn or
@@ -529,11 +543,13 @@ static void *conc_reader(void *arg)
 	return NULL;
 }
 
-static void test_memtable_concurrent_readers_see_consistent_states(void **state)
+static void conc_round(unsigned bucket_bits)
 {
+	conc_spread = bucket_bits > 0;
 	struct conc *c = calloc(1, sizeof(*c));
 	assert_non_null(c);
-	struct memtable_options opt = {.arena_block_bytes = 256 * 1024, .seed = 3};
+	struct memtable_options opt = {
+	    .arena_block_bytes = 256 * 1024, .seed = 3, .bucket_bits = bucket_bits};
 	assert_int_equal(memtable_init(&c->mt, &opt), 0);
 	struct env_thread readers[CONC_READERS], writer;
 	for (int i = 0; i < CONC_READERS; i++)
@@ -553,6 +569,12 @@ static void test_memtable_concurrent_readers_see_consistent_states(void **state)
 	assert_true(memtable_entry_count(&c->mt) == CONC_OPS);
 	memtable_deinit(&c->mt);
 	free(c);
+}
+
+static void test_memtable_concurrent_readers_see_consistent_states(void **state)
+{
+	conc_round(0);
+	conc_round(6);
 }
 
 int main(void)
