@@ -15,6 +15,9 @@ static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warn
 /* In the order of enum cfg_engine and enum cfg_fsync. */
 static const char *const engine_names[] = {"memory", "lsm", NULL};
 static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
+/* In the order of enum cfg_debug_command. */
+static const char *const debug_command_names[] = {"no", "yes", "local", NULL};
+static const char *const conflicts_names[] = {"siblings", "lww", NULL};
 /* In the order of enum evict_policy (keyspace/evict.h checks it). */
 static const char *const maxmemory_policy_names[] = {
     "noeviction",      "allkeys-lru",  "allkeys-lfu",
@@ -141,6 +144,24 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
     [CFG_WEIGHT] = INT("weight", 0, 1, 1, 1000, "share of partitions, relative to the others"),
     [CFG_CLUSTER_PARTITIONS] = INT("cluster-partitions", 0, 256, 8, 65536,
                                    "partitions of the ring (a power of two, fixed at creation)"),
+    /* Dynamo's common N=3, R=2, W=2: R + W > N, so a read meets every
+     * acknowledged write while one replica is down. */
+    [CFG_CLUSTER_N] = INT("cluster-n", CFG_F_RUNTIME, 3, 1, RING_REPLICAS_MAX,
+                          "replicas of each key (per request: N option)"),
+    [CFG_CLUSTER_R] = INT("cluster-r", CFG_F_RUNTIME, 2, 1, RING_REPLICAS_MAX,
+                          "replica answers a read waits for (per request: R option)"),
+    [CFG_CLUSTER_W] = INT("cluster-w", CFG_F_RUNTIME, 2, 1, RING_REPLICAS_MAX,
+                          "durable replica acknowledgements a write waits for (W option)"),
+    [CFG_CLUSTER_TIMEOUT] = INT("cluster-timeout", CFG_F_RUNTIME, 1000, 10, 600000,
+                                "ms a cluster read or write waits for its quorum (-NOQUORUM)"),
+    [CFG_CLUSTER_CONFLICTS] = ENUM("cluster-conflicts", CFG_F_RUNTIME, CFG_CONFLICTS_SIBLINGS,
+                                   conflicts_names,
+                                   "concurrent writes: siblings (kept, GETV) or lww"),
+    /* As Redis 7: DEBUG is off unless the operator enables it at start-up,
+     * since it can block the server (DEBUG SLEEP). */
+    [CFG_ENABLE_DEBUG_COMMAND] = ENUM("enable-debug-command", 0, CFG_DEBUG_COMMAND_NO,
+                                      debug_command_names,
+                                      "allow DEBUG: no, yes, or local (loopback clients)"),
     [CFG_SAVE] = STR("save", CFG_F_READONLY, "", "snapshots (none yet; for tools)"),
     [CFG_APPENDONLY] = STR("appendonly", CFG_F_READONLY, "no", "append-only file (for tools)"),
 };

@@ -71,6 +71,12 @@ enum cfg_id {
 	CFG_ZONE,
 	CFG_WEIGHT,
 	CFG_CLUSTER_PARTITIONS,
+	CFG_CLUSTER_N, /* replicas per key and quorums (cluster/coord.h) */
+	CFG_CLUSTER_R,
+	CFG_CLUSTER_W,
+	CFG_CLUSTER_TIMEOUT,
+	CFG_CLUSTER_CONFLICTS, /* enum cfg_conflicts */
+	CFG_ENABLE_DEBUG_COMMAND, /* DEBUG (cmd_debug.c): no, yes or local */
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */
 	CFG_COUNT
@@ -79,6 +85,12 @@ enum cfg_id {
 /* Values of the engine and fsync settings. */
 enum cfg_engine { CFG_ENGINE_MEMORY = 0, CFG_ENGINE_LSM = 1 };
 enum cfg_fsync { CFG_FSYNC_ALWAYS = 0, CFG_FSYNC_EVERYSEC = 1, CFG_FSYNC_NO = 2 };
+enum cfg_conflicts { CFG_CONFLICTS_SIBLINGS = 0, CFG_CONFLICTS_LWW = 1 };
+enum cfg_debug_command {
+	CFG_DEBUG_COMMAND_NO = 0,
+	CFG_DEBUG_COMMAND_YES = 1,
+	CFG_DEBUG_COMMAND_LOCAL = 2 /* loopback clients only */
+};
 
 enum cfg_type { CFG_T_INT, CFG_T_BYTES, CFG_T_BOOL, CFG_T_STRING, CFG_T_ENUM };
 

@@ -76,7 +76,7 @@ int replica_read(struct keyspace *ks, struct bytes key, struct buf *out, bool *f
 
 int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock *ctx,
                    uint64_t replica, struct bytes value, uint64_t timestamp_ms, uint32_t flags,
-                   bool lww, struct buf *out)
+                   bool lww, struct buf *out, bool *was_visible)
 {
 	struct ekey k;
 	ks_key_init(&k, key);
@@ -89,6 +89,13 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
 	if (err) {
 		free(d);
 		return err;
+	}
+	if (was_visible)
+		*was_visible = replica_visible(d) != NULL;
+	struct dvv_clock own;
+	if (!ctx) {
+		own = d->clock;
+		ctx = &own;
 	}
 	err = dvv_update(d, ctx, replica, value, timestamp_ms, flags, NULL);
 	if (lww && !err)

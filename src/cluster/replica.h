@@ -40,11 +40,14 @@
 int replica_read(struct keyspace *ks, struct bytes key, struct buf *out, bool *found);
 
 /* A write coordinated here: value (or a tombstone with DVV_FLAG_TOMBSTONE
- * in flags) over what the client's context ctx saw. out gets the new
- * encoded state, to send to the other replicas. */
+ * in flags) over what the client's context ctx saw; ctx NULL: over what
+ * this replica holds (a plain SET or DEL overwrites every sibling the
+ * coordinator knows). out gets the new encoded state, to send to the
+ * other replicas; *was_visible (may be NULL) whether a value was visible
+ * before (replica_visible). */
 int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock *ctx,
                    uint64_t replica, struct bytes value, uint64_t timestamp_ms, uint32_t flags,
-                   bool lww, struct buf *out);
+                   bool lww, struct buf *out, bool *was_visible);
 
 /* Joins an encoded state into the stored one. *changed: something was
  * written. */

@@ -47,7 +47,7 @@ static void update(struct keyspace *ks, const char *key, const struct dvv_clock 
 	struct dvv_clock none;
 	dvv_clock_init(&none);
 	assert_int_equal(replica_update(ks, bytes_cstr(key), ctx ? ctx : &none, replica,
-	                                bytes_cstr(value), ts, 0, lww, out),
+	                                bytes_cstr(value), ts, 0, lww, out, NULL),
 	                 0);
 }
 
@@ -187,6 +187,34 @@ static void test_lww_keeps_one_winner(void **state)
 	ks_destroy(b);
 }
 
+/* Without a context a write supersedes every sibling the replica holds. */
+static void test_write_without_context_overwrites_local_siblings(void **state)
+{
+	(void)state;
+	struct keyspace *a = new_ks(), *b = new_ks();
+	struct buf sa, sb;
+	buf_init(&sa);
+	buf_init(&sb);
+	update(a, "k", NULL, R1, "x", 1, false, &sa);
+	update(b, "k", NULL, R2, "y", 2, false, &sb);
+	bool changed, visible = false;
+	assert_int_equal(
+	    replica_merge(a, bytes_cstr("k"), bytes_make(sb.data, sb.len), false, &changed), 0);
+	assert_int_equal(replica_update(a, bytes_cstr("k"), NULL, R1, bytes_cstr("z"), 3, 0, false,
+	                                &sa, &visible),
+	                 0);
+	assert_true(visible);
+	struct dvv d;
+	load(a, "k", &d);
+	assert_int_equal(d.sibling_count, 1);
+	assert_true(has_value(&d, "z"));
+	dvv_deinit(&d);
+	buf_deinit(&sa);
+	buf_deinit(&sb);
+	ks_destroy(a);
+	ks_destroy(b);
+}
+
 static void test_tombstone_hides_the_value(void **state)
 {
 	(void)state;
@@ -199,7 +227,7 @@ static void test_tombstone_hides_the_value(void **state)
 	struct dvv_clock ctx = d.clock;
 	dvv_deinit(&d);
 	assert_int_equal(replica_update(ks, bytes_cstr("k"), &ctx, R1, bytes_make(NULL, 0), 2,
-	                                DVV_FLAG_TOMBSTONE, false, &s),
+	                                DVV_FLAG_TOMBSTONE, false, &s, NULL),
 	                 0);
 	load(ks, "k", &d);
 	assert_null(replica_visible(&d));
@@ -224,7 +252,7 @@ static void test_corrupt_stored_state_is_an_error_and_kept(void **state)
 	struct dvv_clock none;
 	dvv_clock_init(&none);
 	assert_int_equal(replica_update(ks, bytes_cstr("k"), &none, R1, bytes_cstr("v"), 1, 0,
-	                                false, &s),
+	                                false, &s, NULL),
 	                 ERR_PROTO);
 	bool changed = true;
 	assert_int_equal(replica_merge(ks, bytes_cstr("k"), bytes_cstr("also garbage"), false,
@@ -244,6 +272,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_updates_become_siblings_until_a_write_sees_both),
 	    cmocka_unit_test(test_merge_is_idempotent_and_writes_only_news),
 	    cmocka_unit_test(test_lww_keeps_one_winner),
+	    cmocka_unit_test(test_write_without_context_overwrites_local_siblings),
 	    cmocka_unit_test(test_tombstone_hides_the_value),
 	    cmocka_unit_test(test_corrupt_stored_state_is_an_error_and_kept),
 	};

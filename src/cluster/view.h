@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "base/bytes.h"
 #include "cluster/member.h"
 
 /* What CLUSTER STATUS shows: self first, then every member heard of. */
@@ -34,6 +35,29 @@ struct cluster_view {
 	uint64_t bytes_in, bytes_out, dropped;
 };
 
+/* A client's keyed request, run by the cluster's coordinator
+ * (net/cluster_kv.c). The command layer parks the client and passes a
+ * completion that gets the whole RESP reply, from the cluster thread. */
+enum cluster_op_kind {
+	CLUSTER_OP_GET,    /* GET: the visible value or nil */
+	CLUSTER_OP_GETV,   /* GETV: [context, [values...]] */
+	CLUSTER_OP_EXISTS, /* EXISTS of one key: :0 or :1 */
+	CLUSTER_OP_SET,    /* SET, SETV: +OK */
+	CLUSTER_OP_DEL,    /* DEL, DELV of one key: :0 or :1 */
+};
+
+struct cluster_op {
+	enum cluster_op_kind kind;
+	struct bytes key, value; /* copied by submit */
+	struct bytes context;    /* GETV's opaque context (SETV, DELV); copied */
+	bool has_context;        /* else a write supersedes what its coordinator holds */
+	uint8_t n, r, w;         /* 0: the configured default */
+	int8_t sloppy;           /* -1: configured default; 0 strict; 1 sloppy */
+	int resp;                /* the client's protocol, 2 or 3 */
+	void (*done)(void *arg, const void *reply, size_t len);
+	void *arg;
+};
+
 /* What the command layer may ask of the cluster (struct node's
  * cluster hooks; NULL when the node is not in a cluster). */
 struct cluster_hooks {
@@ -41,6 +65,10 @@ struct cluster_hooks {
 	uint32_t (*ring_names)(void *ctx, unsigned n, char (*names)[MEMBER_NAME_BYTES], size_t cap,
 	                       uint64_t *version);
 	int (*join)(void *ctx, const char *addr);
+	/* Starts op: 0, and op->done runs exactly once, from any thread; or
+	 * an error (done never runs): ERR_LIMIT when too many requests are
+	 * queued, ERR_NOMEM. */
+	int (*submit)(void *ctx, const struct cluster_op *op);
 };
 
 #endif

@@ -5,8 +5,9 @@
  * (WIRE_MEMBER) are cluster/member_codec.c's, rings (WIRE_RING) ring.c's.
  *   request: timestamp_ms u64, n u8, r u8, w u8, quorum_flags u8,
  *            key_len u32, value_len u32, version_len u32,
+ *            hint_for u16 (0xffff: none), from u16,
  *            key, value, version
- *   response: status u16, reserved u16 (0), value_len u32,
+ *   response: status u16, from u16, value_len u32,
  *            version_len u32, reserved u32 (0), timestamp_ms u64,
  *            value, version
  *   hint:    target u16, reserved u16 (0), key_len u32, value_len u32,
@@ -21,11 +22,13 @@
 #include "base/hash.h"
 #include "base/limits.h"
 #include "cluster/codec.h"
+#include "cluster/ring.h"
 
-#define REQ_FIXED_BYTES     24
+#define REQ_FIXED_BYTES     28
 #define RESP_FIXED_BYTES    24
 #define HINT_FIXED_BYTES    24
 
+static_assert(WIRE_HINT_FOR_NONE == RING_MEMBER_NONE, "one \"no member\" on the wire and the ring");
 static_assert(WIRE_FRAME_BYTES_DEFAULT <= WIRE_FRAME_BYTES_MAX, "default within the maximum");
 static_assert(WIRE_CONTROL_BYTES_MAX <= WIRE_FRAME_BYTES_DEFAULT, "control frames are smaller");
 static_assert(RING_ENCODED_BYTES_MAX <= WIRE_CONTROL_BYTES_MAX,
@@ -234,6 +237,8 @@ int wire_replica_req_encode(struct buf *out, size_t cap_bytes, const struct wire
 	codec_put32(out, (uint32_t)q->key.len);
 	codec_put32(out, (uint32_t)q->value.len);
 	codec_put32(out, (uint32_t)q->version.len);
+	codec_put16(out, q->hint_for);
+	codec_put16(out, q->from);
 	codec_put_bytes(out, q->key);
 	codec_put_bytes(out, q->value);
 	codec_put_bytes(out, q->version);
@@ -267,6 +272,8 @@ int wire_replica_req_decode(struct bytes payload, struct wire_replica_req *q)
 	uint32_t key_len = codec_get32(&rd);
 	uint32_t value_len = codec_get32(&rd);
 	uint32_t version_len = codec_get32(&rd);
+	t.hint_for = codec_get16(&rd);
+	t.from = codec_get16(&rd);
 	if (!rd.bad &&
 	    (t.n > RING_REPLICAS_MAX || t.r > RING_REPLICAS_MAX || t.w > RING_REPLICAS_MAX ||
 	     (t.quorum_flags & ~WIRE_QUORUM_KNOWN)))
@@ -288,7 +295,7 @@ int wire_replica_resp_encode(struct buf *out, size_t cap_bytes, const struct wir
 	if (rc)
 		return rc;
 	codec_put16(out, s->status);
-	codec_put16(out, 0);
+	codec_put16(out, s->from);
 	codec_put32(out, (uint32_t)s->value.len);
 	codec_put32(out, (uint32_t)s->version.len);
 	codec_put32(out, 0);
@@ -303,12 +310,12 @@ int wire_replica_resp_decode(struct bytes payload, struct wire_replica_resp *s)
 	struct codec_rd rd = codec_rd_make(payload.ptr, payload.len);
 	struct wire_replica_resp t;
 	t.status = codec_get16(&rd);
-	uint16_t reserved = codec_get16(&rd);
+	t.from = codec_get16(&rd);
 	uint32_t value_len = codec_get32(&rd);
 	uint32_t version_len = codec_get32(&rd);
 	uint32_t reserved2 = codec_get32(&rd);
 	t.timestamp_ms = codec_get64(&rd);
-	if (!rd.bad && (t.status >= WIRE_STATUS_COUNT || reserved != 0 || reserved2 != 0))
+	if (!rd.bad && (t.status >= WIRE_STATUS_COUNT || reserved2 != 0))
 		return ERR_PROTO;
 	struct bytes key;
 	int rc = get_kv(&rd, 0, value_len, version_len, &key, &t.value, &t.version);

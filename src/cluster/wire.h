@@ -113,10 +113,18 @@ const char *wire_decoder_reason(const struct wire_decoder *d);
 
 /* ---- Replica requests and responses -------------------------------------- */
 
+/* hint_for of a request that is not a sloppy-quorum fallback's; equal to
+ * RING_MEMBER_NONE (checked in wire.c). */
+#define WIRE_HINT_FOR_NONE 0xffffu
+
 /* Quorum flags of a request. */
 #define WIRE_QUORUM_SLOPPY 1u /* a fallback may take the write (hinted handoff) */
 #define WIRE_QUORUM_LWW    2u /* the key space resolves conflicts by LWW */
-#define WIRE_QUORUM_KNOWN  (WIRE_QUORUM_SLOPPY | WIRE_QUORUM_LWW)
+/* PUT_REQ/DEL_REQ from a coordinator that is not a replica of the key: the
+ * receiving replica runs the whole write (value, and in version the
+ * client's context, empty for none) and answers when it has its quorum. */
+#define WIRE_QUORUM_FORWARD 4u
+#define WIRE_QUORUM_KNOWN   (WIRE_QUORUM_SLOPPY | WIRE_QUORUM_LWW | WIRE_QUORUM_FORWARD)
 
 /* PUT_REQ, GET_REQ, DEL_REQ. For a put, version is the coordinator's DVV
  * state after its update (dvv_encode; the replica merges it) and value is
@@ -129,6 +137,12 @@ struct wire_replica_req {
 	uint64_t timestamp_ms;
 	uint8_t n, r, w; /* 0..RING_REPLICAS_MAX; 0 = cluster default */
 	uint8_t quorum_flags;
+	/* A sloppy-quorum fallback's write: the ring member id of the down
+	 * owner it stands in for (the receiver keeps it as a hint and hands it
+	 * back); WIRE_HINT_FOR_NONE for an ordinary replica message.
+	 * Note that 0 is a valid member id, so a zeroed struct is not "none". */
+	uint16_t hint_for;
+	uint16_t from; /* the sender's ring member id: where the answer goes */
 };
 
 enum wire_status {
@@ -145,6 +159,7 @@ enum wire_status {
  * DVV state in version (values included) and, for LWW, value. */
 struct wire_replica_resp {
 	uint16_t status; /* enum wire_status */
+	uint16_t from;   /* the answering member's ring id */
 	uint64_t timestamp_ms;
 	struct bytes value;
 	struct bytes version;

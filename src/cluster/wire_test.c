@@ -300,7 +300,9 @@ static void test_wire_replica_messages_round_trip_and_check_lengths(void **state
 	                             .n = 3,
 	                             .r = 2,
 	                             .w = 2,
-	                             .quorum_flags = WIRE_QUORUM_SLOPPY};
+	                             .quorum_flags = WIRE_QUORUM_SLOPPY,
+	                             .hint_for = 0x1234,
+	                             .from = 0x0102};
 	struct buf b;
 	buf_init(&b);
 	assert_int_equal(wire_replica_req_encode(&b, SIZE_MAX, &q), 0);
@@ -313,7 +315,25 @@ static void test_wire_replica_messages_round_trip_and_check_lengths(void **state
 	assert_int_equal(qb.r, 2);
 	assert_int_equal(qb.w, 2);
 	assert_int_equal(qb.quorum_flags, WIRE_QUORUM_SLOPPY);
+	assert_int_equal(qb.hint_for, 0x1234);
+	assert_int_equal(le_get16(b.data + 24), 0x1234); /* hint_for sits after the lengths */
 	check_truncations(&b, dec_req, &qb);
+	/* The sender's member id follows hint_for. */
+	assert_int_equal(qb.from, 0x0102);
+	assert_int_equal(le_get16(b.data + 26), 0x0102);
+	/* Unknown quorum flags are refused. */
+	b.data[11] = 0x80;
+	assert_int_equal(wire_replica_req_decode(bytes_make(b.data, b.len), &qb), ERR_PROTO);
+	b.data[11] = WIRE_QUORUM_SLOPPY;
+	/* "Not a hint" survives the round trip too. */
+	struct wire_replica_req plain = q;
+	plain.hint_for = WIRE_HINT_FOR_NONE;
+	struct buf pb;
+	buf_init(&pb);
+	assert_int_equal(wire_replica_req_encode(&pb, SIZE_MAX, &plain), 0);
+	assert_int_equal(wire_replica_req_decode(bytes_make(pb.data, pb.len), &qb), 0);
+	assert_int_equal(qb.hint_for, WIRE_HINT_FOR_NONE);
+	buf_deinit(&pb);
 	/* Bad quorum fields; key length past KEY_BYTES_MAX; lengths that
 	 * overrun the payload. */
 	b.data[8] = RING_REPLICAS_MAX + 1;
@@ -333,6 +353,7 @@ static void test_wire_replica_messages_round_trip_and_check_lengths(void **state
 	assert_int_equal(wire_replica_req_encode(&b, SIZE_MAX, &q), ERR_INVALID);
 
 	struct wire_replica_resp s = {.status = WIRE_STATUS_NOT_FOUND,
+	                              .from = 0x0304,
 	                              .timestamp_ms = 9,
 	                              .value = bytes_cstr(""),
 	                              .version = bytes_cstr("vv")};
@@ -342,6 +363,7 @@ static void test_wire_replica_messages_round_trip_and_check_lengths(void **state
 	assert_int_equal(wire_replica_resp_decode(bytes_make(b.data, b.len), &sb), 0);
 	assert_int_equal(sb.status, WIRE_STATUS_NOT_FOUND);
 	assert_int_equal(sb.timestamp_ms, 9);
+	assert_int_equal(sb.from, 0x0304);
 	assert_int_equal(sb.value.len, 0);
 	assert_true(bytes_eq(sb.version, s.version));
 	check_truncations(&b, dec_resp, &sb);
@@ -386,7 +408,8 @@ static void test_wire_frames_carry_payloads_end_to_end(void **state)
 	buf_init(&out);
 	size_t start;
 	assert_int_equal(wire_frame_begin(&out, SIZE_MAX, WIRE_PUT_REQ, 0, 42, &start), 0);
-	struct wire_replica_req q = {.key = bytes_cstr("k"), .value = bytes_cstr("v"), .n = 3};
+	struct wire_replica_req q = {
+	    .key = bytes_cstr("k"), .value = bytes_cstr("v"), .n = 3, .hint_for = 2};
 	assert_int_equal(wire_replica_req_encode(&out, SIZE_MAX, &q), 0);
 	assert_int_equal(wire_frame_end(&out, start), 0);
 	struct wire_decoder d;
@@ -400,6 +423,7 @@ static void test_wire_frames_carry_payloads_end_to_end(void **state)
 	struct wire_replica_req back;
 	assert_int_equal(wire_replica_req_decode(f.payload, &back), 0);
 	assert_true(bytes_eq(back.key, q.key));
+	assert_int_equal(back.hint_for, 2);
 	wire_decoder_deinit(&d);
 	buf_deinit(&out);
 }

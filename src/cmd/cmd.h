@@ -235,4 +235,46 @@ static inline int64_t client_now_ms(const struct client *c)
 	return c->thr->now_ms;
 }
 
+/* ---- Parked (asynchronous) replies ------------------------------------------
+ * A handler that must wait (for other nodes, a timer) without blocking its
+ * event loop parks its client instead of replying, and hands the ticket to
+ * whoever will produce the reply. Implemented by the network layer
+ * (net/park.c, net/conn.c; the state machine is described in net/park.h).
+ */
+struct park; /* a parked command's ticket */
+
+/* Called by a command handler instead of writing a reply: the client
+ * executes no further input (pipelined commands wait, so replies stay in
+ * order) until the ticket is completed. It keeps reading input up to
+ * client-query-buffer-limit, then stops reading until it resumes; the idle
+ * timeout spares it; CLIENT KILL and shutdown close it (a later completion
+ * is then dropped). Returns NULL when the client cannot be parked: inside
+ * MULTI/EXEC, already parked, not a network client, or out of memory; the
+ * handler must then reply synchronously. */
+struct park *client_park(struct client *c);
+
+/* The client's protocol (2 or 3) when it was parked: encode the reply so. */
+int park_resp_version(const struct park *p);
+
+/* From any thread, exactly once per ticket: delivers resp (complete RESP
+ * bytes; copied) to the parked client on its own loop, at the end of that
+ * loop's turn like any other reply; the client then resumes its buffered
+ * input. If the connection has closed meanwhile, the reply is dropped.
+ * Never blocks on the client; the ticket is invalid afterwards. */
+void park_complete(struct park *p, const void *resp, size_t len);
+
+/* park_complete with the error reply "-msg" (msg carries its prefix, as in
+ * "ERR not now"; an error reads the same in RESP2 and RESP3). */
+void park_complete_error(struct park *p, const char *msg);
+
+/* park_complete(p, resp, len) after delay_ms, from the network layer's
+ * timer thread (resp is copied now). Returns 0, or ERR_LIMIT when
+ * PARK_TIMER_PENDING_MAX (1024) completions already wait, or ERR_NOMEM; on
+ * failure the caller still owes the completion. Only while the node runs
+ * (from a command handler, say). */
+int park_complete_later(struct park *p, uint32_t delay_ms, const void *resp, size_t len);
+
+/* Clients parked now, node-wide (INFO clients parked_clients). */
+uint64_t park_count(struct node *n);
+
 #endif

@@ -61,6 +61,11 @@ void persist_node_deinit(struct node *n);
 void persist_info(struct node *n, struct buf *b);
 void engine_info(struct node *n, struct buf *b);
 
+/* In a cluster: runs a keyed command through the coordinator (or refuses
+ * it) and returns true; false when not in a cluster or not keyed
+ * (cmd_ckv.c). */
+bool cmd_cluster_route(struct client *c);
+
 /* INFO cluster (cmd_cluster.c). */
 void cluster_info_section(struct node *n, struct buf *b);
 
@@ -80,7 +85,7 @@ void reply_key(struct client *c, struct bytes key);
 	                        X(flushdb) X(flushall) X(multi) X(exec) X(discard) X(watch)        \
 	                            X(unwatch) X(info) X(config) X(command) X(time) X(shutdown)    \
 	                                X(slowlog) X(latency) X(object) X(hotkeys) X(save) X(bgsave)      \
-	                                    X(lastsave) X(engine) X(cluster)
+	                                    X(lastsave) X(engine) X(cluster) X(getv) X(setv) X(delv) X(debug)
 
 #define DECLARE_HANDLER(name) void cmd_##name(struct client *c);
 HANDLERS(DECLARE_HANDLER)

@@ -92,6 +92,7 @@ static void info_clients(struct client *c, struct buf *b)
 	infof(b, "connected_clients:%llu", (unsigned long long)n->hooks->client_count(n));
 	infof(b, "maxclients:%lld", (long long)config_get(n->cfg, CFG_MAXCLIENTS));
 	infof(b, "blocked_clients:0");
+	infof(b, "parked_clients:%llu", (unsigned long long)park_count(n));
 }
 
 static void info_memory(struct client *c, struct buf *b, const struct ks_stats *st)

@@ -230,7 +230,9 @@ void cmd_call(struct client *c)
 	size_t argc = c->argc;
 	uint64_t start = env_mono_ns();
 	ks_clock_advance(c->node->ks, t->now_ms);
-	if (collect_keys(c)) {
+	if (UNLIKELY(c->node->cluster != NULL) && cmd_cluster_route(c)) {
+		/* replied, or parked until the coordinator answers */
+	} else if (collect_keys(c)) {
 		int err = call_locked(c);
 		if (err) {
 			c->out.buf.len = out_before;

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/hash.h"
@@ -13,29 +14,8 @@
 #include "cluster/ring.h"
 #include "cluster/wire.h"
 #include "env/env.h"
+#include "net/cluster_internal.h"
 #include "net/cnet.h"
-
-/* Frame types of the shell (cluster/wire.h). */
-#define FRAME_MEMBER WIRE_MEMBER /* a membership message (member_codec.h) */
-#define FRAME_RING   WIRE_RING   /* a ring (ring.h encoding) */
-
-struct cluster {
-	struct config *cfg;
-	struct log *log;
-	struct cnet *net;
-	struct env_mutex mu; /* everything below */
-	struct membership m;
-	struct ring ring;
-	char name[MEMBER_NAME_BYTES];
-	char join_addr[MEMBER_ADDR_BYTES];
-	bool join_pending;
-	/* May claim: it started a new cluster, or has heard a ring; a joining
-	 * node adopts the cluster's ring before it ever changes one. */
-	bool ring_heard;
-	uint64_t ring_sent_version; /* the last ring version pushed to everyone */
-	uint64_t join_sent_ms;      /* a join is retried until someone answers */
-	struct buf frame;           /* scratch for encoding */
-};
 
 /* ---- Frames ------------------------------------------------------------ */
 
@@ -78,6 +58,47 @@ static void flush_outbox(struct cluster *c)
 		      e->joined ? " (joined)" : "");
 	}
 	membership_clear_out(&c->m);
+}
+
+/* ---- Members by ring id -------------------------------------------------- */
+
+static bool ring_member_is(const struct ring_member *rm, const char *name)
+{
+	return rm->name_len == strlen(name) && memcmp(rm->name, name, rm->name_len) == 0;
+}
+
+uint16_t cluster_self_id(const struct cluster *c)
+{
+	for (uint32_t i = 0; i < c->ring.member_count; i++)
+		if (ring_member_is(&c->ring.members[i], c->name))
+			return c->ring.members[i].id;
+	return RING_MEMBER_NONE;
+}
+
+bool cluster_member_up(const struct cluster *c, uint16_t member)
+{
+	const struct ring_member *rm = ring_member_find(&c->ring, member);
+	if (!rm)
+		return false;
+	if (ring_member_is(rm, c->name))
+		return true;
+	for (size_t i = 0; i < membership_count(&c->m); i++) {
+		const struct member_info *mi = membership_at(&c->m, i);
+		if (ring_member_is(rm, mi->name))
+			return mi->status == MEMBER_ALIVE || mi->status == MEMBER_SUSPECT;
+	}
+	return false;
+}
+
+int cluster_send_to(struct cluster *c, uint16_t member, const struct buf *frame)
+{
+	const struct ring_member *rm = ring_member_find(&c->ring, member);
+	if (!rm || !rm->addr_len)
+		return ERR_NOT_FOUND;
+	char addr[RING_ADDR_BYTES_MAX + 1];
+	memcpy(addr, rm->addr, rm->addr_len);
+	addr[rm->addr_len] = 0;
+	return cnet_send(c->net, addr, frame->data, frame->len);
 }
 
 /* ---- The ring's claimant ----------------------------------------------- */
@@ -159,6 +180,10 @@ static void on_tick(void *ctx, uint64_t now_ms)
 	}
 	membership_tick(&c->m, now_ms);
 	claim(c);
+	if (c->ks) {
+		ckv_run_jobs(c, now_ms);
+		ckv_tick(c, now_ms);
+	}
 	flush_outbox(c);
 	/* A changed ring goes to every live member at once (full exchanges
 	 * carry it too, which repairs whatever this misses). */
@@ -173,8 +198,12 @@ static void on_tick(void *ctx, uint64_t now_ms)
 	env_mutex_unlock(&c->mu);
 }
 
-static void on_frame(struct cluster *c, uint8_t type, struct bytes payload, uint64_t now_ms)
+static void on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms)
 {
+	uint8_t type = f->type;
+	struct bytes payload = f->payload;
+	if (c->ks && ckv_on_frame(c, f, now_ms))
+		return;
 	if (type == FRAME_MEMBER) {
 		struct member_msg msg;
 		if (member_msg_decode(payload, &msg) != 0)
@@ -203,7 +232,9 @@ static int on_input(void *ctx, struct cnet_conn *conn, struct buf *in)
 		struct wire_decoder *d = malloc(sizeof(*d));
 		if (!d)
 			return ERR_NOMEM;
-		wire_decoder_init(d, WIRE_CONTROL_BYTES_MAX);
+		/* Data frames carry values (membership and ring frames stay
+		 * capped at WIRE_CONTROL_BYTES_MAX by the decoder). */
+		wire_decoder_init(d, WIRE_FRAME_BYTES_DEFAULT);
 		*slot = d;
 	}
 	struct wire_decoder *d = *slot;
@@ -223,7 +254,7 @@ static int on_input(void *ctx, struct cnet_conn *conn, struct buf *in)
 			break;
 		}
 		if (rc == WIRE_FRAME_READY)
-			on_frame(c, f.type, f.payload, now_ms);
+			on_frame(c, &f, now_ms);
 	}
 	buf_consume(in, off);
 	flush_outbox(c);
@@ -244,10 +275,53 @@ static void on_close(void *ctx, struct cnet_conn *conn)
 
 static void on_wake(void *ctx)
 {
-	(void)ctx; /* requests are picked up by the next tick */
+	struct cluster *c = ctx;
+	if (!c->ks)
+		return;
+	env_mutex_lock(&c->mu);
+	ckv_run_jobs(c, env_mono_us() / 1000);
+	env_mutex_unlock(&c->mu);
 }
 
 /* ---- Life cycle --------------------------------------------------------- */
+
+/* This node's DVV replica id: random, made once per data directory and
+ * kept in it, so that a node that lost its data comes back under a new id
+ * and never reissues a dot (dvv.h). */
+static int load_replica_id(const char *dir, uint64_t *id, char *err, size_t err_cap)
+{
+	char path[1200];
+	snprintf(path, sizeof(path), "%s/cluster-replica-id", dir);
+	FILE *f = fopen(path, "r");
+	if (f) {
+		unsigned long long v = 0;
+		int ok = fscanf(f, "%16llx", &v) == 1 && v != 0;
+		fclose(f);
+		if (!ok) {
+			snprintf(err, err_cap, "cluster: %s is damaged (remove it only if this node's "
+			                       "data is gone too)", path);
+			return ERR_CORRUPT;
+		}
+		*id = v;
+		return 0;
+	}
+	uint64_t v = 0;
+	while (!v)
+		v = env_random_seed();
+	char tmp[1210];
+	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
+	f = fopen(tmp, "w");
+	bool ok = f && fprintf(f, "%016llx\n", (unsigned long long)v) > 0 && fflush(f) == 0 &&
+	          fsync(fileno(f)) == 0;
+	if (f && fclose(f) != 0)
+		ok = false;
+	if (!ok || rename(tmp, path) != 0) {
+		snprintf(err, err_cap, "cluster: cannot write %s", path);
+		return ERR_IO;
+	}
+	*id = v;
+	return 0;
+}
 
 int cluster_create(struct cluster **out, struct config *cfg, struct log *log, char *err,
                    size_t err_cap)
@@ -317,6 +391,22 @@ int cluster_create(struct cluster **out, struct config *cfg, struct log *log, ch
 	return 0;
 }
 
+int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err_cap)
+{
+	/* The server runs in its data directory (env_dir_enter). */
+	int rc = load_replica_id(".", &c->replica_id, err, err_cap);
+	if (rc)
+		return rc;
+	rc = ckv_init(c);
+	if (rc) {
+		snprintf(err, err_cap, "cluster: coordinator: %s", err_str(rc));
+		return rc;
+	}
+	c->ks = ks;
+	LOG_N(c->log, "cluster: replica id %016llx", (unsigned long long)c->replica_id);
+	return 0;
+}
+
 int cluster_start(struct cluster *c)
 {
 	return cnet_start(c->net);
@@ -327,6 +417,8 @@ void cluster_destroy(struct cluster *c)
 	if (!c)
 		return;
 	cnet_close(c->net);
+	if (c->ks)
+		ckv_deinit(c);
 	if (c->m.recs)
 		membership_deinit(&c->m);
 	ring_deinit(&c->ring);

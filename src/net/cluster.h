@@ -30,13 +30,19 @@
 #include "cluster/member.h"
 #include "cluster/view.h"
 #include "env/log.h"
+#include "keyspace/keyspace.h"
 
 struct cluster;
 
 /* NULL in *out (and 0) when cluster-name is empty. */
 int cluster_create(struct cluster **out, struct config *cfg, struct log *log, char *err,
                    size_t err_cap);
+/* Gives the cluster this node's keyspace, to serve and coordinate reads
+ * and writes (net/cluster_kv.c); before cluster_start. err says why not. */
+int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err_cap);
 int cluster_start(struct cluster *c);
+/* Runs a client's keyed request (cluster/view.h); any thread. */
+int cluster_submit(struct cluster *c, const struct cluster_op *op);
 void cluster_destroy(struct cluster *c);
 
 /* CLUSTER JOIN: joins through addr at the next tick. */

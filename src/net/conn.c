@@ -15,6 +15,15 @@
  * client-query-buffer-limit; the parser never makes it allocate for an
  * announced length. A protocol error is answered with "-ERR Protocol
  * error: ..." and the connection is closed after that reply.
+ *
+ * Parking (cmd.h, client_park). A handler may park its client instead of
+ * replying; the connection then executes none of its input until the
+ * ticket's reply arrives through the loop's completion queue (conn_unpark),
+ * so pipelined replies stay in order. Meanwhile it keeps reading, up to
+ * client-query-buffer-limit, and then stops reading (backpressure, not a
+ * disconnect: the wait is ours, not the client's fault). A parked client is
+ * exempt from the idle timeout; a close (CLIENT KILL, shutdown, the peer)
+ * detaches the ticket, and the completion is then dropped.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -94,6 +103,16 @@ static int write_out(struct conn *cn)
 	return 0;
 }
 
+/* True while a parked client's query buffer is full: reading waits for the
+ * reply, which lets the held input run. */
+static bool parked_input_full(const struct conn *cn)
+{
+	if (!cn->park)
+		return false;
+	struct node *node = cn->loop->net->node;
+	return cn->in.len >= (size_t)config_get(node->cfg, CFG_CLIENT_QUERY_BUFFER_LIMIT);
+}
+
 /* Writes output and sets the socket's interest to match. Returns false if
  * the connection was closed. */
 static bool flush(struct conn *cn)
@@ -119,7 +138,7 @@ static bool flush(struct conn *cn)
 			loop_add_pending(cn->loop, cn);
 	}
 	bool want_write = out_pending(cn) > 0;
-	bool reading = !cn->paused && !cn->close_after_flush;
+	bool reading = !cn->paused && !cn->close_after_flush && !parked_input_full(cn);
 	if (want_write != cn->want_write || reading != cn->reading) {
 		if (want_write && !cn->want_write)
 			cn->out_since_ms = cn->loop->thr->now_ms;
@@ -142,7 +161,9 @@ static void execute(struct conn *cn)
 	struct client *c = &cn->client;
 	c->argv = cn->parser.argv;
 	c->argc = cn->parser.argc;
+	atomic_store_explicit(&cn->loop->executing, cn, memory_order_relaxed);
 	cmd_dispatch(c);
+	atomic_store_explicit(&cn->loop->executing, NULL, memory_order_relaxed);
 	if (c->flags & CLIENT_CLOSE_AFTER_REPLY)
 		cn->close_after_flush = true;
 }
@@ -167,6 +188,12 @@ static bool process_input(struct conn *cn)
 	struct client *c = &cn->client;
 	size_t pos = 0;
 	unsigned executed = 0;
+	if (cn->park) {
+		/* Input waits for the parked reply; flush() decides whether to
+		 * keep reading. */
+		loop_add_write(cn->loop, cn);
+		return true;
+	}
 	cn->paused = false;
 	c->thr->now_ms = env_wall_ms();
 	/* The output cap may have changed at run time (CONFIG SET). */
@@ -198,6 +225,8 @@ static bool process_input(struct conn *cn)
 			conn_close(cn); /* output over client-output-max-bytes */
 			return false;
 		}
+		if (cn->park)
+			break; /* the rest runs after its reply (conn_unpark) */
 		if (output_over_soft_limit(cn)) {
 			cn->paused = true;
 			break;
@@ -290,6 +319,11 @@ void conn_close(struct conn *cn)
 	epoll_ctl(lp->epfd, EPOLL_CTL_DEL, cn->fd, NULL);
 	close(cn->fd);
 	cn->fd = -1;
+	if (cn->park) {
+		park_detach(cn->park); /* its completion, if any, is dropped */
+		cn->park = NULL;
+		atomic_fetch_sub(&lp->net->parked, 1);
+	}
 	registry_remove(lp->net, cn);
 	cn->closed_next = lp->closed;
 	lp->closed = cn;
@@ -305,8 +339,10 @@ bool conn_cron(struct conn *cn, int64_t now_ms)
 		conn_close(cn);
 		return true;
 	}
+	/* A parked client is not idle: it waits for us. */
 	int64_t timeout_s = config_get(node->cfg, CFG_TIMEOUT);
-	if (timeout_s > 0 && out_pending(cn) == 0 && now_ms - cn->last_io_ms > timeout_s * 1000) {
+	if (timeout_s > 0 && !cn->park && out_pending(cn) == 0 &&
+	    now_ms - cn->last_io_ms > timeout_s * 1000) {
 		conn_close(cn);
 		return true;
 	}
@@ -328,4 +364,62 @@ bool conn_flush_for_shutdown(struct conn *cn)
 	if (out_pending(cn) > 0 && write_out(cn) != 0)
 		return true;
 	return out_pending(cn) == 0;
+}
+
+/* ---- Parking ---------------------------------------------------------------- */
+
+struct park *client_park(struct client *c)
+{
+	struct node *n = c->node;
+	if (n->hooks != &net_node_hooks || !n->net)
+		return NULL;
+	struct net *net = n->net;
+	unsigned index = c->thr->index;
+	if (index >= net->loop_count || net->loops[index].thr != c->thr)
+		return NULL;
+	struct loop *lp = &net->loops[index];
+	/* Only the client whose command this loop is executing right now is a
+	 * connection that can wait: any other client (an internal one, say)
+	 * has no input to hold back. */
+	struct conn *cn = atomic_load_explicit(&lp->executing, memory_order_relaxed);
+	if (!cn || &cn->client != c || cn->park || cn->closed)
+		return NULL;
+	if ((c->flags & CLIENT_MULTI) || c->held)
+		return NULL;
+	struct park *p = park_create(&lp->parks, &net->park_timer, cn, c->out.proto);
+	if (!p)
+		return NULL;
+	cn->park = p;
+	atomic_fetch_add(&net->parked, 1);
+	return p;
+}
+
+uint64_t park_count(struct node *n)
+{
+	if (n->hooks != &net_node_hooks || !n->net)
+		return 0;
+	return atomic_load(&((struct net *)n->net)->parked);
+}
+
+void conn_unpark(struct conn *cn, struct park *p)
+{
+	ASSERT(cn->park == p);
+	ASSERT(!cn->closed); /* conn_close detaches the ticket */
+	/* Valid until the caller's park_release. */
+	struct bytes reply = park_reply(p);
+	cn->park = NULL;
+	park_detach(p);
+	atomic_fetch_sub(&cn->loop->net->parked, 1);
+	uint8_t *dst = resp_w_reserve(&cn->client.out, reply.len);
+	if (!dst) {
+		conn_close(cn); /* output over client-output-max-bytes */
+		return;
+	}
+	memcpy(dst, reply.ptr, reply.len);
+	cn->last_io_ms = cn->loop->thr->now_ms;
+	/* As any reply: written at the end of the turn, after the input held
+	 * meanwhile had its chance to run (and add its replies behind it). */
+	if (cn->in.len)
+		loop_add_pending(cn->loop, cn);
+	loop_add_write(cn->loop, cn);
 }

@@ -561,14 +561,39 @@ static void loop_cron(struct loop *lp, int64_t now_ms)
 			conn_cron(cn, now_ms);
 }
 
+/* The park queue's wake-up (any thread): the loop's eventfd. */
+static void loop_wake(void *arg)
+{
+	struct loop *lp = arg;
+	uint64_t one = 1;
+	ssize_t w = write(lp->wakefd, &one, sizeof(one));
+	(void)w;
+}
+
+/* Hands completed tickets to their parked conns (those still open). The
+ * list is bounded by this loop's parked conns: each is queued once. */
+static void deliver_parks(struct loop *lp)
+{
+	struct park *p = park_queue_take(&lp->parks);
+	while (p) {
+		struct park *next = park_next(p);
+		struct conn *cn = park_owner(p);
+		if (cn)
+			conn_unpark(cn, p);
+		park_release(p);
+		p = next;
+	}
+}
+
 static void drain_wakefd(struct loop *lp)
 {
 	uint64_t v;
 	ssize_t r = read(lp->wakefd, &v, sizeof(v));
 	(void)r;
-	/* A wake-up means: shutdown, a connection handed over, or a CLIENT
-	 * KILL for one of ours. */
+	/* A wake-up means: shutdown, a connection handed over, a parked
+	 * command completed, or a CLIENT KILL for one of ours. */
 	take_handoffs(lp);
+	deliver_parks(lp);
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
 		if (!cn->closed && atomic_load_explicit(&cn->kill, memory_order_acquire))
 			conn_close(cn);
@@ -593,6 +618,10 @@ static void handle_event(struct loop *lp, struct epoll_event *ev)
 		conn_on_writable(cn);
 	if (!cn->closed && (ev->events & (EPOLLIN | EPOLLERR | EPOLLHUP)) && cn->reading)
 		conn_on_readable(cn);
+	/* A parked conn that stopped reading (its query buffer is full) would
+	 * otherwise see a dead peer's ERR/HUP again on every wait. */
+	if (!cn->closed && cn->park && !cn->reading && (ev->events & (EPOLLERR | EPOLLHUP)))
+		conn_close(cn);
 }
 
 static void begin_stop(struct loop *lp, int64_t now_ms)
@@ -663,11 +692,14 @@ static void *loop_main(void *arg)
 		loop_cron(lp, lp->thr->now_ms);
 		loop_reap(lp);
 	}
+	/* Parked clients are closed with the rest; completions that arrive
+	 * from now on find their tickets detached and are dropped. */
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
 		conn_close(cn);
 	for (struct conn *cn = lp->conns; cn; cn = cn->loop_next)
 		cn->pending = cn->write_queued = false;
 	loop_reap(lp);
+	deliver_parks(lp); /* only releases: no conn is attached any more */
 	return NULL;
 }
 
@@ -679,6 +711,7 @@ static int loop_init(struct loop *lp, struct net *net, unsigned index, char *err
 	lp->index = index;
 	lp->thr = &net->node->threads[index];
 	env_mutex_init(&lp->handoff_mu);
+	park_queue_init(&lp->parks, loop_wake, lp);
 	lp->epfd = epoll_create1(EPOLL_CLOEXEC);
 	lp->wakefd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (lp->epfd < 0 || lp->wakefd < 0) {
@@ -696,8 +729,10 @@ static void loop_deinit(struct loop *lp)
 	for (size_t i = 0; i < lp->handoff_len; i++)
 		close(lp->handoff[i].fd);
 	lp->handoff_len = 0;
-	if (lp->net)
+	if (lp->net) {
 		env_mutex_deinit(&lp->handoff_mu);
+		park_queue_deinit(&lp->parks);
+	}
 	if (lp->wakefd >= 0)
 		close(lp->wakefd);
 	if (lp->epfd >= 0)
@@ -715,8 +750,11 @@ int net_create(struct net **out, struct node *n, char *err, size_t errcap)
 	net->loop_count = n->thread_count;
 	atomic_init(&net->next_client_id, 1);
 	env_mutex_init(&net->reg_mu);
+	park_timer_init(&net->park_timer);
 	net->loops = calloc(net->loop_count, sizeof(*net->loops));
 	if (!net->loops) {
+		park_timer_deinit(&net->park_timer);
+		env_mutex_deinit(&net->reg_mu);
 		free(net);
 		snprintf(err, errcap, "out of memory");
 		return ERR_NOMEM;
@@ -775,6 +813,9 @@ void net_destroy(struct net *net)
 {
 	if (!net)
 		return;
+	/* Completes what still waits on the timer; every conn has closed, so
+	 * those replies are dropped and the loops' queues stay untouched. */
+	park_timer_deinit(&net->park_timer);
 	for (unsigned i = 0; i < net->loop_count; i++)
 		loop_deinit(&net->loops[i]);
 	net_close_listeners(net);

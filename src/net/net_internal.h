@@ -14,6 +14,7 @@
 #include "cmd/cmd.h"
 #include "env/env.h"
 #include "net/net.h"
+#include "net/park.h"
 #include "proto/resp.h"
 
 #define BIND_ADDRS_MAX    8
@@ -37,6 +38,8 @@ struct conn {
 	bool close_after_flush; /* QUIT, protocol error, SHUTDOWN */
 	bool closed;
 	atomic_bool kill; /* CLIENT KILL from any thread */
+	/* Parked: waiting for park_complete, input held (conn.c). */
+	struct park *park;
 	/* Registry links (under net->reg_mu). */
 	struct conn *reg_prev, *reg_next;
 	/* The loop's list of its connections. */
@@ -71,6 +74,11 @@ struct loop {
 	struct conn *pending; /* connections with input left to execute */
 	struct conn *closed;  /* closed this turn, freed at its end */
 	struct conn *writes;  /* replies to write at the end of the turn */
+	/* Completed tickets of this loop's parked conns. */
+	struct park_queue parks;
+	/* The conn whose command runs now (client_park checks it); written by
+	 * this loop only, atomic so that a check from elsewhere is no race. */
+	_Atomic(struct conn *) executing;
 	int64_t next_cron_ms;
 	bool stopping;
 	bool busy; /* the last wait returned events */
@@ -89,6 +97,10 @@ struct net {
 	atomic_uint_fast64_t rejected_connections;
 	atomic_uint_fast64_t net_input_bytes;
 	atomic_uint_fast64_t net_output_bytes;
+	/* Parked clients (INFO parked_clients), and park_complete_later's
+	 * timer thread. */
+	atomic_uint_fast64_t parked;
+	struct park_timer park_timer;
 	int listen_fds[BIND_ADDRS_MAX]; /* shared by the loops */
 	unsigned listen_count;
 	atomic_bool listeners_closed;
@@ -110,6 +122,8 @@ void conn_close(struct conn *cn);
 bool conn_cron(struct conn *cn, int64_t now_ms);
 /* During shutdown: tries to flush; true when nothing is left to send. */
 bool conn_flush_for_shutdown(struct conn *cn);
+/* Takes the reply of cn's completed ticket p and resumes cn's input. */
+void conn_unpark(struct conn *cn, struct park *p);
 
 /* net.c */
 /* A non-blocking listening TCP socket on addr:port (IPv4 or IPv6, "*" for

@@ -219,7 +219,13 @@ static int hook_join(void *ctx, const char *addr)
 	return cluster_join(ctx, addr);
 }
 
-static const struct cluster_hooks cluster_hooks = {hook_view, hook_ring_names, hook_join};
+static int hook_submit(void *ctx, const struct cluster_op *op)
+{
+	return cluster_submit(ctx, op);
+}
+
+static const struct cluster_hooks cluster_hooks = {hook_view, hook_ring_names, hook_join,
+                                                   hook_submit};
 
 static int run(struct config *cfg, struct log *log)
 {
@@ -240,6 +246,12 @@ static int run(struct config *cfg, struct log *log)
 	struct cluster *cluster = NULL;
 	if (cluster_create(&cluster, cfg, log, err, sizeof(err)) != 0) {
 		LOG_W(log, "%s", err);
+		node_deinit(&node);
+		return 1;
+	}
+	if (cluster && cluster_attach(cluster, node.ks, err, sizeof(err)) != 0) {
+		LOG_W(log, "%s", err);
+		cluster_destroy(cluster);
 		node_deinit(&node);
 		return 1;
 	}

@@ -1,0 +1,726 @@
+/*
+ * cluster_kv.c - the cluster's data path: client requests through the
+ * quorum coordinator (cluster/coord.h), and this node's answers to other
+ * coordinators' replica requests (cluster/replica.h). docs/cluster.md,
+ * "Reads and writes".
+ *
+ * A client request is queued by a command thread (cluster_submit) and run
+ * here on the cluster thread: the key's preference list comes from the
+ * ring; a read goes to its N replicas (this node answers for itself
+ * directly) and completes at R answers; a write is applied first by a
+ * replica - this node when it is one, else the first live replica, to
+ * which the whole write is forwarded (a replica must issue the write's
+ * dot, replica.h) - and completes at W acknowledgements. The reply, RESP
+ * encoded for the client's protocol, goes to the op's completion, which
+ * hands it to the parked client's loop.
+ *
+ * Durability: a replica acknowledges a write after its engine took it as
+ * durably as its fsync policy promises (ks_unlock, then the staged WAL
+ * records handed to the OS with ks_flush_log, as a loop does before its
+ * replies leave).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/err.h"
+#include "base/limits.h"
+#include "cluster/replica.h"
+#include "net/cluster_internal.h"
+#include "net/cnet.h"
+#include "proto/resp.h"
+
+/* Client requests queued for the cluster thread; past this submit fails
+ * (the client gets an error instead of the node's memory growing). */
+#define CKV_JOBS_MAX 65536
+
+/* Forwarded writes use ids in their own space, apart from the
+ * coordinator's. */
+#define FWD_ID_BIT (UINT64_C(1) << 63)
+
+struct ckv_job {
+	struct ckv_job *next;
+	struct cluster_op op; /* key, value and context point into data */
+	uint8_t data[];
+};
+
+/* A request in flight: where its answer goes. */
+struct ckv_pending {
+	enum cluster_op_kind kind;
+	int resp;
+	bool was_visible; /* writes: a value was visible before (DEL's count) */
+	uint8_t r, w, n;
+	/* A client on this node ... */
+	void (*done)(void *arg, const void *reply, size_t len);
+	void *arg;
+	/* ... or a forwarded write from another coordinator. */
+	uint16_t fwd_member;
+	uint64_t fwd_id;
+	uint8_t fwd_type;
+};
+
+/* A write this node forwarded to a replica. */
+struct ckv_fwd {
+	struct ckv_fwd *next;
+	uint64_t id;
+	uint16_t member;
+	uint64_t deadline_ms;
+	struct ckv_pending *p;
+};
+
+/* ---- Settings ------------------------------------------------------------ */
+
+static unsigned setting(const struct cluster *c, int key, unsigned asked)
+{
+	return asked ? asked : (unsigned)config_get(c->cfg, key);
+}
+
+static bool lww_mode(const struct cluster *c)
+{
+	return config_get(c->cfg, CFG_CLUSTER_CONFLICTS) == 1;
+}
+
+static uint64_t deadline(const struct cluster *c, uint64_t now_ms)
+{
+	return now_ms + (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
+}
+
+/* ---- Replies ------------------------------------------------------------- */
+
+static void pending_free(struct ckv_pending *p)
+{
+	free(p);
+}
+
+/* Sends a forwarded write's outcome back to its coordinator. */
+static void answer_forward(struct cluster *c, const struct ckv_pending *p, uint16_t status,
+                           struct bytes value)
+{
+	struct wire_replica_resp s = {.status = status,
+	                              .from = cluster_self_id(c),
+	                              .value = value,
+	                              .version = bytes_make(NULL, 0)};
+	c->payload.len = 0;
+	c->out.len = 0;
+	if (wire_replica_resp_encode(&c->payload, WIRE_FRAME_BYTES_DEFAULT, &s) == 0 &&
+	    wire_frame_encode(&c->out, WIRE_FRAME_BYTES_DEFAULT + WIRE_HEADER_BYTES, p->fwd_type, 0,
+	                      p->fwd_id, bytes_make(c->payload.data, c->payload.len)) == 0)
+		(void)cluster_send_to(c, p->fwd_member, &c->out);
+}
+
+/* Completes p with an error reply ("-PREFIX text"), and frees it. */
+static void finish_error(struct cluster *c, struct ckv_pending *p, const char *msg)
+{
+	if (p->done) {
+		struct resp_out o;
+		resp_out_init(&o, 4096);
+		resp_w_error(&o, msg);
+		p->done(p->arg, o.buf.data, o.buf.len);
+		resp_out_deinit(&o);
+	} else {
+		answer_forward(c, p, WIRE_STATUS_ERROR, bytes_cstr(msg));
+	}
+	pending_free(p);
+}
+
+/* The client reply of a read's merged state (NULL: none). */
+static void write_read_reply(struct resp_out *o, enum cluster_op_kind kind,
+                             const struct dvv *state)
+{
+	const struct dvv_sibling *v = state ? replica_visible(state) : NULL;
+	if (kind == CLUSTER_OP_GET) {
+		if (v)
+			resp_w_bulk(o, v->value, v->value_len);
+		else
+			resp_w_null(o);
+		return;
+	}
+	if (kind == CLUSTER_OP_EXISTS) {
+		resp_w_int(o, v != NULL);
+		return;
+	}
+	/* GETV: the context (the state's clock), then every live sibling. */
+	struct dvv_clock empty;
+	dvv_clock_init(&empty);
+	struct buf ctx;
+	buf_init(&ctx);
+	(void)dvv_clock_encode(state ? &state->clock : &empty, &ctx, WIRE_CONTROL_BYTES_MAX);
+	resp_w_array(o, 2);
+	resp_w_bulk(o, ctx.data, ctx.len);
+	buf_deinit(&ctx);
+	size_t live = 0;
+	for (uint32_t i = 0; state && i < state->sibling_count; i++)
+		live += !(state->siblings[i].flags & DVV_FLAG_TOMBSTONE);
+	resp_w_array(o, live);
+	for (uint32_t i = 0; state && i < state->sibling_count; i++)
+		if (!(state->siblings[i].flags & DVV_FLAG_TOMBSTONE))
+			resp_w_bulk(o, state->siblings[i].value, state->siblings[i].value_len);
+}
+
+static void noquorum_text(char *buf, size_t cap, const struct ckv_pending *p,
+                          const struct coord_result *res, bool read)
+{
+	snprintf(buf, cap,
+	         "NOQUORUM %s needed %u of %u replicas, %u answered in time",
+	         read ? "read" : "write", res->needed, p->n, res->answers);
+}
+
+/* The coordinator finished request token (coord_io.done). */
+static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *res)
+{
+	struct cluster *c = ctx;
+	struct ckv_pending *p = (struct ckv_pending *)(uintptr_t)token;
+	bool read = p->kind == CLUSTER_OP_GET || p->kind == CLUSTER_OP_GETV ||
+	            p->kind == CLUSTER_OP_EXISTS;
+	char msg[160];
+	switch (res->status) {
+	case COORD_OK:
+	case COORD_NOT_FOUND:
+		break;
+	case COORD_NOQUORUM:
+		noquorum_text(msg, sizeof(msg), p, res, read);
+		finish_error(c, p, msg);
+		return;
+	case COORD_LIMIT:
+		finish_error(c, p, "ERR a replica refused the write: too many siblings or replicas "
+		                   "for this key; resolve them with GETV and SETV");
+		return;
+	case COORD_SHUTDOWN:
+		finish_error(c, p, "ERR the node is shutting down");
+		return;
+	default:
+		finish_error(c, p, "ERR cluster coordinator out of memory");
+		return;
+	}
+	if (!p->done) { /* a forwarded write: its coordinator replies */
+		answer_forward(c, p, WIRE_STATUS_OK, bytes_cstr(p->was_visible ? "1" : "0"));
+		pending_free(p);
+		return;
+	}
+	struct resp_out o;
+	resp_out_init(&o, (size_t)VALUE_BYTES_MAX + 4096);
+	o.proto = p->resp;
+	if (read)
+		write_read_reply(&o, p->kind, res->status == COORD_OK ? res->state : NULL);
+	else if (p->kind == CLUSTER_OP_DEL)
+		resp_w_int(&o, p->was_visible);
+	else
+		resp_w_ok(&o);
+	if (o.err) {
+		resp_out_deinit(&o);
+		finish_error(c, p, "ERR out of memory building the reply");
+		return;
+	}
+	p->done(p->arg, o.buf.data, o.buf.len);
+	resp_out_deinit(&o);
+	pending_free(p);
+}
+
+/* ---- Sending ------------------------------------------------------------- */
+
+/* Applies a message meant for this node's own replica (a read repair of
+ * the local target). */
+static void apply_local(struct cluster *c, const struct wire_replica_req *q)
+{
+	bool changed;
+	if (replica_merge(c->ks, q->key, q->version, lww_mode(c), &changed) == 0)
+		(void)ks_flush_log(c->ks);
+}
+
+static int send_req(struct cluster *c, uint16_t member, uint8_t type, uint64_t id,
+                    const struct wire_replica_req *q)
+{
+	c->payload.len = 0;
+	c->out.len = 0;
+	int err = wire_replica_req_encode(&c->payload, WIRE_FRAME_BYTES_DEFAULT, q);
+	if (!err)
+		err = wire_frame_encode(&c->out, WIRE_FRAME_BYTES_DEFAULT + WIRE_HEADER_BYTES, type, 0,
+		                        id, bytes_make(c->payload.data, c->payload.len));
+	return err ? err : cluster_send_to(c, member, &c->out);
+}
+
+/* coord_io.send */
+static int on_coord_send(void *ctx, uint16_t member, uint8_t type, uint64_t msg_id,
+                         const struct wire_replica_req *req, bool repair)
+{
+	struct cluster *c = ctx;
+	if (member == cluster_self_id(c)) {
+		if (repair)
+			apply_local(c, req);
+		return 0;
+	}
+	if (!cluster_member_up(c, member))
+		return ERR_IO; /* known down: fail the target now, not at the deadline */
+	struct wire_replica_req q = *req;
+	q.from = cluster_self_id(c);
+	return send_req(c, member, type, msg_id, &q);
+}
+
+/* ---- Life cycle ---------------------------------------------------------- */
+
+int ckv_init(struct cluster *c)
+{
+	struct coord_io io = {.ctx = c, .send = on_coord_send, .done = on_coord_done};
+	env_mutex_init(&c->jobs_mu);
+	buf_init(&c->payload);
+	buf_init(&c->out);
+	c->next_fwd_id = 1;
+	int err = coord_init(&c->coord, &io, COORD_INFLIGHT_MAX);
+	c->coord_ready = err == 0;
+	return err;
+}
+
+void ckv_deinit(struct cluster *c)
+{
+	if (c->coord_ready) {
+		env_mutex_lock(&c->mu);
+		coord_deinit(&c->coord);
+		while (c->fwds) {
+			struct ckv_fwd *f = c->fwds;
+			c->fwds = f->next;
+			finish_error(c, f->p, "ERR the node is shutting down");
+			free(f);
+		}
+		env_mutex_unlock(&c->mu);
+		c->coord_ready = false;
+	}
+	/* Queued requests never started: their clients get an error too. */
+	for (struct ckv_job *j = c->jobs_head, *next; j; j = next) {
+		next = j->next;
+		struct resp_out o;
+		resp_out_init(&o, 4096);
+		resp_w_error(&o, "ERR the node is shutting down");
+		j->op.done(j->op.arg, o.buf.data, o.buf.len);
+		resp_out_deinit(&o);
+		free(j);
+	}
+	c->jobs_head = c->jobs_tail = NULL;
+	buf_deinit(&c->payload);
+	buf_deinit(&c->out);
+	env_mutex_deinit(&c->jobs_mu);
+}
+
+/* ---- Client requests ----------------------------------------------------- */
+
+int cluster_submit(struct cluster *c, const struct cluster_op *op)
+{
+	size_t n = op->key.len + op->value.len + op->context.len;
+	struct ckv_job *j = malloc(sizeof(*j) + n);
+	if (!j)
+		return ERR_NOMEM;
+	j->next = NULL;
+	j->op = *op;
+	uint8_t *at = j->data;
+	struct bytes *parts[] = {&j->op.key, &j->op.value, &j->op.context};
+	for (size_t i = 0; i < 3; i++) {
+		if (parts[i]->len)
+			memcpy(at, parts[i]->ptr, parts[i]->len);
+		*parts[i] = bytes_make(at, parts[i]->len);
+		at += parts[i]->len;
+	}
+	env_mutex_lock(&c->jobs_mu);
+	if (c->jobs_len >= CKV_JOBS_MAX) {
+		env_mutex_unlock(&c->jobs_mu);
+		free(j);
+		return ERR_LIMIT;
+	}
+	if (c->jobs_tail)
+		c->jobs_tail->next = j;
+	else
+		c->jobs_head = j;
+	c->jobs_tail = j;
+	c->jobs_len++;
+	env_mutex_unlock(&c->jobs_mu);
+	cnet_wake(c->net);
+	return 0;
+}
+
+/* The key's preference list as coordinator targets; the count (0 before
+ * the ring has members). */
+static uint32_t targets_of(struct cluster *c, struct bytes key, unsigned n,
+                           struct coord_target *t)
+{
+	if (c->ring.member_count == 0)
+		return 0;
+	uint16_t ids[RING_REPLICAS_MAX];
+	uint32_t count =
+	    ring_preference_list(&c->ring, ring_partition_of_key(&c->ring, key), n, ids);
+	uint16_t self = cluster_self_id(c);
+	for (uint32_t i = 0; i < count; i++)
+		t[i] = (struct coord_target){ids[i], RING_MEMBER_NONE, ids[i] == self};
+	return count;
+}
+
+static void start_read(struct cluster *c, struct ckv_pending *p, struct bytes key,
+                       uint64_t now_ms)
+{
+	struct coord_target t[RING_REPLICAS_MAX];
+	uint32_t count = targets_of(c, key, p->n, t);
+	if (!count) {
+		finish_error(c, p, "CLUSTERDOWN the ring has no members yet");
+		return;
+	}
+	struct coord_read r = {.key = key,
+	                       .targets = t,
+	                       .target_count = count,
+	                       .r = p->r,
+	                       .n = p->n,
+	                       .lww = lww_mode(c),
+	                       .timestamp_ms = (uint64_t)env_wall_ms(),
+	                       .deadline_ms = deadline(c, now_ms),
+	                       .token = (uint64_t)(uintptr_t)p};
+	uint64_t id;
+	int err = coord_read_begin(&c->coord, &r, now_ms, &id);
+	if (err) {
+		finish_error(c, p, err == ERR_LIMIT ? "OVERLOADED too many cluster requests in flight"
+		                                    : "ERR cluster read could not start");
+		return;
+	}
+	for (uint32_t i = 0; i < count; i++) {
+		if (!t[i].local)
+			continue;
+		/* This node answers for itself at once. */
+		struct buf state;
+		buf_init(&state);
+		bool found;
+		int rerr = replica_read(c->ks, key, &state, &found);
+		struct wire_replica_resp s = {
+		    .status = rerr ? WIRE_STATUS_ERROR
+		                   : found ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND,
+		    .version = bytes_make(state.data, state.len)};
+		coord_on_local_resp(&c->coord, id, &s, now_ms);
+		buf_deinit(&state);
+	}
+}
+
+/* A write forwarded to the first live replica, which coordinates it. */
+static void forward_write(struct cluster *c, struct ckv_pending *p, const struct coord_target *t,
+                          uint32_t count, const struct cluster_op *op, uint64_t now_ms)
+{
+	uint16_t to = RING_MEMBER_NONE;
+	for (uint32_t i = 0; i < count && to == RING_MEMBER_NONE; i++)
+		if (cluster_member_up(c, t[i].member))
+			to = t[i].member;
+	if (to == RING_MEMBER_NONE) {
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		         "NOQUORUM write needed %u of %u replicas, none is up", p->w, p->n);
+		finish_error(c, p, msg);
+		return;
+	}
+	struct ckv_fwd *f = malloc(sizeof(*f));
+	if (!f) {
+		finish_error(c, p, "ERR out of memory");
+		return;
+	}
+	f->id = FWD_ID_BIT | c->next_fwd_id++;
+	f->member = to;
+	/* The replica has its own deadline for the quorum; this one only
+	 * covers a replica that dies meanwhile. */
+	f->deadline_ms = deadline(c, now_ms) + (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
+	f->p = p;
+	struct wire_replica_req q = {.key = op->key,
+	                             .value = op->value,
+	                             .version = op->context,
+	                             .timestamp_ms = (uint64_t)env_wall_ms(),
+	                             .n = p->n,
+	                             .r = p->r,
+	                             .w = p->w,
+	                             .quorum_flags = WIRE_QUORUM_FORWARD | (lww_mode(c) ? WIRE_QUORUM_LWW : 0),
+	                             .hint_for = RING_MEMBER_NONE,
+	                             .from = cluster_self_id(c)};
+	uint8_t type = op->kind == CLUSTER_OP_DEL ? WIRE_DEL_REQ : WIRE_PUT_REQ;
+	if (send_req(c, to, type, f->id, &q) != 0) {
+		free(f);
+		finish_error(c, p, "ERR could not reach the key's replica");
+		return;
+	}
+	f->next = c->fwds;
+	c->fwds = f;
+	c->kv_stats.forwarded++;
+}
+
+/* A write with this node as one of the key's replicas: apply it here,
+ * then replicate. ctx NULL: the write supersedes what this replica holds. */
+static void coordinate_write(struct cluster *c, struct ckv_pending *p, const struct coord_target *t,
+                             uint32_t count, struct bytes key, struct bytes value,
+                             const struct dvv_clock *ctx, uint64_t now_ms)
+{
+	struct buf state;
+	buf_init(&state);
+	uint64_t ts = (uint64_t)env_wall_ms();
+	uint32_t flags = p->kind == CLUSTER_OP_DEL ? DVV_FLAG_TOMBSTONE : 0;
+	int err = replica_update(c->ks, key, ctx, c->replica_id, value, ts, flags, lww_mode(c),
+	                         &state, &p->was_visible);
+	if (!err)
+		err = ks_flush_log(c->ks);
+	if (err) {
+		buf_deinit(&state);
+		char msg[160];
+		if (err == ERR_LIMIT)
+			snprintf(msg, sizeof(msg), "ERR too many siblings or replicas for this key "
+			                           "(limit %d); resolve them with GETV and SETV",
+			         DVV_SIBLINGS_MAX);
+		else
+			snprintf(msg, sizeof(msg), "ERR write failed on this replica: %s", err_str(err));
+		finish_error(c, p, msg);
+		return;
+	}
+	struct coord_target others[RING_REPLICAS_MAX];
+	uint32_t n_others = 0;
+	for (uint32_t i = 0; i < count; i++)
+		if (!t[i].local)
+			others[n_others++] = t[i];
+	struct coord_write w = {.key = key,
+	                        .state = bytes_make(state.data, state.len),
+	                        .targets = others,
+	                        .target_count = n_others,
+	                        .acks_already = 1,
+	                        .w = p->w,
+	                        .n = p->n,
+	                        .lww = lww_mode(c),
+	                        .timestamp_ms = ts,
+	                        .deadline_ms = deadline(c, now_ms),
+	                        .token = (uint64_t)(uintptr_t)p};
+	err = coord_write_begin(&c->coord, &w, now_ms, NULL);
+	buf_deinit(&state);
+	if (err)
+		finish_error(c, p, err == ERR_LIMIT ? "OVERLOADED too many cluster requests in flight"
+		                                    : "ERR cluster write could not start");
+}
+
+/* A write from a client here or forwarded by another coordinator. */
+static void start_write(struct cluster *c, struct ckv_pending *p, const struct cluster_op *op,
+                        uint64_t now_ms)
+{
+	struct coord_target t[RING_REPLICAS_MAX];
+	uint32_t count = targets_of(c, op->key, p->n, t);
+	if (!count) {
+		finish_error(c, p, "CLUSTERDOWN the ring has no members yet");
+		return;
+	}
+	bool local = false;
+	for (uint32_t i = 0; i < count; i++)
+		local |= t[i].local;
+	if (!local) {
+		if (!p->done) { /* forwarded to a node that is no replica: rings differ */
+			finish_error(c, p, "ERR this node is not a replica of the key (ring changing?)");
+			return;
+		}
+		forward_write(c, p, t, count, op, now_ms);
+		return;
+	}
+	struct dvv_clock ctx;
+	if (op->has_context && op->context.len &&
+	    dvv_clock_decode(&ctx, op->context.ptr, op->context.len) != 0) {
+		finish_error(c, p, "ERR invalid context (pass what GETV returned)");
+		return;
+	}
+	if (op->has_context && !op->context.len)
+		dvv_clock_init(&ctx);
+	coordinate_write(c, p, t, count, op->key, op->value, op->has_context ? &ctx : NULL, now_ms);
+}
+
+static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_op *op)
+{
+	struct ckv_pending *p = calloc(1, sizeof(*p));
+	if (!p)
+		return NULL;
+	p->kind = op->kind;
+	p->resp = op->resp;
+	p->done = op->done;
+	p->arg = op->arg;
+	p->n = (uint8_t)setting(c, CFG_CLUSTER_N, op->n);
+	p->r = (uint8_t)setting(c, CFG_CLUSTER_R, op->r);
+	p->w = (uint8_t)setting(c, CFG_CLUSTER_W, op->w);
+	return p;
+}
+
+static void run_op(struct cluster *c, const struct cluster_op *op, uint64_t now_ms)
+{
+	c->kv_stats.requests++;
+	struct ckv_pending *p = pending_new(c, op);
+	if (!p) {
+		static const char oom[] = "-ERR out of memory\r\n";
+		op->done(op->arg, oom, sizeof(oom) - 1);
+		return;
+	}
+	if (p->r > p->n || p->w > p->n) {
+		finish_error(c, p, "ERR R and W must not exceed N");
+		return;
+	}
+	if (op->kind == CLUSTER_OP_SET || op->kind == CLUSTER_OP_DEL)
+		start_write(c, p, op, now_ms);
+	else
+		start_read(c, p, op->key, now_ms);
+}
+
+void ckv_run_jobs(struct cluster *c, uint64_t now_ms)
+{
+	env_mutex_lock(&c->jobs_mu);
+	struct ckv_job *j = c->jobs_head;
+	c->jobs_head = c->jobs_tail = NULL;
+	c->jobs_len = 0;
+	env_mutex_unlock(&c->jobs_mu);
+	while (j) {
+		struct ckv_job *next = j->next;
+		run_op(c, &j->op, now_ms);
+		free(j);
+		j = next;
+	}
+}
+
+void ckv_tick(struct cluster *c, uint64_t now_ms)
+{
+	coord_tick(&c->coord, now_ms);
+	for (struct ckv_fwd **pp = &c->fwds; *pp;) {
+		struct ckv_fwd *f = *pp;
+		if (f->deadline_ms > now_ms) {
+			pp = &f->next;
+			continue;
+		}
+		*pp = f->next;
+		char msg[160];
+		snprintf(msg, sizeof(msg),
+		         "NOQUORUM write needed %u of %u replicas; the replica it was forwarded to "
+		         "did not answer in time",
+		         f->p->w, f->p->n);
+		finish_error(c, f->p, msg);
+		free(f);
+	}
+}
+
+/* ---- Frames from other nodes -------------------------------------------- */
+
+static void answer(struct cluster *c, uint16_t to, uint8_t type, uint64_t id,
+                   const struct wire_replica_resp *s)
+{
+	c->payload.len = 0;
+	c->out.len = 0;
+	if (wire_replica_resp_encode(&c->payload, WIRE_FRAME_BYTES_DEFAULT, s) == 0 &&
+	    wire_frame_encode(&c->out, WIRE_FRAME_BYTES_DEFAULT + WIRE_HEADER_BYTES, type, 0, id,
+	                      bytes_make(c->payload.data, c->payload.len)) == 0)
+		(void)cluster_send_to(c, to, &c->out);
+}
+
+static uint16_t status_of(int err)
+{
+	if (!err)
+		return WIRE_STATUS_OK;
+	return err == ERR_LIMIT ? WIRE_STATUS_LIMIT : WIRE_STATUS_ERROR;
+}
+
+/* A forwarded write: run it as its coordinator. */
+static void on_forward(struct cluster *c, const struct wire_frame *f,
+                       const struct wire_replica_req *q, uint64_t now_ms)
+{
+	struct cluster_op op = {.kind = f->type == WIRE_DEL_REQ ? CLUSTER_OP_DEL : CLUSTER_OP_SET,
+	                        .key = q->key,
+	                        .value = q->value,
+	                        .context = q->version,
+	                        .has_context = q->version.len > 0,
+	                        .n = q->n,
+	                        .r = q->r,
+	                        .w = q->w};
+	struct ckv_pending *p = pending_new(c, &op);
+	if (!p) {
+		struct wire_replica_resp s = {.status = WIRE_STATUS_ERROR, .from = cluster_self_id(c)};
+		answer(c, q->from, f->type + 1, f->request_id, &s);
+		return;
+	}
+	p->done = NULL;
+	p->fwd_member = q->from;
+	p->fwd_id = f->request_id;
+	p->fwd_type = f->type + 1; /* the matching *_RESP */
+	start_write(c, p, &op, now_ms);
+}
+
+static void on_replica_req(struct cluster *c, const struct wire_frame *f, uint64_t now_ms)
+{
+	struct wire_replica_req q;
+	if (wire_replica_req_decode(f->payload, &q) != 0) {
+		c->kv_stats.replica_errors++;
+		return; /* no sender to answer: its request times out */
+	}
+	c->kv_stats.replica_reqs++;
+	if (q.quorum_flags & WIRE_QUORUM_FORWARD) {
+		on_forward(c, f, &q, now_ms);
+		return;
+	}
+	struct wire_replica_resp s = {.status = WIRE_STATUS_OK, .from = cluster_self_id(c)};
+	struct buf state;
+	buf_init(&state);
+	if (f->type == WIRE_GET_REQ) {
+		bool found;
+		int err = replica_read(c->ks, q.key, &state, &found);
+		s.status = err ? WIRE_STATUS_ERROR : found ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND;
+		s.version = bytes_make(state.data, state.len);
+	} else {
+		bool changed;
+		int err = replica_merge(c->ks, q.key, q.version, (q.quorum_flags & WIRE_QUORUM_LWW) != 0,
+		                        &changed);
+		if (!err)
+			err = ks_flush_log(c->ks);
+		s.status = status_of(err);
+		if (err)
+			c->kv_stats.replica_errors++;
+	}
+	answer(c, q.from, f->type + 1, f->request_id, &s);
+	buf_deinit(&state);
+}
+
+/* The answer to a write this node forwarded. */
+static void on_forward_resp(struct cluster *c, const struct wire_frame *f,
+                            const struct wire_replica_resp *s)
+{
+	for (struct ckv_fwd **pp = &c->fwds; *pp; pp = &(*pp)->next) {
+		struct ckv_fwd *fw = *pp;
+		if (fw->id != f->request_id || fw->member != s->from)
+			continue;
+		*pp = fw->next;
+		struct ckv_pending *p = fw->p;
+		free(fw);
+		if (s->status != WIRE_STATUS_OK) {
+			char msg[512];
+			snprintf(msg, sizeof(msg), "%.*s", (int)s->value.len, (const char *)s->value.ptr);
+			finish_error(c, p, *msg ? msg : "ERR the key's replica failed the write");
+			return;
+		}
+		p->was_visible = s->value.len == 1 && s->value.ptr[0] == '1';
+		struct resp_out o;
+		resp_out_init(&o, 4096);
+		if (p->kind == CLUSTER_OP_DEL)
+			resp_w_int(&o, p->was_visible);
+		else
+			resp_w_ok(&o);
+		p->done(p->arg, o.buf.data, o.buf.len);
+		resp_out_deinit(&o);
+		pending_free(p);
+		return;
+	}
+}
+
+bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms)
+{
+	switch (f->type) {
+	case WIRE_GET_REQ:
+	case WIRE_PUT_REQ:
+	case WIRE_DEL_REQ:
+		on_replica_req(c, f, now_ms);
+		return true;
+	case WIRE_GET_RESP:
+	case WIRE_PUT_RESP:
+	case WIRE_DEL_RESP: {
+		struct wire_replica_resp s;
+		if (wire_replica_resp_decode(f->payload, &s) != 0)
+			return true;
+		if (f->request_id & FWD_ID_BIT)
+			on_forward_resp(c, f, &s);
+		else
+			coord_on_resp(&c->coord, s.from, f->request_id, &s, now_ms);
+		return true;
+	}
+	default:
+		return false;
+	}
+}
