@@ -92,20 +92,15 @@ static void pending_free(struct ckv_pending *p)
 	free(p);
 }
 
+static void answer(struct cluster *c, uint16_t to, uint8_t type, uint64_t id,
+                   const struct wire_replica_resp *s);
+
 /* Sends a forwarded write's outcome back to its coordinator. */
 static void answer_forward(struct cluster *c, const struct ckv_pending *p, uint16_t status,
                            struct bytes value)
 {
-	struct wire_replica_resp s = {.status = status,
-	                              .from = cluster_self_id(c),
-	                              .value = value,
-	                              .version = bytes_make(NULL, 0)};
-	c->payload.len = 0;
-	c->out.len = 0;
-	if (wire_replica_resp_encode(&c->payload, WIRE_FRAME_BYTES_DEFAULT, &s) == 0 &&
-	    wire_frame_encode(&c->out, WIRE_FRAME_BYTES_DEFAULT + WIRE_HEADER_BYTES, p->fwd_type, 0,
-	                      p->fwd_id, bytes_make(c->payload.data, c->payload.len)) == 0)
-		(void)cluster_send_to(c, p->fwd_member, &c->out);
+	struct wire_replica_resp s = {.status = status, .from = cluster_self_id(c), .value = value};
+	answer(c, p->fwd_member, p->fwd_type, p->fwd_id, &s);
 }
 
 /* Completes p with an error reply ("-PREFIX text"), and frees it. */
@@ -592,6 +587,7 @@ void ckv_tick(struct cluster *c, uint64_t now_ms)
 
 /* ---- Frames from other nodes -------------------------------------------- */
 
+/* Sends a replica response (or a forwarded write's outcome) to member to. */
 static void answer(struct cluster *c, uint16_t to, uint8_t type, uint64_t id,
                    const struct wire_replica_resp *s)
 {

@@ -5,6 +5,7 @@ DELV), last-writer-wins, and clear errors for what is not served yet."""
 
 import os
 import signal
+import time
 
 import pytest
 import redis
@@ -139,6 +140,9 @@ def test_lww_mode_keeps_one_value(make_cluster):
     ring_ready(nodes)
     a, b, c = clients(nodes)
     assert a.execute_command("SETV", "l", "", "first") == b"OK"
+    # LWW compares millisecond timestamps (ties go to the higher dot, the
+    # same choice everywhere): let the clock move on.
+    time.sleep(0.01)
     assert b.execute_command("SETV", "l", "", "second") == b"OK"
     _, values = c.execute_command("GETV", "l", "R", "3")
     assert values == [b"second"]
