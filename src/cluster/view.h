@@ -33,6 +33,9 @@ struct cluster_view {
 	/* Failure detector counters. */
 	uint64_t pings, acks, indirect_probes, suspicions, refutations, downs;
 	uint64_t bytes_in, bytes_out, dropped;
+	/* The data path (net/cluster_kv.c, cluster/coord.h). */
+	uint64_t requests, forwarded, replica_requests, replica_errors;
+	uint64_t quorum_ok, quorum_not_found, quorum_failures, read_repairs, inflight;
 };
 
 /* A client's keyed request, run by the cluster's coordinator

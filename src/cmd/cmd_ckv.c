@@ -14,9 +14,6 @@
  * value (the last writer's, docs/cluster.md). Other keyed commands are not
  * served in a cluster yet, and say so.
  */
-#include <stdio.h>
-#include <string.h>
-
 #include "base/err.h"
 #include "base/strconv.h"
 #include "cmd/cmd.h"
@@ -118,24 +115,23 @@ bool cmd_cluster_route(struct client *c)
 	const struct cmd_def *d = c->cmd;
 	if (d->first_key <= 0 || !c->node->cluster || !c->node->cluster->submit)
 		return false;
-	const char *name = d->name;
 	/* No stripe is locked here: the replicas' work happens on the
 	 * cluster thread, which locks what it touches. */
-	if (!strcmp(name, "getv") || !strcmp(name, "setv") || !strcmp(name, "delv")) {
-		d->fn(c);
-	} else if (!strcmp(name, "get")) {
+	cmd_fn *fn = d->fn;
+	if (fn == cmd_getv || fn == cmd_setv || fn == cmd_delv)
+		fn(c);
+	else if (fn == cmd_get)
 		run(c, CLUSTER_OP_GET, bytes_make(NULL, 0), NULL, c->argc);
-	} else if (!strcmp(name, "set") && c->argc == 3) {
+	else if (fn == cmd_set && c->argc == 3)
 		run(c, CLUSTER_OP_SET, c->argv[2], NULL, c->argc);
-	} else if ((!strcmp(name, "del") || !strcmp(name, "unlink")) && c->argc == 2) {
+	else if ((fn == cmd_del || fn == cmd_unlink) && c->argc == 2)
 		run(c, CLUSTER_OP_DEL, bytes_make(NULL, 0), NULL, c->argc);
-	} else if (!strcmp(name, "exists") && c->argc == 2) {
+	else if (fn == cmd_exists && c->argc == 2)
 		run(c, CLUSTER_OP_EXISTS, bytes_make(NULL, 0), NULL, c->argc);
-	} else {
+	else
 		resp_w_errorf(&c->out,
 		              "ERR '%s'%s is not served in a cluster yet (GET, SET key value, DEL, "
 		              "EXISTS of one key, GETV, SETV, DELV are)",
-		              name, c->argc > 3 ? " with these arguments" : "");
-	}
+		              d->name, c->argc > 3 ? " with these arguments" : "");
 	return true;
 }

@@ -165,5 +165,14 @@ void cluster_info_section(struct node *n, struct buf *b)
 	infof(b, "internode_bytes_in:%llu", (unsigned long long)v->bytes_in);
 	infof(b, "internode_bytes_out:%llu", (unsigned long long)v->bytes_out);
 	infof(b, "internode_messages_dropped:%llu", (unsigned long long)v->dropped);
+	infof(b, "coordinated_requests:%llu", (unsigned long long)v->requests);
+	infof(b, "forwarded_writes:%llu", (unsigned long long)v->forwarded);
+	infof(b, "quorum_ok:%llu", (unsigned long long)v->quorum_ok);
+	infof(b, "quorum_not_found:%llu", (unsigned long long)v->quorum_not_found);
+	infof(b, "quorum_failures:%llu", (unsigned long long)v->quorum_failures);
+	infof(b, "read_repairs:%llu", (unsigned long long)v->read_repairs);
+	infof(b, "requests_in_flight:%llu", (unsigned long long)v->inflight);
+	infof(b, "replica_requests:%llu", (unsigned long long)v->replica_requests);
+	infof(b, "replica_errors:%llu", (unsigned long long)v->replica_errors);
 	free(v);
 }

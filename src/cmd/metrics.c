@@ -501,6 +501,19 @@ static void render_cluster(struct node *n, struct buf *b, int *rc)
 	    "Bytes sent to other members.", v->bytes_out);
 	one(b, rc, "ringkv_cluster_internode_dropped_messages_total", "counter",
 	    "Internode messages dropped (peer unreachable or its queue full).", v->dropped);
+	one(b, rc, "ringkv_cluster_coordinated_requests_total", "counter",
+	    "Client requests this node coordinated.", v->requests);
+	one(b, rc, "ringkv_cluster_forwarded_writes_total", "counter",
+	    "Writes forwarded to a replica because this node holds none of the key.", v->forwarded);
+	one(b, rc, "ringkv_cluster_quorum_failures_total", "counter",
+	    "Requests that failed their quorum (NOQUORUM, replica limits, errors).",
+	    v->quorum_failures);
+	one(b, rc, "ringkv_cluster_read_repairs_total", "counter",
+	    "Read-repair writes sent to stale replicas.", v->read_repairs);
+	one(b, rc, "ringkv_cluster_requests_in_flight", "gauge",
+	    "Coordinated requests waiting for replicas.", v->inflight);
+	one(b, rc, "ringkv_cluster_replica_requests_total", "counter",
+	    "Replica requests from other coordinators served here.", v->replica_requests);
 	free(v);
 }
 

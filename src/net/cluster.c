@@ -478,6 +478,19 @@ void cluster_view(struct cluster *c, struct cluster_view *out)
 	out->suspicions = c->m.suspicions;
 	out->refutations = c->m.refutations;
 	out->downs = c->m.deaths;
+	out->requests = c->kv_stats.requests;
+	out->forwarded = c->kv_stats.forwarded;
+	out->replica_requests = c->kv_stats.replica_reqs;
+	out->replica_errors = c->kv_stats.replica_errors;
+	if (c->coord_ready) {
+		struct coord_stats cs;
+		coord_get_stats(&c->coord, &cs);
+		out->quorum_ok = cs.ok;
+		out->quorum_not_found = cs.not_found;
+		out->quorum_failures = cs.noquorum + cs.limit + cs.errors;
+		out->read_repairs = cs.read_repairs;
+		out->inflight = cs.inflight + c->fwd_count;
+	}
 	env_mutex_unlock(&c->mu);
 	struct cnet_stats ns;
 	cnet_get_stats(c->net, &ns);

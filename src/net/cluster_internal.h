@@ -52,6 +52,7 @@ struct cluster {
 	struct ckv_job *jobs_head, *jobs_tail;
 	size_t jobs_len;
 	struct ckv_fwd *fwds; /* writes forwarded to a replica, awaiting its answer */
+	size_t fwd_count;     /* at most COORD_INFLIGHT_MAX */
 	uint64_t next_fwd_id;
 	struct buf payload; /* scratch for payload encoding */
 	struct buf out;     /* scratch for a frame */

@@ -103,17 +103,43 @@ static void answer_forward(struct cluster *c, const struct ckv_pending *p, uint1
 	answer(c, p->fwd_member, p->fwd_type, p->fwd_id, &s);
 }
 
+/* Hands a client the error reply "-msg" (msg carries its prefix). */
+static void complete_error(void (*done)(void *, const void *, size_t), void *arg, const char *msg)
+{
+	struct resp_out o;
+	resp_out_init(&o, 4096);
+	resp_w_error(&o, msg);
+	done(arg, o.buf.data, o.buf.len);
+	resp_out_deinit(&o);
+}
+
 /* Completes p with an error reply ("-PREFIX text"), and frees it. */
 static void finish_error(struct cluster *c, struct ckv_pending *p, const char *msg)
 {
 	if (p->done) {
-		struct resp_out o;
-		resp_out_init(&o, 4096);
-		resp_w_error(&o, msg);
-		p->done(p->arg, o.buf.data, o.buf.len);
-		resp_out_deinit(&o);
+		complete_error(p->done, p->arg, msg);
 	} else {
 		answer_forward(c, p, WIRE_STATUS_ERROR, bytes_cstr(msg));
+	}
+	pending_free(p);
+}
+
+/* Completes a write that reached its quorum, and frees p: +OK for SET, for
+ * DEL whether a value was visible; a forwarded write's coordinator gets
+ * that as "1" or "0". */
+static void finish_write(struct cluster *c, struct ckv_pending *p)
+{
+	if (!p->done) {
+		answer_forward(c, p, WIRE_STATUS_OK, bytes_cstr(p->was_visible ? "1" : "0"));
+	} else {
+		struct resp_out o;
+		resp_out_init(&o, 4096);
+		if (p->kind == CLUSTER_OP_DEL)
+			resp_w_int(&o, p->was_visible);
+		else
+			resp_w_ok(&o);
+		p->done(p->arg, o.buf.data, o.buf.len);
+		resp_out_deinit(&o);
 	}
 	pending_free(p);
 }
@@ -187,20 +213,14 @@ static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *
 		finish_error(c, p, "ERR cluster coordinator out of memory");
 		return;
 	}
-	if (!p->done) { /* a forwarded write: its coordinator replies */
-		answer_forward(c, p, WIRE_STATUS_OK, bytes_cstr(p->was_visible ? "1" : "0"));
-		pending_free(p);
+	if (!read) {
+		finish_write(c, p);
 		return;
 	}
 	struct resp_out o;
 	resp_out_init(&o, (size_t)VALUE_BYTES_MAX + 4096);
 	o.proto = p->resp;
-	if (read)
-		write_read_reply(&o, p->kind, res->status == COORD_OK ? res->state : NULL);
-	else if (p->kind == CLUSTER_OP_DEL)
-		resp_w_int(&o, p->was_visible);
-	else
-		resp_w_ok(&o);
+	write_read_reply(&o, p->kind, res->status == COORD_OK ? res->state : NULL);
 	if (o.err) {
 		resp_out_deinit(&o);
 		finish_error(c, p, "ERR out of memory building the reply");
@@ -273,6 +293,7 @@ void ckv_deinit(struct cluster *c)
 		while (c->fwds) {
 			struct ckv_fwd *f = c->fwds;
 			c->fwds = f->next;
+			c->fwd_count--;
 			finish_error(c, f->p, "ERR the node is shutting down");
 			free(f);
 		}
@@ -282,11 +303,7 @@ void ckv_deinit(struct cluster *c)
 	/* Queued requests never started: their clients get an error too. */
 	for (struct ckv_job *j = c->jobs_head, *next; j; j = next) {
 		next = j->next;
-		struct resp_out o;
-		resp_out_init(&o, 4096);
-		resp_w_error(&o, "ERR the node is shutting down");
-		j->op.done(j->op.arg, o.buf.data, o.buf.len);
-		resp_out_deinit(&o);
+		complete_error(j->op.done, j->op.arg, "ERR the node is shutting down");
 		free(j);
 	}
 	c->jobs_head = c->jobs_tail = NULL;
@@ -403,6 +420,10 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 		finish_error(c, p, msg);
 		return;
 	}
+	if (c->fwd_count >= COORD_INFLIGHT_MAX) {
+		finish_error(c, p, "OVERLOADED too many cluster requests in flight");
+		return;
+	}
 	struct ckv_fwd *f = malloc(sizeof(*f));
 	if (!f) {
 		finish_error(c, p, "ERR out of memory");
@@ -432,6 +453,7 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 	}
 	f->next = c->fwds;
 	c->fwds = f;
+	c->fwd_count++;
 	c->kv_stats.forwarded++;
 }
 
@@ -531,15 +553,10 @@ static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_o
 	return p;
 }
 
-static void run_op(struct cluster *c, const struct cluster_op *op, uint64_t now_ms)
+/* Starts a client's request, or a write another coordinator forwarded. */
+static void start(struct cluster *c, struct ckv_pending *p, const struct cluster_op *op,
+                  uint64_t now_ms)
 {
-	c->kv_stats.requests++;
-	struct ckv_pending *p = pending_new(c, op);
-	if (!p) {
-		static const char oom[] = "-ERR out of memory\r\n";
-		op->done(op->arg, oom, sizeof(oom) - 1);
-		return;
-	}
 	if (p->r > p->n || p->w > p->n) {
 		finish_error(c, p, "ERR R and W must not exceed N");
 		return;
@@ -548,6 +565,17 @@ static void run_op(struct cluster *c, const struct cluster_op *op, uint64_t now_
 		start_write(c, p, op, now_ms);
 	else
 		start_read(c, p, op->key, now_ms);
+}
+
+static void run_op(struct cluster *c, const struct cluster_op *op, uint64_t now_ms)
+{
+	c->kv_stats.requests++;
+	struct ckv_pending *p = pending_new(c, op);
+	if (!p) {
+		complete_error(op->done, op->arg, "ERR out of memory");
+		return;
+	}
+	start(c, p, op, now_ms);
 }
 
 void ckv_run_jobs(struct cluster *c, uint64_t now_ms)
@@ -575,6 +603,7 @@ void ckv_tick(struct cluster *c, uint64_t now_ms)
 			continue;
 		}
 		*pp = f->next;
+		c->fwd_count--;
 		char msg[160];
 		snprintf(msg, sizeof(msg),
 		         "NOQUORUM write needed %u of %u replicas; the replica it was forwarded to "
@@ -628,7 +657,7 @@ static void on_forward(struct cluster *c, const struct wire_frame *f,
 	p->fwd_member = q->from;
 	p->fwd_id = f->request_id;
 	p->fwd_type = f->type + 1; /* the matching *_RESP */
-	start_write(c, p, &op, now_ms);
+	start(c, p, &op, now_ms);
 }
 
 static void on_replica_req(struct cluster *c, const struct wire_frame *f, uint64_t now_ms)
@@ -674,6 +703,7 @@ static void on_forward_resp(struct cluster *c, const struct wire_frame *f,
 		if (fw->id != f->request_id || fw->member != s->from)
 			continue;
 		*pp = fw->next;
+		c->fwd_count--;
 		struct ckv_pending *p = fw->p;
 		free(fw);
 		if (s->status != WIRE_STATUS_OK) {
@@ -683,15 +713,7 @@ static void on_forward_resp(struct cluster *c, const struct wire_frame *f,
 			return;
 		}
 		p->was_visible = s->value.len == 1 && s->value.ptr[0] == '1';
-		struct resp_out o;
-		resp_out_init(&o, 4096);
-		if (p->kind == CLUSTER_OP_DEL)
-			resp_w_int(&o, p->was_visible);
-		else
-			resp_w_ok(&o);
-		p->done(p->arg, o.buf.data, o.buf.len);
-		resp_out_deinit(&o);
-		pending_free(p);
+		finish_write(c, p);
 		return;
 	}
 }
