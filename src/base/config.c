@@ -157,6 +157,24 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
     [CFG_CLUSTER_CONFLICTS] = ENUM("cluster-conflicts", CFG_F_RUNTIME, CFG_CONFLICTS_SIBLINGS,
                                    conflicts_names,
                                    "concurrent writes: siblings (kept, GETV) or lww"),
+    /* Dynamo's sloppy quorum: a write whose preferred replica is down goes
+     * to the next healthy node with a hint, handed back when the owner
+     * returns. Hints wait at most a bounded time and space per owner
+     * (Cassandra keeps them 3 hours by default); past either the owner
+     * catches up by read repair instead. */
+    [CFG_CLUSTER_SLOPPY] = BOOL("cluster-sloppy-quorum", CFG_F_RUNTIME, 1,
+                                "down replicas replaced by fallbacks holding hints (per request: "
+                                "STRICT/SLOPPY)"),
+    [CFG_CLUSTER_HINT_MAX_BYTES] = BYTES("cluster-hint-max-bytes", CFG_F_RUNTIME, 256 * MIB,
+                                         MIB, (int64_t)1 << 40,
+                                         "hints kept for one down node, in bytes"),
+    [CFG_CLUSTER_HINT_MAX_AGE] = INT("cluster-hint-max-age", CFG_F_RUNTIME, 10800, 1,
+                                     30 * 86400, "seconds a hint waits for its owner"),
+    [CFG_CLUSTER_HANDOFF_RATE] = INT("cluster-handoff-rate", CFG_F_RUNTIME, 2000, 1, 1000000,
+                                     "hints handed back per second to a returning node"),
+    [CFG_CLUSTER_SIBLINGS_WARN] = INT("cluster-siblings-warn", CFG_F_RUNTIME, DVV_SIBLINGS_WARN,
+                                      1, DVV_SIBLINGS_MAX,
+                                      "siblings of one key that make a read log a warning"),
     /* As Redis 7: DEBUG is off unless the operator enables it at start-up,
      * since it can block the server (DEBUG SLEEP). */
     [CFG_ENABLE_DEBUG_COMMAND] = ENUM("enable-debug-command", 0, CFG_DEBUG_COMMAND_NO,

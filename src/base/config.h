@@ -76,6 +76,11 @@ enum cfg_id {
 	CFG_CLUSTER_W,
 	CFG_CLUSTER_TIMEOUT,
 	CFG_CLUSTER_CONFLICTS, /* enum cfg_conflicts */
+	CFG_CLUSTER_SLOPPY,    /* sloppy quorum with hinted handoff (net/cluster_hints.c) */
+	CFG_CLUSTER_HINT_MAX_BYTES,
+	CFG_CLUSTER_HINT_MAX_AGE,
+	CFG_CLUSTER_HANDOFF_RATE,
+	CFG_CLUSTER_SIBLINGS_WARN,
 	CFG_ENABLE_DEBUG_COMMAND, /* DEBUG (cmd_debug.c): no, yes or local */
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */

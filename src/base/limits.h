@@ -394,6 +394,11 @@
 #define DVV_SIBLINGS_WARN 25
 #define DVV_SIBLINGS_MAX  100
 
+/* Keys of one multi-key command (MGET, MSET, DEL, EXISTS) in a cluster:
+ * each key is one quorum request, so one command may not fill the
+ * coordinator's queue (COORD_INFLIGHT_MAX) by itself. */
+#define CLUSTER_MULTI_KEYS_MAX 1024
+
 /* Replicas in one PN-counter: as DVV_REPLICAS_MAX. */
 #define PNCOUNTER_REPLICAS_MAX DVV_REPLICAS_MAX
 

@@ -413,11 +413,14 @@ static const struct dvv *read_result_state(struct coord *c, const struct coord_r
 		return NULL;
 	if (!(req->quorum_flags & WIRE_QUORUM_LWW))
 		return req->merged;
+	/* What LWW keeps: the winner, or a counter winner with its lineage
+	 * (dvv_lww_kept), borrowed from the merged state. */
+	uint32_t idx[DVV_SIBLINGS_MAX];
+	uint32_t n = dvv_lww_kept(req->merged, idx);
 	c->view->clock = req->merged->clock;
-	int w = dvv_lww_index(req->merged);
-	c->view->sibling_count = w < 0 ? 0 : 1;
-	if (w >= 0)
-		c->view->siblings[0] = req->merged->siblings[w];
+	for (uint32_t k = 0; k < n; k++)
+		c->view->siblings[k] = req->merged->siblings[idx[k]];
+	c->view->sibling_count = n;
 	return c->view;
 }
 

@@ -20,7 +20,7 @@
  * Reads. Every target gets a WIRE_GET_REQ except the local one, whose
  * answer the shell feeds with coord_on_local_resp. OK (a DVV state) and
  * NOT_FOUND both count as answers; the OK states are joined (dvv_sync).
- * done() at R answers: OK with the join (LWW: only its winner) or
+ * done() at R answers: OK with the join (LWW: what dvv_lww_kept keeps) or
  * NOT_FOUND when no answer had a state.
  *
  * Read repair. A read that completed OK or NOT_FOUND stays until every
@@ -100,8 +100,8 @@ struct coord_result {
 	uint32_t answers; /* writes: acks, acks_already included; reads: OK + NOT_FOUND */
 	uint32_t needed;  /* W or R */
 	uint32_t targets; /* writes: targets + acks_already; reads: targets */
-	/* Reads with status OK: the merged state (LWW: its clock and only the
-	 * winner), valid during the callback only; NULL otherwise. */
+	/* Reads with status OK: the merged state (LWW: its clock and what
+	 * dvv_lww_kept keeps), valid during the callback only; NULL otherwise. */
 	const struct dvv *state;
 };
 
@@ -171,7 +171,7 @@ struct coord {
 	uint32_t cache_count;
 	uint64_t next_id;
 	struct dvv *scratch; /* a decoded answer */
-	struct dvv *view;    /* an LWW result: borrowed winner, never deinit */
+	struct dvv *view;    /* an LWW result: borrowed siblings, never deinit */
 	struct buf enc;      /* a repair's encoded state */
 	bool closing;
 	struct coord_stats stats;

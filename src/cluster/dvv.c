@@ -11,6 +11,8 @@
  *                             flags u32, value_len u32, value)
  *   counter: format u8 (1), reserved u8 (0), count u16,
  *            count x (replica u64, p u64, n u64)
+ *   counter sibling value (DVV_FLAG_COUNTER):
+ *            origin replica u64, origin counter u64, base i64, counter
  * Every list is strictly ascending (by replica, by dot), so an encoding is
  * canonical and a decoder can check order instead of searching for
  * duplicates.
@@ -35,6 +37,7 @@ static_assert(VALUE_BYTES_MAX <= UINT32_MAX, "a value length fits 32 bits");
 #define CLOCK_ENTRY_BYTES    16
 #define COUNTER_HEADER_BYTES 4
 #define COUNTER_ENTRY_BYTES  24
+#define LINEAGE_BYTES        24 /* origin dot, base */
 
 /* ---- Clocks ---------------------------------------------------------------- */
 
@@ -144,13 +147,25 @@ static int copy_value(uint8_t **out, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* True when flags are known and consistent with the value: a counter is
+ * never a tombstone and its value decodes as a counter. */
+static bool sibling_valid(uint32_t flags, const uint8_t *value, size_t len)
+{
+	if (flags & ~DVV_FLAGS_KNOWN)
+		return false;
+	if (!(flags & DVV_FLAG_COUNTER))
+		return true;
+	struct dvv_counter c;
+	return !(flags & DVV_FLAG_TOMBSTONE) && dvv_counter_decode(&c, value, len) == 0;
+}
+
 int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, struct bytes value,
                uint64_t timestamp_ms, uint32_t flags, struct dvv_dot *dot)
 {
-	if (flags & ~DVV_FLAGS_KNOWN)
-		return ERR_INVALID;
 	if (value.len > VALUE_BYTES_MAX)
 		return ERR_LIMIT;
+	if (!sibling_valid(flags, value.ptr, value.len))
+		return ERR_INVALID;
 	uint64_t last = dvv_clock_get(&d->clock, replica);
 	uint64_t seen = dvv_clock_get(ctx, replica);
 	if (seen > last)
@@ -313,16 +328,47 @@ int dvv_lww_index(const struct dvv *d)
 	return best;
 }
 
-void dvv_resolve_lww(struct dvv *d)
+static bool is_counter(const struct dvv_sibling *s)
+{
+	return (s->flags & DVV_FLAG_COUNTER) != 0;
+}
+
+uint32_t dvv_lww_kept(const struct dvv *d, uint32_t idx[DVV_SIBLINGS_MAX])
 {
 	int w = dvv_lww_index(d);
 	if (w < 0)
+		return 0;
+	const struct dvv_sibling *win = &d->siblings[w];
+	if (!is_counter(win)) {
+		idx[0] = (uint32_t)w;
+		return 1;
+	}
+	uint32_t n = 0;
+	for (uint32_t i = 0; i < d->sibling_count; i++) {
+		const struct dvv_sibling *s = &d->siblings[i];
+		if (is_counter(s) && dvv_counter_same_lineage(s, win))
+			idx[n++] = i;
+	}
+	ASSERT(n >= 1);
+	return n;
+}
+
+void dvv_resolve_lww(struct dvv *d)
+{
+	uint32_t idx[DVV_SIBLINGS_MAX];
+	uint32_t kept = dvv_lww_kept(d, idx);
+	if (kept == 0)
 		return;
-	for (uint32_t i = 0; i < d->sibling_count; i++)
-		if ((int)i != w)
+	/* idx ascends, so moving kept siblings down keeps the dot order. */
+	uint32_t k = 0;
+	for (uint32_t i = 0; i < d->sibling_count; i++) {
+		if (k < kept && idx[k] == i)
+			d->siblings[k++] = d->siblings[i];
+		else
 			free(d->siblings[i].value);
-	d->siblings[0] = d->siblings[w];
-	d->sibling_count = 1;
+	}
+	ASSERT(k == kept);
+	d->sibling_count = kept;
 }
 
 void dvv_check_invariants(const struct dvv *d)
@@ -340,6 +386,8 @@ void dvv_check_invariants(const struct dvv *d)
 		ASSERT(i == 0 || dot_cmp(d->siblings[i - 1].dot, s->dot) < 0);
 		ASSERT((s->value == NULL) == (s->value_len == 0));
 		ASSERT((s->flags & ~DVV_FLAGS_KNOWN) == 0);
+		ASSERT(!is_counter(s) || !(s->flags & DVV_FLAG_TOMBSTONE));
+		ASSERT(!is_counter(s) || s->value_len >= LINEAGE_BYTES);
 	}
 }
 
@@ -449,7 +497,7 @@ static int get_sibling(struct codec_rd *rd, struct dvv *t, uint32_t i)
 	if (s->value_len > VALUE_BYTES_MAX)
 		return ERR_LIMIT;
 	struct bytes v = codec_get_bytes(rd, s->value_len);
-	if (rd->bad || s->dot.counter == 0 || (s->flags & ~DVV_FLAGS_KNOWN) ||
+	if (rd->bad || s->dot.counter == 0 || !sibling_valid(s->flags, v.ptr, v.len) ||
 	    !dvv_clock_covers(&t->clock, s->dot) ||
 	    (i > 0 && dot_cmp(t->siblings[i - 1].dot, s->dot) >= 0))
 		return ERR_PROTO;
@@ -551,11 +599,22 @@ int pncounter_merge(struct pncounter *a, const struct pncounter *b)
 	return 0;
 }
 
-int pncounter_value(const struct pncounter *c, int64_t *out)
+/* The sum, exact: 64 entries of 64 bits each, plus an int64 base, are
+ * below 2^71, which is also why a value's text fits DVV_COUNTER_TEXT_BYTES
+ * (22 digits and a sign). */
+static_assert(PNCOUNTER_REPLICAS_MAX <= 64, "a counter's sum fits 71 bits");
+
+static __int128 pncounter_sum(const struct pncounter *c)
 {
-	__int128 v = 0; /* 64 entries of 64 bits each fit easily */
+	__int128 v = 0;
 	for (uint32_t i = 0; i < c->count; i++)
 		v += (__int128)c->entries[i].p - (__int128)c->entries[i].n;
+	return v;
+}
+
+int pncounter_value(const struct pncounter *c, int64_t *out)
+{
+	__int128 v = pncounter_sum(c);
 	if (v > INT64_MAX || v < INT64_MIN)
 		return ERR_RANGE;
 	*out = (int64_t)v;
@@ -606,4 +665,80 @@ int pncounter_decode(struct pncounter *c, const uint8_t *p, size_t n)
 		return ERR_PROTO;
 	*c = t;
 	return 0;
+}
+
+/* ---- Counter siblings ------------------------------------------------------ */
+
+size_t dvv_counter_encoded_bytes(const struct dvv_counter *c)
+{
+	return LINEAGE_BYTES + pncounter_encoded_bytes(&c->pn);
+}
+
+int dvv_counter_encode(const struct dvv_counter *c, struct buf *out, size_t cap_bytes)
+{
+	ASSERT(c->origin.counter >= 1 || (c->origin.replica == 0 && c->base == 0));
+	int rc = buf_reserve(out, dvv_counter_encoded_bytes(c), cap_bytes);
+	if (rc)
+		return rc;
+	codec_put64(out, c->origin.replica);
+	codec_put64(out, c->origin.counter);
+	codec_put64(out, (uint64_t)c->base);
+	return pncounter_encode(&c->pn, out, cap_bytes);
+}
+
+int dvv_counter_decode(struct dvv_counter *c, const uint8_t *p, size_t n)
+{
+	struct codec_rd rd = codec_rd_make(p, n);
+	struct dvv_dot origin;
+	origin.replica = codec_get64(&rd);
+	origin.counter = codec_get64(&rd);
+	uint64_t base = codec_get64(&rd);
+	/* No origin ({0, 0}) means the counter started from nothing: base 0. */
+	if (rd.bad || (origin.counter == 0 && (origin.replica != 0 || base != 0)))
+		return ERR_PROTO;
+	struct pncounter pn;
+	int rc = pncounter_decode(&pn, p + LINEAGE_BYTES, n - LINEAGE_BYTES);
+	if (rc)
+		return rc;
+	c->origin = origin;
+	c->base = (int64_t)base;
+	c->pn = pn;
+	return 0;
+}
+
+int dvv_counter_value(const struct dvv_counter *c, int64_t *out)
+{
+	__int128 v = (__int128)c->base + pncounter_sum(&c->pn);
+	if (v > INT64_MAX || v < INT64_MIN)
+		return ERR_RANGE;
+	*out = (int64_t)v;
+	return 0;
+}
+
+size_t dvv_counter_format(const struct dvv_counter *c, char dst[DVV_COUNTER_TEXT_BYTES])
+{
+	__int128 v = (__int128)c->base + pncounter_sum(&c->pn);
+	unsigned __int128 mag = v < 0 ? (unsigned __int128)(-(v + 1)) + 1 : (unsigned __int128)v;
+	char digits[DVV_COUNTER_TEXT_BYTES];
+	size_t n = 0;
+	do {
+		digits[n++] = (char)('0' + (int)(mag % 10));
+		mag /= 10;
+	} while (mag != 0);
+	size_t len = 0;
+	if (v < 0)
+		dst[len++] = '-';
+	while (n > 0)
+		dst[len++] = digits[--n];
+	ASSERT(len < DVV_COUNTER_TEXT_BYTES);
+	return len;
+}
+
+bool dvv_counter_same_lineage(const struct dvv_sibling *a, const struct dvv_sibling *b)
+{
+	/* Every sibling in a struct dvv came through dvv_update or dvv_decode,
+	 * both of which checked a counter's value. */
+	ASSERT(is_counter(a) && a->value_len >= LINEAGE_BYTES);
+	ASSERT(is_counter(b) && b->value_len >= LINEAGE_BYTES);
+	return memcmp(a->value, b->value, LINEAGE_BYTES) == 0;
 }

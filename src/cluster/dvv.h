@@ -36,7 +36,9 @@
  *               join is commutative, associative and idempotent.
  *   descends    clock(a) >= clock(b) pointwise: a has seen all b has.
  *   LWW         the sibling with the highest timestamp, ties broken by
- *               the higher dot, the same choice on every replica.
+ *               the higher dot, the same choice on every replica; when
+ *               it is a counter, every counter sibling of its lineage
+ *               stays with it (dvv_lww_kept).
  *
  * Replica ids are 64-bit and must never be reused for a replica that lost
  * its state (the caller makes them from a member id and an incarnation),
@@ -67,9 +69,14 @@
 
 #define DVV_FORMAT_VERSION 1
 
-/* A sibling flag: the write was a delete (its value is empty). */
+/* Sibling flags. TOMBSTONE: the write was a delete (its value is empty).
+ * COUNTER: the write was an INCR/DECR and the value is a counter
+ * (struct dvv_counter, dvv_counter_encode) rather than client bytes; a
+ * counter is never a tombstone, and dvv_update and dvv_decode refuse a
+ * COUNTER value that does not decode as one. */
 #define DVV_FLAG_TOMBSTONE 1u
-#define DVV_FLAGS_KNOWN    DVV_FLAG_TOMBSTONE
+#define DVV_FLAG_COUNTER   2u
+#define DVV_FLAGS_KNOWN    (DVV_FLAG_TOMBSTONE | DVV_FLAG_COUNTER)
 
 struct dvv_dot {
 	uint64_t replica;
@@ -113,7 +120,8 @@ void dvv_deinit(struct dvv *d);
 /* A write at replica with the client's context ctx (an empty clock for a
  * blind write): see above. value is copied. ERR_LIMIT when the clock would
  * pass DVV_REPLICAS_MAX, the siblings DVV_SIBLINGS_MAX or the value
- * VALUE_BYTES_MAX, ERR_INVALID for unknown flags, ERR_RANGE when the
+ * VALUE_BYTES_MAX, ERR_INVALID for unknown flags, COUNTER with TOMBSTONE
+ * or a COUNTER value that is not a counter, ERR_RANGE when the
  * replica's counter is exhausted (only from a forged state), ERR_NOMEM. When dot is
  * not NULL it receives the new write's dot. */
 int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, struct bytes value,
@@ -134,7 +142,15 @@ bool dvv_equal(const struct dvv *a, const struct dvv *b);
 /* Index of the LWW winner (highest timestamp, then highest dot), or -1
  * without siblings. */
 int dvv_lww_index(const struct dvv *d);
-/* Keeps only the LWW winner; the clock is unchanged. */
+/* The siblings LWW keeps, their indices ascending into idx; returns their
+ * count. A register or tombstone winner is kept alone. A counter winner is
+ * kept with every counter sibling of its lineage (dvv_counter_same_lineage):
+ * those are concurrent increments of one counter, and dropping any would
+ * lose them. Counters of other lineages lose, as registers do: each began
+ * by replacing a different value, and concurrent replacements are settled
+ * by LWW. */
+uint32_t dvv_lww_kept(const struct dvv *d, uint32_t idx[DVV_SIBLINGS_MAX]);
+/* Keeps only the siblings dvv_lww_kept names; the clock is unchanged. */
 void dvv_resolve_lww(struct dvv *d);
 
 size_t dvv_encoded_bytes(const struct dvv *d);
@@ -184,5 +200,43 @@ int pncounter_value(const struct pncounter *c, int64_t *out);
 size_t pncounter_encoded_bytes(const struct pncounter *c);
 int pncounter_encode(const struct pncounter *c, struct buf *out, size_t cap_bytes);
 int pncounter_decode(struct pncounter *c, const uint8_t *p, size_t n);
+
+/* ---- Counter siblings ----------------------------------------------------
+ * The value of a DVV_FLAG_COUNTER sibling: a PN-counter over a base, and
+ * the lineage it belongs to. A counter's value is base + sum(P) - sum(N).
+ *
+ * Lineage: the first INCR after a SET (or a DEL, or on a missing key)
+ * starts a counter from the value it replaces - the visible register's
+ * integer, or 0 - and records that register's (or tombstone's) dot as
+ * origin, {0, 0} when there was none, and the number as base. Later INCRs
+ * keep origin and base. So replicas that increment concurrently from the
+ * same value build one counter, which merges pointwise; and a counter
+ * started after a SET never mixes its entries with one from before it
+ * (replica r's P in the new counter says nothing about its P in the old
+ * one). A lineage is the pair (origin, base).
+ *
+ * Layout: origin replica u64, origin counter u64 (both 0 with base 0, or
+ * counter >= 1), base i64, then the pncounter encoding. */
+struct dvv_counter {
+	struct dvv_dot origin;
+	int64_t base;
+	struct pncounter pn;
+};
+
+/* Room for a counter's value in decimal: |value| < 2^63 + 64 * 2^64, 22
+ * digits and a sign. */
+#define DVV_COUNTER_TEXT_BYTES 32
+
+size_t dvv_counter_encoded_bytes(const struct dvv_counter *c);
+int dvv_counter_encode(const struct dvv_counter *c, struct buf *out, size_t cap_bytes);
+/* ERR_PROTO, ERR_LIMIT as pncounter_decode; c written only on success. */
+int dvv_counter_decode(struct dvv_counter *c, const uint8_t *p, size_t n);
+/* The value; ERR_RANGE when it does not fit int64. */
+int dvv_counter_value(const struct dvv_counter *c, int64_t *out);
+/* Writes the exact value in decimal into dst, even outside int64 (a merge
+ * of concurrent increments can pass it); returns the length. */
+size_t dvv_counter_format(const struct dvv_counter *c, char dst[DVV_COUNTER_TEXT_BYTES]);
+/* True when two counter siblings belong to one lineage (no full decode). */
+bool dvv_counter_same_lineage(const struct dvv_sibling *a, const struct dvv_sibling *b);
 
 #endif

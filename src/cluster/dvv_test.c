@@ -531,7 +531,9 @@ static void test_dvv_decode_rejects_every_truncation_and_malformed_field(void **
 	le_put64(p + 48, 2); /* sibling dot (A, 2) not covered by the clock */
 	assert_int_equal(dvv_decode(&back, p, b.len), ERR_PROTO);
 	le_put64(p + 48, 1);
-	le_put32(p + 64, 2); /* unknown flag */
+	le_put32(p + 64, 4); /* unknown flag */
+	assert_int_equal(dvv_decode(&back, p, b.len), ERR_PROTO);
+	le_put32(p + 64, DVV_FLAG_COUNTER); /* "v1" is not a counter */
 	assert_int_equal(dvv_decode(&back, p, b.len), ERR_PROTO);
 	le_put32(p + 64, 0);
 	le_put32(p + 68, 0xffffffffu); /* value past the input and the limit */
@@ -638,6 +640,162 @@ static void test_pncounter_ranges_and_limits(void **state)
 	assert_int_equal(v, PNCOUNTER_REPLICAS_MAX);
 }
 
+/* ---- Counter siblings ---------------------------------------------------------- */
+
+/* A counter of lineage (origin, base) with one entry per (replica, delta). */
+static void counter_make(struct dvv_counter *c, struct dvv_dot origin, int64_t base,
+                         uint64_t replica, int64_t delta)
+{
+	c->origin = origin;
+	c->base = base;
+	pncounter_init(&c->pn);
+	assert_int_equal(pncounter_add(&c->pn, replica, delta), 0);
+}
+
+/* A counter write at replica over the context ctx. */
+static void put_counter(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica,
+                        const struct dvv_counter *c, uint64_t ts)
+{
+	struct buf b;
+	buf_init(&b);
+	assert_int_equal(dvv_counter_encode(c, &b, SIZE_MAX), 0);
+	assert_int_equal(b.len, dvv_counter_encoded_bytes(c));
+	assert_int_equal(
+	    dvv_update(d, ctx, replica, bytes_make(b.data, b.len), ts, DVV_FLAG_COUNTER, NULL), 0);
+	buf_deinit(&b);
+}
+
+static void test_dvv_counter_encoding_round_trips_and_rejects_malformed(void **state)
+{
+	(void)state;
+	struct dvv_counter c, back;
+	counter_make(&c, (struct dvv_dot){A, 3}, -5, B, 7);
+	assert_int_equal(pncounter_add(&c.pn, A, -2), 0);
+	struct buf b;
+	buf_init(&b);
+	assert_int_equal(dvv_counter_encode(&c, &b, SIZE_MAX), 0);
+	assert_int_equal(dvv_counter_decode(&back, b.data, b.len), 0);
+	assert_int_equal(back.origin.replica, A);
+	assert_int_equal(back.origin.counter, 3);
+	assert_int_equal(back.base, -5);
+	assert_int_equal(back.pn.count, 2);
+	int64_t v;
+	assert_int_equal(dvv_counter_value(&back, &v), 0);
+	assert_int_equal(v, 0);
+	for (size_t n = 0; n < b.len; n++)
+		assert_int_not_equal(dvv_counter_decode(&back, b.data, n), 0);
+	le_put64(b.data + 8, 0); /* origin (A, 0): only (0, 0) means none */
+	assert_int_equal(dvv_counter_decode(&back, b.data, b.len), ERR_PROTO);
+	le_put64(b.data, 0); /* none, but base -5: only base 0 counts from none */
+	assert_int_equal(dvv_counter_decode(&back, b.data, b.len), ERR_PROTO);
+	le_put64(b.data + 16, 0);
+	assert_int_equal(dvv_counter_decode(&back, b.data, b.len), 0);
+
+	/* In a state: a counter sibling round-trips; a counter is never a
+	 * tombstone, and its value must be a counter. */
+	struct dvv d, e;
+	dvv_init(&d);
+	put_counter(&d, &empty_ctx, A, &c, 1);
+	struct bytes junk = bytes_cstr("12");
+	assert_int_equal(dvv_update(&d, &empty_ctx, A, junk, 2, DVV_FLAG_COUNTER, NULL),
+	                 ERR_INVALID);
+	assert_int_equal(dvv_update(&d, &empty_ctx, A, bytes_make(b.data, b.len), 2,
+	                            DVV_FLAG_COUNTER | DVV_FLAG_TOMBSTONE, NULL),
+	                 ERR_INVALID);
+	assert_int_equal(d.sibling_count, 1);
+	dvv_check_invariants(&d);
+	b.len = 0;
+	assert_int_equal(dvv_encode(&d, &b, SIZE_MAX), 0);
+	assert_int_equal(dvv_decode(&e, b.data, b.len), 0);
+	assert_true(dvv_equal(&d, &e));
+	dvv_deinit(&e);
+	/* Layout: header 8, clock 1 x 16, sibling flags at 24 + 24. */
+	le_put32(b.data + 48, DVV_FLAG_COUNTER | DVV_FLAG_TOMBSTONE);
+	assert_int_equal(dvv_decode(&e, b.data, b.len), ERR_PROTO);
+	le_put32(b.data + 48, 0); /* a register may hold any bytes */
+	assert_int_equal(dvv_decode(&e, b.data, b.len), 0);
+	dvv_deinit(&e);
+	buf_deinit(&b);
+	dvv_deinit(&d);
+}
+
+/* LWW keeps a counter winner's whole lineage, and a register winner alone. */
+static void test_dvv_lww_keeps_a_counter_winners_lineage(void **state)
+{
+	(void)state;
+	struct dvv d;
+	dvv_init(&d);
+	struct dvv_dot from = {A, 1};
+	struct dvv_counter a, b, other;
+	counter_make(&a, from, 10, A, 1);
+	counter_make(&b, from, 10, B, 2);
+	counter_make(&other, from, 11, C, 5); /* same origin, other base */
+	put_counter(&d, &empty_ctx, A, &a, 10);
+	put_counter(&d, &empty_ctx, B, &b, 30);
+	put_counter(&d, &empty_ctx, C, &other, 20);
+	assert_int_equal(put(&d, &empty_ctx, C, "reg", 25), 0);
+	uint32_t idx[DVV_SIBLINGS_MAX];
+	assert_int_equal(dvv_lww_kept(&d, idx), 2);
+	assert_int_equal(d.siblings[idx[0]].dot.replica, A);
+	assert_int_equal(d.siblings[idx[1]].dot.replica, B);
+	struct dvv r;
+	dvv_init(&r);
+	assert_int_equal(dvv_copy(&r, &d), 0);
+	dvv_resolve_lww(&r);
+	dvv_check_invariants(&r);
+	assert_int_equal(r.sibling_count, 2);
+	assert_true(dvv_clock_descends(&r.clock, &d.clock) &&
+	            dvv_clock_descends(&d.clock, &r.clock));
+	/* A later register wins alone. */
+	assert_int_equal(put(&d, &empty_ctx, C, "late", 40), 0);
+	assert_int_equal(dvv_lww_kept(&d, idx), 1);
+	dvv_resolve_lww(&d);
+	assert_int_equal(d.sibling_count, 1);
+	assert_int_equal(d.siblings[0].flags, 0);
+	dvv_deinit(&r);
+	dvv_deinit(&d);
+	assert_int_equal(dvv_lww_kept(&d, idx), 0);
+}
+
+static void expect_text(const struct dvv_counter *c, const char *want)
+{
+	char text[DVV_COUNTER_TEXT_BYTES];
+	size_t n = dvv_counter_format(c, text);
+	assert_int_equal(n, strlen(want));
+	assert_memory_equal(text, want, n);
+}
+
+/* The value is exact in decimal even past int64, where dvv_counter_value
+ * refuses it. */
+static void test_dvv_counter_value_and_text(void **state)
+{
+	(void)state;
+	struct dvv_counter c;
+	struct dvv_dot none = {0, 0}, from = {A, 1};
+	counter_make(&c, none, 0, A, 0);
+	expect_text(&c, "0");
+	counter_make(&c, from, INT64_MIN, A, 0);
+	expect_text(&c, "-9223372036854775808");
+	int64_t v;
+	assert_int_equal(dvv_counter_value(&c, &v), 0);
+	assert_int_equal(v, INT64_MIN);
+	assert_int_equal(pncounter_add(&c.pn, B, -1), 0);
+	assert_int_equal(dvv_counter_value(&c, &v), ERR_RANGE);
+	expect_text(&c, "-9223372036854775809");
+	/* The extreme: base INT64_MAX and 64 replicas at P = UINT64_MAX. */
+	counter_make(&c, from, INT64_MAX, 0, 0);
+	for (uint64_t r = 0; r < PNCOUNTER_REPLICAS_MAX; r++) {
+		assert_int_equal(pncounter_add(&c.pn, r, INT64_MAX), 0);
+		assert_int_equal(pncounter_add(&c.pn, r, INT64_MAX), 0);
+		assert_int_equal(pncounter_add(&c.pn, r, 1), 0);
+	}
+	expect_text(&c, "1189814992754266079167"); /* 2^63 - 1 + 64 (2^64 - 1) */
+	counter_make(&c, from, 41, A, 1);
+	assert_int_equal(dvv_counter_value(&c, &v), 0);
+	assert_int_equal(v, 42);
+	expect_text(&c, "42");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -652,6 +810,9 @@ int main(void)
 	    cmocka_unit_test(test_dvv_decode_rejects_every_truncation_and_malformed_field),
 	    cmocka_unit_test(test_pncounter_concurrent_increments_all_count),
 	    cmocka_unit_test(test_pncounter_ranges_and_limits),
+	    cmocka_unit_test(test_dvv_counter_encoding_round_trips_and_rejects_malformed),
+	    cmocka_unit_test(test_dvv_lww_keeps_a_counter_winners_lineage),
+	    cmocka_unit_test(test_dvv_counter_value_and_text),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

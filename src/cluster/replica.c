@@ -5,8 +5,10 @@
 
 #include <stdlib.h>
 
+#include "base/assert.h"
 #include "base/err.h"
 #include "base/limits.h"
+#include "base/strconv.h"
 #include "env/env.h"
 
 /* Locks the key's stripe and decodes its stored state into d (initialised
@@ -152,4 +154,163 @@ const struct dvv_sibling *replica_visible(const struct dvv *d)
 	if (i < 0 || (d->siblings[i].flags & DVV_FLAG_TOMBSTONE))
 		return NULL;
 	return &d->siblings[i];
+}
+
+/* ---- Counters ------------------------------------------------------------ */
+
+/* The counter a state shows when its LWW winner is a counter: the merge of
+ * every sibling dvv_lww_kept keeps, which is the winner's lineage. *counting
+ * false (out unwritten) when the winner is not a counter or there is none.
+ * ERR_LIMIT past PNCOUNTER_REPLICAS_MAX. */
+static int visible_counter(const struct dvv *d, struct dvv_counter *out, bool *counting)
+{
+	uint32_t idx[DVV_SIBLINGS_MAX];
+	uint32_t n = dvv_lww_kept(d, idx);
+	*counting = n > 0 && (d->siblings[idx[0]].flags & DVV_FLAG_COUNTER);
+	if (!*counting)
+		return 0;
+	struct dvv_counter one;
+	for (uint32_t k = 0; k < n; k++) {
+		const struct dvv_sibling *s = &d->siblings[idx[k]];
+		/* dvv_update and dvv_decode admit only counters that decode. */
+		int err = dvv_counter_decode(k == 0 ? out : &one, s->value, s->value_len);
+		ASSERT(err == 0);
+		err = k == 0 ? 0 : pncounter_merge(&out->pn, &one.pn);
+		if (err)
+			return err;
+	}
+	return 0;
+}
+
+/* The counter an INCR starts when the state shows no counter: from the
+ * visible register's integer (ERR_INVALID when it is not a decimal int64,
+ * as INCR on one node), or from 0 over a tombstone or nothing. Its origin
+ * is the dot of the winner it replaces ({0, 0}: none), so replicas that
+ * start from the same value build one counter (dvv.h, lineage). */
+static int counter_start(const struct dvv *d, struct dvv_counter *c)
+{
+	int w = dvv_lww_index(d);
+	const struct dvv_sibling *win = w < 0 ? NULL : &d->siblings[w];
+	ASSERT(!win || !(win->flags & DVV_FLAG_COUNTER));
+	c->origin = win ? win->dot : (struct dvv_dot){0, 0};
+	c->base = 0;
+	pncounter_init(&c->pn);
+	if (win && !(win->flags & DVV_FLAG_TOMBSTONE) &&
+	    !strconv_i64(bytes_make(win->value, win->value_len), &c->base))
+		return ERR_INVALID;
+	return 0;
+}
+
+static bool add_overflows(int64_t a, int64_t b)
+{
+	return (b < 0 && a < 0 && b < INT64_MIN - a) || (b > 0 && a > 0 && b > INT64_MAX - a);
+}
+
+/* The counter an INCR of delta at replica writes, and its value. */
+static int incr_next(const struct dvv *d, uint64_t replica, int64_t delta, struct dvv_counter *next,
+                     int64_t *value)
+{
+	bool counting;
+	int err = visible_counter(d, next, &counting);
+	if (!err && !counting)
+		err = counter_start(d, next);
+	if (err)
+		return err;
+	int64_t cur;
+	if (dvv_counter_value(next, &cur) != 0)
+		return ERR_INVALID; /* GET shows a number past int64 */
+	if (add_overflows(cur, delta))
+		return ERR_RANGE;
+	err = pncounter_add(&next->pn, replica, delta);
+	if (err)
+		return err;
+	*value = cur + delta;
+	int64_t check;
+	ASSERT(dvv_counter_value(next, &check) == 0 && check == *value);
+	return 0;
+}
+
+/* Writes next into d as a counter sibling over every sibling d holds. */
+static int incr_write(struct dvv *d, uint64_t replica, const struct dvv_counter *next,
+                      uint64_t timestamp_ms, bool lww)
+{
+	struct buf enc;
+	buf_init(&enc);
+	int err = dvv_counter_encode(next, &enc, VALUE_BYTES_MAX);
+	struct dvv_clock all = d->clock;
+	struct dvv_dot dot;
+	if (!err)
+		err = dvv_update(d, &all, replica, bytes_make(enc.data, enc.len), timestamp_ms,
+		                 DVV_FLAG_COUNTER, &dot);
+	buf_deinit(&enc);
+	if (err)
+		return err;
+	/* A lineage's origin is a write this state has seen. */
+	ASSERT(dvv_clock_covers(&d->clock, next->origin));
+	ASSERT(d->sibling_count == 1 && dvv_clock_covers(&d->clock, dot));
+	/* One sibling is its own LWW resolution; resolving anyway keeps the
+	 * rule in one place should the context above ever narrow. */
+	if (lww)
+		dvv_resolve_lww(d);
+	return 0;
+}
+
+int replica_incr(struct keyspace *ks, struct bytes key, uint64_t replica, int64_t delta,
+                 uint64_t timestamp_ms, bool lww, struct buf *out, int64_t *new_value)
+{
+	struct ekey k;
+	ks_key_init(&k, key);
+	struct dvv *d = malloc(sizeof(*d));
+	struct dvv_counter *next = malloc(sizeof(*next));
+	bool found, changed;
+	struct bytes raw;
+	int err = d && next ? load_locked(ks, &k, d, &found, &raw) : ERR_NOMEM;
+	if (err) {
+		free(d);
+		free(next);
+		return err;
+	}
+	int64_t value;
+	err = incr_next(d, replica, delta, next, &value);
+	if (!err)
+		err = incr_write(d, replica, next, timestamp_ms, lww);
+	if (!err)
+		err = store_unlock(ks, &k, d, raw, out, &changed);
+	else
+		(void)ks_unlock(ks, k.stripe);
+	if (!err)
+		*new_value = value;
+	dvv_deinit(d);
+	free(d);
+	free(next);
+	return err;
+}
+
+int replica_value(const struct dvv *d, char text[REPLICA_TEXT_BYTES], struct bytes *out,
+                  bool *found)
+{
+	struct dvv_counter c;
+	bool counting;
+	int err = visible_counter(d, &c, &counting);
+	if (err)
+		return err;
+	if (counting) {
+		*out = bytes_make(text, dvv_counter_format(&c, text));
+		*found = true;
+		return 0;
+	}
+	const struct dvv_sibling *v = replica_visible(d);
+	*out = v ? bytes_make(v->value, v->value_len) : bytes_make(NULL, 0);
+	*found = v != NULL;
+	return 0;
+}
+
+struct bytes replica_sibling_value(const struct dvv_sibling *s, char text[REPLICA_TEXT_BYTES])
+{
+	if (!(s->flags & DVV_FLAG_COUNTER))
+		return bytes_make(s->value, s->value_len);
+	struct dvv_counter c;
+	int err = dvv_counter_decode(&c, s->value, s->value_len);
+	ASSERT(err == 0);
+	return bytes_make(text, dvv_counter_format(&c, text));
 }

@@ -17,8 +17,29 @@
  *           repair, a hint handed back): joined with dvv_sync; written
  *           only when it adds something.
  *
- * With lww the stored state keeps only the last-writer-wins sibling
- * (dvv_resolve_lww), the same choice on every replica.
+ *   incr    a coordinated INCR/DECR: the key as a PN-counter, so that
+ *           concurrent increments through different replicas all count.
+ *
+ * Counters. An INCR writes a counter sibling (DVV_FLAG_COUNTER) holding
+ * the whole counter as this replica knows it, with a context of
+ * everything the replica holds, so it supersedes every sibling there.
+ * Two replicas incrementing concurrently leave two counter siblings of
+ * one lineage (dvv.h, struct dvv_counter); a read merges them pointwise,
+ * and the next INCR merges them into one. What a key shows follows its
+ * LWW winner (replica_value): a register shows its bytes; a counter shows
+ * the merge of every counter sibling of its lineage. An INCR where no
+ * counter is visible starts one from the visible register's integer (0
+ * over nothing or a tombstone), in the lineage of that register, so
+ * replicas that increment the same value concurrently still build one
+ * counter. A SET or DEL after an INCR supersedes the counter like any
+ * value. A SET concurrent with INCRs is settled by LWW between the
+ * register (or the counter counting from it) and the counter: the
+ * loser's writes are lost, as with two concurrent SETs. Concurrent INCRs
+ * from one value never lose one.
+ *
+ * With lww the stored state keeps only what LWW keeps (dvv_resolve_lww):
+ * the winner, and a counter winner's whole lineage, the same choice on
+ * every replica.
  *
  * Errors: ERR_PROTO when a stored or received state does not decode (the
  * stored one is reported, never overwritten), ERR_LIMIT past DVV_* limits
@@ -54,8 +75,40 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
 int replica_merge(struct keyspace *ks, struct bytes key, struct bytes state, bool lww,
                   bool *changed);
 
-/* The value a plain GET returns from a state: the LWW winner, NULL (and
- * 0) when the state has no live sibling (absent or a tombstone). */
+/* An INCRBY delta coordinated here (DECRBY d is delta -d; the caller
+ * refuses -INT64_MIN). Reads the state, takes the visible counter (the
+ * merge of the winner's lineage) or starts one from the visible integer
+ * (0 when nothing is visible), adds delta as this replica, and writes the
+ * counter as a sibling over everything held. out gets the new encoded
+ * state, to send to the other replicas; *new_value the counter's value.
+ * ERR_INVALID when the visible value is not a decimal integer in int64
+ * (Redis rules, strconv_i64), or a counter past int64: Redis's "ERR value
+ * is not an integer or out of range". ERR_RANGE when the result would
+ * not fit int64: "ERR increment or decrement would overflow". Otherwise
+ * as replica_update. Nothing is written on error. */
+int replica_incr(struct keyspace *ks, struct bytes key, uint64_t replica, int64_t delta,
+                 uint64_t timestamp_ms, bool lww, struct buf *out, int64_t *new_value);
+
+/* The LWW winner of a state, NULL when the state has no live sibling
+ * (absent or a tombstone). A counter winner's value is the counter's
+ * encoding: a client gets replica_value instead. */
 const struct dvv_sibling *replica_visible(const struct dvv *d);
+
+/* Room for a counter's value in decimal. */
+#define REPLICA_TEXT_BYTES DVV_COUNTER_TEXT_BYTES
+
+/* The value a plain GET returns from a state: the visible register's
+ * bytes, or for a counter winner the decimal value of the merge of its
+ * lineage, written into text (even past int64). *out views d or text,
+ * valid while both are unchanged; *found false (out empty) when nothing
+ * is visible. ERR_LIMIT when the merge passes PNCOUNTER_REPLICAS_MAX
+ * (only from a forged state); out and found unwritten then. */
+int replica_value(const struct dvv *d, char text[REPLICA_TEXT_BYTES], struct bytes *out,
+                  bool *found);
+
+/* One live sibling as GETV shows it: a register's bytes, or a counter
+ * sibling's own counter (not merged with its concurrent siblings) in
+ * decimal, written into text. The view is valid while s and text are. */
+struct bytes replica_sibling_value(const struct dvv_sibling *s, char text[REPLICA_TEXT_BYTES]);
 
 #endif

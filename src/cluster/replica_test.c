@@ -1,7 +1,9 @@
 /*
  * replica_test.c - a replica's local read, coordinated update and merge
  * over a real keyspace (memory engine): siblings, contexts, LWW,
- * tombstones, idempotent merges and a corrupt stored state.
+ * tombstones, idempotent merges and a corrupt stored state; INCR/DECR as
+ * PN-counters: concurrent increments through different replicas, over
+ * registers, errors, stale states, and seeded random histories.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +12,7 @@
 
 #include <cmocka.h>
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -18,6 +21,7 @@
 
 #define R1 0x1001
 #define R2 0x2002
+#define R3 0x3003
 
 static struct keyspace *new_ks(void)
 {
@@ -54,7 +58,8 @@ static void update(struct keyspace *ks, const char *key, const struct dvv_clock 
 static bool has_value(const struct dvv *d, const char *v)
 {
 	for (uint32_t i = 0; i < d->sibling_count; i++)
-		if (bytes_eq(bytes_make(d->siblings[i].value, d->siblings[i].value_len), bytes_cstr(v)))
+		if (bytes_eq(bytes_make(d->siblings[i].value, d->siblings[i].value_len),
+		             bytes_cstr(v)))
 			return true;
 	return false;
 }
@@ -85,9 +90,8 @@ static void test_concurrent_updates_become_siblings_until_a_write_sees_both(void
 	update(a, "k", NULL, R1, "from-a", 10, false, &sa);
 	update(b, "k", NULL, R2, "from-b", 20, false, &sb);
 	bool changed;
-	assert_int_equal(replica_merge(a, bytes_cstr("k"), bytes_make(sb.data, sb.len), false,
-	                               &changed),
-	                 0);
+	assert_int_equal(
+	    replica_merge(a, bytes_cstr("k"), bytes_make(sb.data, sb.len), false, &changed), 0);
 	assert_true(changed);
 	struct dvv d;
 	load(a, "k", &d);
@@ -107,9 +111,8 @@ static void test_concurrent_updates_become_siblings_until_a_write_sees_both(void
 	dvv_deinit(&d);
 
 	/* b learns the resolution: its sibling was seen, so it goes. */
-	assert_int_equal(replica_merge(b, bytes_cstr("k"), bytes_make(sa.data, sa.len), false,
-	                               &changed),
-	                 0);
+	assert_int_equal(
+	    replica_merge(b, bytes_cstr("k"), bytes_make(sa.data, sa.len), false, &changed), 0);
 	assert_true(changed);
 	load(b, "k", &d);
 	assert_int_equal(d.sibling_count, 1);
@@ -129,11 +132,11 @@ static void test_merge_is_idempotent_and_writes_only_news(void **state)
 	buf_init(&s);
 	update(a, "k", NULL, R1, "v1", 1, false, &s);
 	bool changed;
-	assert_int_equal(replica_merge(b, bytes_cstr("k"), bytes_make(s.data, s.len), false, &changed),
-	                 0);
+	assert_int_equal(
+	    replica_merge(b, bytes_cstr("k"), bytes_make(s.data, s.len), false, &changed), 0);
 	assert_true(changed);
-	assert_int_equal(replica_merge(b, bytes_cstr("k"), bytes_make(s.data, s.len), false, &changed),
-	                 0);
+	assert_int_equal(
+	    replica_merge(b, bytes_cstr("k"), bytes_make(s.data, s.len), false, &changed), 0);
 	assert_false(changed);
 	/* An older state (a late message) changes nothing either. */
 	struct buf s2;
@@ -146,8 +149,8 @@ static void test_merge_is_idempotent_and_writes_only_news(void **state)
 	assert_int_equal(
 	    replica_merge(b, bytes_cstr("k"), bytes_make(s2.data, s2.len), false, &changed), 0);
 	assert_true(changed);
-	assert_int_equal(replica_merge(b, bytes_cstr("k"), bytes_make(s.data, s.len), false, &changed),
-	                 0);
+	assert_int_equal(
+	    replica_merge(b, bytes_cstr("k"), bytes_make(s.data, s.len), false, &changed), 0);
 	assert_false(changed);
 	load(b, "k", &d);
 	assert_int_equal(d.sibling_count, 1);
@@ -251,18 +254,413 @@ static void test_corrupt_stored_state_is_an_error_and_kept(void **state)
 	buf_init(&s);
 	struct dvv_clock none;
 	dvv_clock_init(&none);
-	assert_int_equal(replica_update(ks, bytes_cstr("k"), &none, R1, bytes_cstr("v"), 1, 0,
-	                                false, &s, NULL),
-	                 ERR_PROTO);
+	assert_int_equal(
+	    replica_update(ks, bytes_cstr("k"), &none, R1, bytes_cstr("v"), 1, 0, false, &s, NULL),
+	    ERR_PROTO);
 	bool changed = true;
-	assert_int_equal(replica_merge(ks, bytes_cstr("k"), bytes_cstr("also garbage"), false,
-	                               &changed),
-	                 ERR_PROTO);
+	assert_int_equal(
+	    replica_merge(ks, bytes_cstr("k"), bytes_cstr("also garbage"), false, &changed),
+	    ERR_PROTO);
 	assert_false(changed);
 	assert_int_equal(replica_read(ks, bytes_cstr("k"), &s, &changed), 0);
 	assert_true(bytes_eq(bytes_make(s.data, s.len), bytes_cstr("garbage")));
 	buf_deinit(&s);
 	ks_destroy(ks);
+}
+
+/* ---- Counters ---------------------------------------------------------------- */
+
+static int incr(struct keyspace *ks, const char *key, uint64_t replica, int64_t delta, uint64_t ts,
+                bool lww, int64_t *value)
+{
+	struct buf out;
+	buf_init(&out);
+	int err = replica_incr(ks, bytes_cstr(key), replica, delta, ts, lww, &out, value);
+	if (err == 0) {
+		/* out is the state now stored, to send to the other replicas. */
+		struct buf stored;
+		buf_init(&stored);
+		bool found;
+		assert_int_equal(replica_read(ks, bytes_cstr(key), &stored, &found), 0);
+		assert_true(
+		    bytes_eq(bytes_make(out.data, out.len), bytes_make(stored.data, stored.len)));
+		buf_deinit(&stored);
+	}
+	buf_deinit(&out);
+	return err;
+}
+
+static int64_t incr_ok(struct keyspace *ks, const char *key, uint64_t replica, int64_t delta,
+                       uint64_t ts, bool lww)
+{
+	int64_t v = 0;
+	assert_int_equal(incr(ks, key, replica, delta, ts, lww, &v), 0);
+	return v;
+}
+
+/* Sends from's stored state of key to to, as a replicated write does. */
+static bool send(struct keyspace *from, struct keyspace *to, const char *key, bool lww)
+{
+	struct buf b;
+	buf_init(&b);
+	bool found, changed = false;
+	assert_int_equal(replica_read(from, bytes_cstr(key), &b, &found), 0);
+	if (found)
+		assert_int_equal(
+		    replica_merge(to, bytes_cstr(key), bytes_make(b.data, b.len), lww, &changed),
+		    0);
+	buf_deinit(&b);
+	return changed;
+}
+
+/* What a plain GET of key at ks shows equals want (NULL: nothing). */
+static void expect_get(struct keyspace *ks, const char *key, const char *want)
+{
+	struct dvv d;
+	load(ks, key, &d);
+	char text[REPLICA_TEXT_BYTES];
+	struct bytes v;
+	bool found;
+	assert_int_equal(replica_value(&d, text, &v, &found), 0);
+	assert_int_equal(found, want != NULL);
+	if (want) {
+		if (!bytes_eq(v, bytes_cstr(want)))
+			fail_msg("GET shows '%.*s', want '%s'", (int)v.len, (const char *)v.ptr,
+			         want);
+	}
+	dvv_deinit(&d);
+}
+
+static uint32_t sibling_count(struct keyspace *ks, const char *key)
+{
+	struct dvv d;
+	load(ks, key, &d);
+	uint32_t n = d.sibling_count;
+	dvv_deinit(&d);
+	return n;
+}
+
+static void set(struct keyspace *ks, const char *key, uint64_t replica, const char *value,
+                uint64_t ts, bool lww)
+{
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(replica_update(ks, bytes_cstr(key), NULL, replica, bytes_cstr(value), ts,
+	                                0, lww, &out, NULL),
+	                 0);
+	buf_deinit(&out);
+}
+
+static void test_incr_and_decr_at_one_replica(void **state)
+{
+	(void)state;
+	struct keyspace *ks = new_ks();
+	assert_int_equal(incr_ok(ks, "k", R1, 1, 1, false), 1);
+	assert_int_equal(incr_ok(ks, "k", R1, 5, 2, false), 6);
+	assert_int_equal(incr_ok(ks, "k", R1, -1, 3, false), 5);
+	assert_int_equal(incr_ok(ks, "k", R1, -10, 4, false), -5);
+	assert_int_equal(incr_ok(ks, "k", R1, 0, 5, false), -5);
+	expect_get(ks, "k", "-5");
+	struct dvv d;
+	load(ks, "k", &d);
+	assert_int_equal(d.sibling_count, 1);
+	assert_int_equal(d.siblings[0].flags, DVV_FLAG_COUNTER);
+	/* replica_visible still names the winner; its bytes are the counter's
+	 * encoding, which is why a client gets replica_value instead. */
+	assert_ptr_equal(replica_visible(&d), &d.siblings[0]);
+	char text[REPLICA_TEXT_BYTES];
+	assert_true(bytes_eq(replica_sibling_value(&d.siblings[0], text), bytes_cstr("-5")));
+	dvv_deinit(&d);
+	ks_destroy(ks);
+}
+
+/* Two replicas increment concurrently from nothing and from one register;
+ * merged either way both see the sum, in either conflict mode. */
+static void test_concurrent_incrs_through_two_replicas_all_count(void **state)
+{
+	(void)state;
+	for (int lww = 0; lww <= 1; lww++) {
+		struct keyspace *a = new_ks(), *b = new_ks();
+		incr_ok(a, "k", R1, 1, 10, lww);
+		incr_ok(a, "k", R1, 2, 11, lww);
+		incr_ok(b, "k", R2, 10, 5, lww);
+		incr_ok(b, "k", R2, -1, 30, lww);
+		assert_true(send(a, b, "k", lww));
+		assert_true(send(b, a, "k", lww));
+		expect_get(a, "k", "12");
+		expect_get(b, "k", "12");
+		assert_int_equal(sibling_count(a, "k"), 2);
+		/* The next INCR merges both and supersedes them. */
+		assert_int_equal(incr_ok(b, "k", R2, 1, 31, lww), 13);
+		assert_int_equal(sibling_count(b, "k"), 1);
+		assert_true(send(b, a, "k", lww));
+		expect_get(a, "k", "13");
+		assert_int_equal(sibling_count(a, "k"), 1);
+
+		/* From one register: both start the same counter, its base once. */
+		set(a, "r", R1, "100", 40, lww);
+		assert_true(send(a, b, "r", lww));
+		assert_int_equal(incr_ok(a, "r", R1, 1, 50, lww), 101);
+		assert_int_equal(incr_ok(b, "r", R2, 1, 41, lww), 101);
+		send(a, b, "r", lww);
+		send(b, a, "r", lww);
+		expect_get(a, "r", "102");
+		expect_get(b, "r", "102");
+		ks_destroy(a);
+		ks_destroy(b);
+	}
+}
+
+static void test_incr_over_an_integer_register_counts_from_it(void **state)
+{
+	(void)state;
+	struct keyspace *ks = new_ks();
+	set(ks, "k", R1, "10", 1, false);
+	assert_int_equal(incr_ok(ks, "k", R1, 1, 2, false), 11);
+	expect_get(ks, "k", "11");
+	set(ks, "n", R1, "-9223372036854775808", 1, true);
+	assert_int_equal(incr_ok(ks, "n", R1, 1, 2, true), INT64_MIN + 1);
+	expect_get(ks, "n", "-9223372036854775807");
+	ks_destroy(ks);
+}
+
+/* An INCR that fails writes nothing: the stored bytes stay as they were. */
+static void expect_incr_refused(struct keyspace *ks, const char *key, int64_t delta, int want)
+{
+	struct buf before, after;
+	buf_init(&before);
+	buf_init(&after);
+	bool found;
+	assert_int_equal(replica_read(ks, bytes_cstr(key), &before, &found), 0);
+	int64_t v = 12345;
+	assert_int_equal(incr(ks, key, R1, delta, 99, false, &v), want);
+	assert_int_equal(v, 12345);
+	assert_int_equal(replica_read(ks, bytes_cstr(key), &after, &found), 0);
+	assert_true(
+	    bytes_eq(bytes_make(before.data, before.len), bytes_make(after.data, after.len)));
+	buf_deinit(&before);
+	buf_deinit(&after);
+}
+
+static void test_incr_over_a_non_integer_is_refused_unchanged(void **state)
+{
+	(void)state;
+	struct keyspace *ks = new_ks();
+	static const char *const bad[] = {
+	    "abc", "", " 1", "01", "+1", "1.5", "9223372036854775808"};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		set(ks, "k", R1, bad[i], 1, false);
+		expect_incr_refused(ks, "k", 1, ERR_INVALID);
+		expect_get(ks, "k", bad[i]);
+	}
+	ks_destroy(ks);
+}
+
+static void test_incr_past_int64_is_refused_unchanged(void **state)
+{
+	(void)state;
+	struct keyspace *ks = new_ks();
+	set(ks, "k", R1, "9223372036854775807", 1, false);
+	expect_incr_refused(ks, "k", 1, ERR_RANGE);
+	assert_int_equal(incr_ok(ks, "k", R1, -1, 2, false), INT64_MAX - 1);
+	assert_int_equal(incr_ok(ks, "k", R1, 1, 3, false), INT64_MAX); /* as a counter now */
+	expect_incr_refused(ks, "k", 1, ERR_RANGE);
+	expect_incr_refused(ks, "k", INT64_MAX, ERR_RANGE);
+	assert_int_equal(incr_ok(ks, "k", R1, INT64_MIN, 4, false), -1);
+	expect_incr_refused(ks, "k", INT64_MIN, ERR_RANGE);
+	expect_get(ks, "k", "-1");
+
+	/* Concurrent increments can merge past int64: GET shows the exact
+	 * number and INCR refuses it as not an integer, as Redis would. */
+	struct keyspace *a = new_ks(), *b = new_ks();
+	incr_ok(a, "big", R1, INT64_MAX, 1, false);
+	incr_ok(b, "big", R2, 1, 2, false);
+	send(a, b, "big", false);
+	expect_get(b, "big", "9223372036854775808");
+	struct buf out;
+	buf_init(&out);
+	int64_t v;
+	assert_int_equal(replica_incr(b, bytes_cstr("big"), R2, -1, 3, false, &out, &v),
+	                 ERR_INVALID);
+	buf_deinit(&out);
+	ks_destroy(a);
+	ks_destroy(b);
+	ks_destroy(ks);
+}
+
+/* A late copy of an older state of the same counter changes nothing. */
+static void test_merge_of_a_stale_counter_keeps_the_new_one(void **state)
+{
+	(void)state;
+	for (int lww = 0; lww <= 1; lww++) {
+		struct keyspace *a = new_ks(), *b = new_ks();
+		struct buf old, cur;
+		buf_init(&old);
+		buf_init(&cur);
+		int64_t v;
+		assert_int_equal(replica_incr(a, bytes_cstr("k"), R1, 1, 1, lww, &old, &v), 0);
+		assert_int_equal(replica_incr(a, bytes_cstr("k"), R1, 1, 2, lww, &cur, &v), 0);
+		bool changed;
+		assert_int_equal(
+		    replica_merge(b, bytes_cstr("k"), bytes_make(cur.data, cur.len), lww, &changed),
+		    0);
+		assert_true(changed);
+		assert_int_equal(
+		    replica_merge(b, bytes_cstr("k"), bytes_make(old.data, old.len), lww, &changed),
+		    0);
+		assert_false(changed);
+		expect_get(b, "k", "2");
+		assert_int_equal(sibling_count(b, "k"), 1);
+		buf_deinit(&old);
+		buf_deinit(&cur);
+		ks_destroy(a);
+		ks_destroy(b);
+	}
+}
+
+/* A SET after counters supersedes them all; DEL too, and an INCR after a
+ * DEL counts from 0 again. */
+static void test_set_and_del_after_incrs_supersede_the_counter(void **state)
+{
+	(void)state;
+	for (int lww = 0; lww <= 1; lww++) {
+		struct keyspace *a = new_ks(), *b = new_ks();
+		incr_ok(a, "k", R1, 5, 1, lww);
+		incr_ok(b, "k", R2, 7, 2, lww);
+		send(b, a, "k", lww);
+		expect_get(a, "k", "12");
+		set(a, "k", R1, "x", 3, lww);
+		expect_get(a, "k", "x");
+		assert_int_equal(sibling_count(a, "k"), 1);
+		assert_true(send(a, b, "k", lww));
+		expect_get(b, "k", "x");
+		expect_incr_refused(a, "k", 1, ERR_INVALID);
+		struct buf out;
+		buf_init(&out);
+		assert_int_equal(replica_update(a, bytes_cstr("k"), NULL, R1, bytes_make(NULL, 0),
+		                                4, DVV_FLAG_TOMBSTONE, lww, &out, NULL),
+		                 0);
+		buf_deinit(&out);
+		expect_get(a, "k", NULL);
+		assert_int_equal(incr_ok(a, "k", R1, 1, 5, lww), 1);
+		send(a, b, "k", lww);
+		expect_get(b, "k", "1");
+		ks_destroy(a);
+		ks_destroy(b);
+	}
+}
+
+/* A SET concurrent with INCRs: LWW between the register and the counter,
+ * and INCRs on either side of it never mix their entries. */
+static void test_set_concurrent_with_incrs_is_settled_by_lww(void **state)
+{
+	(void)state;
+	for (int lww = 0; lww <= 1; lww++) {
+		struct keyspace *a = new_ks(), *b = new_ks();
+		incr_ok(a, "k", R1, 1000, 1, lww);
+		send(a, b, "k", lww);
+		/* b resets to 0 and counts on; a counts on the old counter. */
+		set(b, "k", R2, "0", 10, lww);
+		assert_int_equal(incr_ok(b, "k", R2, 1, 11, lww), 1);
+		assert_int_equal(incr_ok(a, "k", R1, 1, 12, lww), 1001);
+		send(a, b, "k", lww);
+		send(b, a, "k", lww);
+		expect_get(a, "k", "1001"); /* a's counter is later */
+		expect_get(b, "k", "1001");
+		/* Had b's reset come later, its counter (not a mix) would show. */
+		assert_int_equal(incr_ok(b, "k", R2, 1, 13, lww), 1002);
+		set(a, "k", R1, "0", 20, lww);
+		assert_int_equal(incr_ok(a, "k", R1, 1, 21, lww), 1);
+		assert_int_equal(incr_ok(b, "k", R2, 1, 14, lww), 1003);
+		send(a, b, "k", lww);
+		send(b, a, "k", lww);
+		expect_get(a, "k", "1");
+		expect_get(b, "k", "1");
+		ks_destroy(a);
+		ks_destroy(b);
+	}
+}
+
+/* GETV shows each live sibling on its own: counters in decimal. */
+static void test_sibling_values_render_counters_in_decimal(void **state)
+{
+	(void)state;
+	struct keyspace *a = new_ks(), *b = new_ks(), *c = new_ks();
+	incr_ok(a, "k", R1, 3, 1, false);
+	incr_ok(b, "k", R2, 9, 2, false);
+	set(c, "k", R3, "reg", 3, false);
+	send(b, a, "k", false);
+	send(c, a, "k", false);
+	struct dvv d;
+	load(a, "k", &d);
+	assert_int_equal(d.sibling_count, 3);
+	char text[REPLICA_TEXT_BYTES];
+	assert_true(bytes_eq(replica_sibling_value(&d.siblings[0], text), bytes_cstr("3")));
+	assert_true(bytes_eq(replica_sibling_value(&d.siblings[1], text), bytes_cstr("9")));
+	assert_true(bytes_eq(replica_sibling_value(&d.siblings[2], text), bytes_cstr("reg")));
+	dvv_deinit(&d);
+	expect_get(a, "k", "reg"); /* the register is the LWW winner */
+	ks_destroy(a);
+	ks_destroy(b);
+	ks_destroy(c);
+}
+
+struct rng {
+	uint64_t state;
+};
+
+static uint64_t rng_next(struct rng *r)
+{
+	uint64_t z = (r->state += 0x9e3779b97f4a7c15ULL);
+	z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+	z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+	return z ^ (z >> 31);
+}
+
+/* One seeded history: INCRs at random replicas with skewed clocks, random
+ * one-way merges; after a full exchange every replica shows the sum. */
+static void random_history(uint64_t seed, bool lww)
+{
+	enum { REPLICAS = 3, STEPS = 600 };
+	static const uint64_t ids[REPLICAS] = {R1, R2, R3};
+	struct keyspace *ks[REPLICAS];
+	for (int i = 0; i < REPLICAS; i++)
+		ks[i] = new_ks();
+	struct rng rng = {seed};
+	int64_t sum = 0;
+	for (int step = 0; step < STEPS; step++) {
+		int i = (int)(rng_next(&rng) % REPLICAS);
+		if (rng_next(&rng) % 3 == 0) {
+			send(ks[i], ks[(i + 1 + (int)(rng_next(&rng) % 2)) % REPLICAS], "k", lww);
+			continue;
+		}
+		int64_t delta = (int64_t)(rng_next(&rng) % 201) - 100;
+		incr_ok(ks[i], "k", ids[i], delta, rng_next(&rng) % 1000, lww);
+		sum += delta;
+		if (sibling_count(ks[i], "k") > REPLICAS)
+			fail_msg("seed %llu: more siblings than replicas",
+			         (unsigned long long)seed);
+	}
+	for (int round = 0; round < 2; round++)
+		for (int i = 0; i < REPLICAS; i++)
+			for (int j = 0; j < REPLICAS; j++)
+				if (i != j)
+					send(ks[i], ks[j], "k", lww);
+	char want[32];
+	snprintf(want, sizeof(want), "%lld", (long long)sum);
+	for (int i = 0; i < REPLICAS; i++) {
+		expect_get(ks[i], "k", want);
+		ks_destroy(ks[i]);
+	}
+}
+
+static void test_random_incrs_and_merges_converge_to_the_sum(void **state)
+{
+	(void)state;
+	for (uint64_t seed = 1; seed <= 20; seed++) {
+		random_history(seed, false);
+		random_history(seed, true);
+	}
 }
 
 int main(void)
@@ -275,6 +673,16 @@ int main(void)
 	    cmocka_unit_test(test_write_without_context_overwrites_local_siblings),
 	    cmocka_unit_test(test_tombstone_hides_the_value),
 	    cmocka_unit_test(test_corrupt_stored_state_is_an_error_and_kept),
+	    cmocka_unit_test(test_incr_and_decr_at_one_replica),
+	    cmocka_unit_test(test_concurrent_incrs_through_two_replicas_all_count),
+	    cmocka_unit_test(test_incr_over_an_integer_register_counts_from_it),
+	    cmocka_unit_test(test_incr_over_a_non_integer_is_refused_unchanged),
+	    cmocka_unit_test(test_incr_past_int64_is_refused_unchanged),
+	    cmocka_unit_test(test_merge_of_a_stale_counter_keeps_the_new_one),
+	    cmocka_unit_test(test_set_and_del_after_incrs_supersede_the_counter),
+	    cmocka_unit_test(test_set_concurrent_with_incrs_is_settled_by_lww),
+	    cmocka_unit_test(test_sibling_values_render_counters_in_decimal),
+	    cmocka_unit_test(test_random_incrs_and_merges_converge_to_the_sum),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,19 @@ struct cluster_row {
 	uint64_t incarnation;
 	uint32_t partitions; /* owned in the ring */
 	bool in_ring;
+	/* Hints this node holds for the member (net/cluster_hints.c). */
+	uint64_t hints, hint_bytes;
+	uint64_t oldest_hint_ms; /* wall-clock creation of the oldest; 0: none */
+};
+
+/* Coordinator latency, by operation (enum cluster_op_kind) and quorum
+ * (R for reads, W for writes: 1, 2, 3, 4 or more). */
+#define CLUSTER_LAT_OPS     6
+#define CLUSTER_LAT_QUORUMS 4
+
+struct cluster_latency {
+	uint64_t count, sum_ns;
+	uint64_t p50_ns, p99_ns, p999_ns;
 };
 
 struct cluster_view {
@@ -36,6 +49,15 @@ struct cluster_view {
 	/* The data path (net/cluster_kv.c, cluster/coord.h). */
 	uint64_t requests, forwarded, replica_requests, replica_errors;
 	uint64_t quorum_ok, quorum_not_found, quorum_failures, read_repairs, inflight;
+	struct cluster_latency latency[CLUSTER_LAT_OPS][CLUSTER_LAT_QUORUMS];
+	/* Reads that met more than one live sibling; the most seen in one
+	 * read; reads at or past cluster-siblings-warn. */
+	uint64_t sibling_reads, siblings_max, sibling_warnings;
+	/* Hinted handoff (net/cluster_hints.c). */
+	uint64_t hints_stored, hints_refused, hints_delivered, hints_expired, hints_corrupt;
+	uint64_t hints_pending, hint_bytes_pending;
+	/* Replication lag: age of the oldest hint not yet delivered, ms. */
+	uint64_t hint_lag_ms;
 };
 
 /* A client's keyed request, run by the cluster's coordinator
@@ -47,12 +69,23 @@ enum cluster_op_kind {
 	CLUSTER_OP_EXISTS, /* EXISTS of one key: :0 or :1 */
 	CLUSTER_OP_SET,    /* SET, SETV: +OK */
 	CLUSTER_OP_DEL,    /* DEL, DELV of one key: :0 or :1 */
+	CLUSTER_OP_INCR,   /* INCR, INCRBY, DECR, DECRBY: the new value, :n (PN-counter) */
 };
+
+_Static_assert(CLUSTER_OP_INCR + 1 == CLUSTER_LAT_OPS, "one latency row per operation");
+
+static inline const char *cluster_op_name(enum cluster_op_kind k)
+{
+	static const char *const names[CLUSTER_LAT_OPS] = {"get", "getv", "exists",
+	                                                   "set", "del",  "incr"};
+	return (unsigned)k < CLUSTER_LAT_OPS ? names[k] : "?";
+}
 
 struct cluster_op {
 	enum cluster_op_kind kind;
 	struct bytes key, value; /* copied by submit */
 	struct bytes context;    /* GETV's opaque context (SETV, DELV); copied */
+	int64_t delta;           /* CLUSTER_OP_INCR: what to add (negative: DECR) */
 	bool has_context;        /* else a write supersedes what its coordinator holds */
 	uint8_t n, r, w;         /* 0: the configured default */
 	int8_t sloppy;           /* -1: configured default; 0 strict; 1 sloppy */
@@ -72,6 +105,10 @@ struct cluster_hooks {
 	 * an error (done never runs): ERR_LIMIT when too many requests are
 	 * queued, ERR_NOMEM. */
 	int (*submit)(void *ctx, const struct cluster_op *op);
+	/* The key's preference list of n members (names, owner first); the
+	 * count, 0 before the ring has members. */
+	uint32_t (*key_nodes)(void *ctx, struct bytes key, unsigned n,
+	                      char (*names)[MEMBER_NAME_BYTES]);
 };
 
 #endif

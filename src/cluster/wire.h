@@ -124,7 +124,15 @@ const char *wire_decoder_reason(const struct wire_decoder *d);
  * receiving replica runs the whole write (value, and in version the
  * client's context, empty for none) and answers when it has its quorum. */
 #define WIRE_QUORUM_FORWARD 4u
-#define WIRE_QUORUM_KNOWN   (WIRE_QUORUM_SLOPPY | WIRE_QUORUM_LWW | WIRE_QUORUM_FORWARD)
+/* With FORWARD: the client gave a context (version; an empty one is a
+ * blind write that keeps what it did not see as siblings). Without it the
+ * write supersedes what the replica holds (plain SET, DEL). */
+#define WIRE_QUORUM_CONTEXT 8u
+/* With FORWARD on a PUT_REQ: INCRBY, value is the delta in decimal. */
+#define WIRE_QUORUM_INCR  16u
+#define WIRE_QUORUM_KNOWN                                                                          \
+	(WIRE_QUORUM_SLOPPY | WIRE_QUORUM_LWW | WIRE_QUORUM_FORWARD | WIRE_QUORUM_CONTEXT |        \
+	 WIRE_QUORUM_INCR)
 
 /* PUT_REQ, GET_REQ, DEL_REQ. For a put, version is the coordinator's DVV
  * state after its update (dvv_encode; the replica merges it) and value is

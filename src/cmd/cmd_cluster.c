@@ -4,9 +4,13 @@
  *
  *   CLUSTER STATUS      one row per member: name, address, zone, state
  *                       (up, suspect, down, left), incarnation, partitions
- *                       owned in the ring
+ *                       owned in the ring, then the hints this node holds
+ *                       for it: count, bytes, age of the oldest in ms
  *   CLUSTER RING [N]    the ring version, then per partition its
  *                       preference list of N (default 3) member names
+ *   CLUSTER NODESFOR KEY [N]
+ *                       the key's preference list: the N (default 3)
+ *                       members that hold it, owner first
  *   CLUSTER JOIN ADDR   joins the cluster through a member's internode
  *                       address (host:port)
  *   CLUSTER HELP
@@ -31,6 +35,12 @@ static bool in_cluster(struct client *c)
 	return false;
 }
 
+static int64_t hint_age_ms(uint64_t oldest_ms)
+{
+	int64_t now = env_wall_ms();
+	return oldest_ms && now > (int64_t)oldest_ms ? now - (int64_t)oldest_ms : 0;
+}
+
 static void reply_status(struct client *c)
 {
 	struct cluster_view *v = malloc(sizeof(*v));
@@ -42,13 +52,16 @@ static void reply_status(struct client *c)
 	resp_w_array(&c->out, v->count);
 	for (size_t i = 0; i < v->count; i++) {
 		const struct cluster_row *r = &v->rows[i];
-		resp_w_array(&c->out, 6);
+		resp_w_array(&c->out, 9);
 		resp_w_bulk_cstr(&c->out, r->name);
 		resp_w_bulk_cstr(&c->out, r->addr);
 		resp_w_bulk_cstr(&c->out, r->zone);
 		resp_w_bulk_cstr(&c->out, member_status_name(r->status));
 		resp_w_int(&c->out, (int64_t)r->incarnation);
 		resp_w_int(&c->out, r->in_ring ? (int64_t)r->partitions : -1);
+		resp_w_int(&c->out, (int64_t)r->hints);
+		resp_w_int(&c->out, (int64_t)r->hint_bytes);
+		resp_w_int(&c->out, hint_age_ms(r->oldest_hint_ms));
 	}
 	free(v);
 }
@@ -86,6 +99,21 @@ static void reply_ring(struct client *c)
 	free(names);
 }
 
+static void reply_nodes_for(struct client *c)
+{
+	int64_t n = 3;
+	if (c->argc == 4 && (!strconv_i64(c->argv[3], &n) || n < 1 || n > RING_REPLICAS_MAX)) {
+		resp_w_errorf(&c->out, "ERR N must be between 1 and %d", RING_REPLICAS_MAX);
+		return;
+	}
+	char names[RING_REPLICAS_MAX][MEMBER_NAME_BYTES];
+	uint32_t got = c->node->cluster->key_nodes(c->node->cluster_ctx, c->argv[2], (unsigned)n,
+	                                           names);
+	resp_w_array(&c->out, got);
+	for (uint32_t i = 0; i < got; i++)
+		resp_w_bulk_cstr(&c->out, names[i]);
+}
+
 void cmd_cluster(struct client *c)
 {
 	struct bytes sub = c->argv[1];
@@ -93,9 +121,12 @@ void cmd_cluster(struct client *c)
 		static const char *const lines[] = {
 		    "CLUSTER <subcommand> [<arg> ...]. Subcommands are:",
 		    "STATUS",
-		    "    Members: name, address, zone, state, incarnation, partitions owned.",
+		    "    Members: name, address, zone, state, incarnation, partitions owned,",
+		    "    and the hints held for each: count, bytes, age of the oldest (ms).",
 		    "RING [<n>]",
 		    "    The ring version, then each partition's preference list of n members.",
+		    "NODESFOR <key> [<n>]",
+		    "    The n members (default 3) that hold key, its owner first.",
 		    "JOIN <host:port>",
 		    "    Join the cluster through a member's internode address.",
 		    "HELP",
@@ -108,6 +139,9 @@ void cmd_cluster(struct client *c)
 	} else if (bytes_eq_nocase(sub, "ring") && c->argc <= 3) {
 		if (in_cluster(c))
 			reply_ring(c);
+	} else if (bytes_eq_nocase(sub, "nodesfor") && (c->argc == 3 || c->argc == 4)) {
+		if (in_cluster(c))
+			reply_nodes_for(c);
 	} else if (bytes_eq_nocase(sub, "join") && c->argc == 3) {
 		if (!in_cluster(c))
 			return;
@@ -128,6 +162,23 @@ void cmd_cluster(struct client *c)
 		              "CLUSTER HELP.",
 		              (int)(sub.len > 64 ? 64 : sub.len), (const char *)sub.ptr);
 	}
+}
+
+/* cluster_latency_<op>_<r|w><q>: count and percentiles in microseconds,
+ * for each operation and quorum that ran. */
+static void info_latency(struct buf *b, const struct cluster_view *v)
+{
+	for (unsigned k = 0; k < CLUSTER_LAT_OPS; k++)
+		for (unsigned q = 0; q < CLUSTER_LAT_QUORUMS; q++) {
+			const struct cluster_latency *l = &v->latency[k][q];
+			if (!l->count)
+				continue;
+			bool read = k <= CLUSTER_OP_EXISTS;
+			infof(b, "cluster_latency_%s_%c%u%s:count=%llu,p50=%.3f,p99=%.3f,p99.9=%.3f",
+			      cluster_op_name((enum cluster_op_kind)k), read ? 'r' : 'w', q + 1,
+			      q + 1 == CLUSTER_LAT_QUORUMS ? "plus" : "", (unsigned long long)l->count,
+			      (double)l->p50_ns / 1e3, (double)l->p99_ns / 1e3, (double)l->p999_ns / 1e3);
+		}
 }
 
 void cluster_info_section(struct node *n, struct buf *b)
@@ -174,5 +225,17 @@ void cluster_info_section(struct node *n, struct buf *b)
 	infof(b, "requests_in_flight:%llu", (unsigned long long)v->inflight);
 	infof(b, "replica_requests:%llu", (unsigned long long)v->replica_requests);
 	infof(b, "replica_errors:%llu", (unsigned long long)v->replica_errors);
+	infof(b, "sibling_reads:%llu", (unsigned long long)v->sibling_reads);
+	infof(b, "siblings_max:%llu", (unsigned long long)v->siblings_max);
+	infof(b, "sibling_warnings:%llu", (unsigned long long)v->sibling_warnings);
+	infof(b, "hints_stored:%llu", (unsigned long long)v->hints_stored);
+	infof(b, "hints_refused:%llu", (unsigned long long)v->hints_refused);
+	infof(b, "hints_delivered:%llu", (unsigned long long)v->hints_delivered);
+	infof(b, "hints_expired:%llu", (unsigned long long)v->hints_expired);
+	infof(b, "hints_corrupt:%llu", (unsigned long long)v->hints_corrupt);
+	infof(b, "hints_pending:%llu", (unsigned long long)v->hints_pending);
+	infof(b, "hint_bytes_pending:%llu", (unsigned long long)v->hint_bytes_pending);
+	infof(b, "replication_lag_ms:%llu", (unsigned long long)v->hint_lag_ms);
+	info_latency(b, v);
 	free(v);
 }

@@ -467,6 +467,73 @@ static void render_engine(struct node *n, struct buf *b, int *rc)
 	free(h);
 }
 
+/* Coordinator latency, siblings and hinted handoff (INFO cluster). */
+static void render_cluster_latency(const struct cluster_view *v, struct buf *b, int *rc)
+{
+	family(b, rc, "ringkv_cluster_request_seconds", "summary",
+	       "Latency of requests this node coordinated, by operation and quorum (R or W).");
+	static const char *const qs[CLUSTER_LAT_QUORUMS] = {"1", "2", "3", "4+"};
+	for (unsigned k = 0; k < CLUSTER_LAT_OPS; k++)
+		for (unsigned q = 0; q < CLUSTER_LAT_QUORUMS; q++) {
+			const struct cluster_latency *l = &v->latency[k][q];
+			if (!l->count)
+				continue;
+			const char *op = cluster_op_name((enum cluster_op_kind)k);
+			const struct {
+				const char *name;
+				uint64_t ns;
+			} pts[] = {{"0.5", l->p50_ns}, {"0.99", l->p99_ns}, {"0.999", l->p999_ns}};
+			for (size_t i = 0; i < ARRAY_LEN(pts); i++)
+				put(b, rc,
+				    "ringkv_cluster_request_seconds{op=\"%s\",quorum=\"%s\",quantile=\"%s\"} "
+				    "%.9f\n",
+				    op, qs[q], pts[i].name, (double)pts[i].ns / 1e9);
+			put(b, rc, "ringkv_cluster_request_seconds_sum{op=\"%s\",quorum=\"%s\"} %.9f\n", op,
+			    qs[q], (double)l->sum_ns / 1e9);
+			put(b, rc, "ringkv_cluster_request_seconds_count{op=\"%s\",quorum=\"%s\"} %llu\n",
+			    op, qs[q], (unsigned long long)l->count);
+		}
+}
+
+static void render_cluster_data(const struct cluster_view *v, struct buf *b, int *rc)
+{
+	render_cluster_latency(v, b, rc);
+	one(b, rc, "ringkv_cluster_sibling_reads_total", "counter",
+	    "Reads that met more than one concurrent value (sibling) of a key.", v->sibling_reads);
+	one(b, rc, "ringkv_cluster_siblings_max", "gauge",
+	    "Most siblings one read has met since start-up.", v->siblings_max);
+	one(b, rc, "ringkv_cluster_sibling_warnings_total", "counter",
+	    "Reads that met cluster-siblings-warn siblings or more.", v->sibling_warnings);
+	one(b, rc, "ringkv_cluster_hints_stored_total", "counter",
+	    "Writes this node took as a fallback for a down replica.", v->hints_stored);
+	one(b, rc, "ringkv_cluster_hints_refused_total", "counter",
+	    "Hints refused: the down replica's backlog was at cluster-hint-max-bytes.",
+	    v->hints_refused);
+	one(b, rc, "ringkv_cluster_hints_delivered_total", "counter",
+	    "Hints handed back to their replica.", v->hints_delivered);
+	one(b, rc, "ringkv_cluster_hints_expired_total", "counter",
+	    "Hints dropped after cluster-hint-max-age.", v->hints_expired);
+	one_f(b, rc, "ringkv_cluster_replication_lag_seconds", "gauge",
+	      "Age of the oldest hint not yet handed back (0: none pending).",
+	      (double)v->hint_lag_ms / 1000.0);
+	family(b, rc, "ringkv_cluster_hints_pending", "gauge",
+	       "Hints held for each member, waiting for it to come back.");
+	for (size_t i = 0; i < v->count; i++) {
+		char name[2 * MEMBER_NAME_BYTES];
+		label_escape(name, sizeof(name), v->rows[i].name);
+		put(b, rc, "ringkv_cluster_hints_pending{target=\"%s\"} %llu\n", name,
+		    (unsigned long long)v->rows[i].hints);
+	}
+	family(b, rc, "ringkv_cluster_hint_bytes_pending", "gauge",
+	       "Bytes of hints held for each member.");
+	for (size_t i = 0; i < v->count; i++) {
+		char name[2 * MEMBER_NAME_BYTES];
+		label_escape(name, sizeof(name), v->rows[i].name);
+		put(b, rc, "ringkv_cluster_hint_bytes_pending{target=\"%s\"} %llu\n", name,
+		    (unsigned long long)v->rows[i].hint_bytes);
+	}
+}
+
 /* The cluster's membership and internode counters (INFO cluster). */
 static void render_cluster(struct node *n, struct buf *b, int *rc)
 {
@@ -514,6 +581,7 @@ static void render_cluster(struct node *n, struct buf *b, int *rc)
 	    "Coordinated requests waiting for replicas.", v->inflight);
 	one(b, rc, "ringkv_cluster_replica_requests_total", "counter",
 	    "Replica requests from other coordinators served here.", v->replica_requests);
+	render_cluster_data(v, b, rc);
 	free(v);
 }
 

@@ -285,44 +285,6 @@ static void on_wake(void *ctx)
 
 /* ---- Life cycle --------------------------------------------------------- */
 
-/* This node's DVV replica id: random, made once per data directory and
- * kept in it, so that a node that lost its data comes back under a new id
- * and never reissues a dot (dvv.h). */
-static int load_replica_id(const char *dir, uint64_t *id, char *err, size_t err_cap)
-{
-	char path[1200];
-	snprintf(path, sizeof(path), "%s/cluster-replica-id", dir);
-	FILE *f = fopen(path, "r");
-	if (f) {
-		unsigned long long v = 0;
-		int ok = fscanf(f, "%16llx", &v) == 1 && v != 0;
-		fclose(f);
-		if (!ok) {
-			snprintf(err, err_cap, "cluster: %s is damaged (remove it only if this node's "
-			                       "data is gone too)", path);
-			return ERR_CORRUPT;
-		}
-		*id = v;
-		return 0;
-	}
-	uint64_t v = 0;
-	while (!v)
-		v = env_random_seed();
-	char tmp[1210];
-	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
-	f = fopen(tmp, "w");
-	bool ok = f && fprintf(f, "%016llx\n", (unsigned long long)v) > 0 && fflush(f) == 0 &&
-	          fsync(fileno(f)) == 0;
-	if (f && fclose(f) != 0)
-		ok = false;
-	if (!ok || rename(tmp, path) != 0) {
-		snprintf(err, err_cap, "cluster: cannot write %s", path);
-		return ERR_IO;
-	}
-	*id = v;
-	return 0;
-}
-
 int cluster_create(struct cluster **out, struct config *cfg, struct log *log, char *err,
                    size_t err_cap)
 {
@@ -394,7 +356,7 @@ int cluster_create(struct cluster **out, struct config *cfg, struct log *log, ch
 int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err_cap)
 {
 	/* The server runs in its data directory (env_dir_enter). */
-	int rc = load_replica_id(".", &c->replica_id, err, err_cap);
+	int rc = cluster_replica_id_load(c->cfg, c->log, &c->replica_id, err, err_cap);
 	if (rc)
 		return rc;
 	rc = ckv_init(c);
@@ -402,7 +364,10 @@ int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err
 		snprintf(err, err_cap, "cluster: coordinator: %s", err_str(rc));
 		return rc;
 	}
-	c->ks = ks;
+	c->ks = ks; /* from here cluster_destroy deinits the data path */
+	rc = hints_init(c, err, err_cap);
+	if (rc)
+		return rc;
 	LOG_N(c->log, "cluster: replica id %016llx", (unsigned long long)c->replica_id);
 	return 0;
 }
@@ -410,6 +375,11 @@ int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err
 int cluster_start(struct cluster *c)
 {
 	return cnet_start(c->net);
+}
+
+uint64_t cluster_replica_id(const struct cluster *c)
+{
+	return c ? c->replica_id : 0;
 }
 
 void cluster_destroy(struct cluster *c)
@@ -478,25 +448,32 @@ void cluster_view(struct cluster *c, struct cluster_view *out)
 	out->suspicions = c->m.suspicions;
 	out->refutations = c->m.refutations;
 	out->downs = c->m.deaths;
-	out->requests = c->kv_stats.requests;
-	out->forwarded = c->kv_stats.forwarded;
-	out->replica_requests = c->kv_stats.replica_reqs;
-	out->replica_errors = c->kv_stats.replica_errors;
-	if (c->coord_ready) {
-		struct coord_stats cs;
-		coord_get_stats(&c->coord, &cs);
-		out->quorum_ok = cs.ok;
-		out->quorum_not_found = cs.not_found;
-		out->quorum_failures = cs.noquorum + cs.limit + cs.errors;
-		out->read_repairs = cs.read_repairs;
-		out->inflight = cs.inflight + c->fwd_count;
-	}
+	ckv_view(c, out);
 	env_mutex_unlock(&c->mu);
 	struct cnet_stats ns;
 	cnet_get_stats(c->net, &ns);
 	out->bytes_in = ns.bytes_in;
 	out->bytes_out = ns.bytes_out;
 	out->dropped = ns.frames_dropped;
+}
+
+uint32_t cluster_key_nodes(struct cluster *c, struct bytes key, unsigned n,
+                           char (*names)[MEMBER_NAME_BYTES])
+{
+	uint16_t ids[RING_REPLICAS_MAX];
+	if (n > RING_REPLICAS_MAX)
+		n = RING_REPLICAS_MAX;
+	env_mutex_lock(&c->mu);
+	uint32_t got = 0;
+	if (c->ring.member_count)
+		got = ring_preference_list(&c->ring, ring_partition_of_key(&c->ring, key), n, ids);
+	for (uint32_t k = 0; k < got; k++) {
+		const struct ring_member *rm = ring_member_find(&c->ring, ids[k]);
+		snprintf(names[k], MEMBER_NAME_BYTES, "%.*s", rm ? (int)rm->name_len : 0,
+		         rm ? rm->name : "");
+	}
+	env_mutex_unlock(&c->mu);
+	return got;
 }
 
 uint32_t cluster_ring_names(struct cluster *c, unsigned n, char (*names)[MEMBER_NAME_BYTES],

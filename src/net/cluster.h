@@ -44,7 +44,15 @@ int cluster_start(struct cluster *c);
 /* Runs a client's keyed request (cluster/view.h); any thread. */
 int cluster_submit(struct cluster *c, const struct cluster_op *op);
 void cluster_destroy(struct cluster *c);
+/* This run's DVV replica id (net/cluster_id.c), 0 for NULL. */
+uint64_t cluster_replica_id(const struct cluster *c);
+/* After a clean shutdown, once the engine has closed: lets the next start
+ * keep replica id id (net/cluster_id.c). */
+void cluster_mark_clean(struct config *cfg, struct log *log, uint64_t id);
 
+/* CLUSTER NODES-OF: the key's preference list (cluster/view.h). */
+uint32_t cluster_key_nodes(struct cluster *c, struct bytes key, unsigned n,
+                           char (*names)[MEMBER_NAME_BYTES]);
 /* CLUSTER JOIN: joins through addr at the next tick. */
 int cluster_join(struct cluster *c, const char *addr);
 

@@ -11,6 +11,7 @@
 
 #include "base/buf.h"
 #include "base/config.h"
+#include "base/histogram.h"
 #include "cluster/coord.h"
 #include "cluster/member.h"
 #include "cluster/ring.h"
@@ -22,6 +23,12 @@
 
 struct ckv_job;
 struct ckv_fwd;
+struct hints;
+
+/* Message ids: a coordinator's own (cluster/coord.h) are below 2^62;
+ * writes forwarded to a replica and hints handed back have a bit each. */
+#define FWD_ID_BIT  (UINT64_C(1) << 63)
+#define HINT_ID_BIT (UINT64_C(1) << 62)
 
 /* Frame types of the shell (cluster/wire.h). */
 #define FRAME_MEMBER WIRE_MEMBER /* a membership message (member_codec.h) */
@@ -58,7 +65,12 @@ struct cluster {
 	struct buf out;     /* scratch for a frame */
 	struct {
 		uint64_t requests, forwarded, replica_reqs, replica_errors;
+		uint64_t sibling_reads, siblings_max, sibling_warnings;
 	} kv_stats;
+	uint64_t sibling_warn_logged_ms;
+	/* Coordinator latency [op][quorum bucket], written by this thread. */
+	struct hist *latency;
+	struct hints *hints; /* net/cluster_hints.c */
 };
 
 /* cluster_kv.c; everything but cluster_submit runs on the cluster thread
@@ -68,11 +80,33 @@ void ckv_deinit(struct cluster *c);
 /* Runs the queued client requests. */
 void ckv_run_jobs(struct cluster *c, uint64_t now_ms);
 void ckv_tick(struct cluster *c, uint64_t now_ms);
+/* The data path's part of CLUSTER STATUS / INFO cluster; under mu. */
+void ckv_view(struct cluster *c, struct cluster_view *out);
 /* Handles a data frame (replica request or response); false if the type
  * is not one. */
 bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms);
 /* Any thread. */
 int cluster_submit(struct cluster *c, const struct cluster_op *op);
+
+/* Sends a replica request frame to member. */
+int ckv_send_req(struct cluster *c, uint16_t member, uint8_t type, uint64_t id,
+                 const struct wire_replica_req *q);
+
+/* cluster_hints.c; the cluster thread, under mu (init: before start). */
+int hints_init(struct cluster *c, char *err, size_t err_cap);
+void hints_deinit(struct cluster *c);
+/* A fallback's write for q->hint_for: kept; the wire status to answer. */
+uint16_t hints_store(struct cluster *c, const struct wire_replica_req *q, uint64_t now_ms);
+void hints_tick(struct cluster *c, uint64_t now_ms);
+/* The answer to a hint handed back (msg_id has HINT_ID_BIT). */
+void hints_on_resp(struct cluster *c, uint64_t msg_id, const struct wire_replica_resp *s,
+                   uint64_t now_ms);
+void hints_view(struct cluster *c, struct cluster_view *out);
+
+/* cluster_id.c: this node's replica id for this run (a new one after an
+ * unclean exit); the server runs in its data directory. */
+int cluster_replica_id_load(struct config *cfg, struct log *log, uint64_t *out, char *err,
+                            size_t err_cap);
 
 /* cluster.c */
 /* Ring member id of this node, RING_MEMBER_NONE before it is in the ring. */

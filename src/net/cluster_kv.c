@@ -25,6 +25,7 @@
 
 #include "base/err.h"
 #include "base/limits.h"
+#include "base/strconv.h"
 #include "cluster/replica.h"
 #include "net/cluster_internal.h"
 #include "net/cnet.h"
@@ -34,9 +35,6 @@
  * (the client gets an error instead of the node's memory growing). */
 #define CKV_JOBS_MAX 65536
 
-/* Forwarded writes use ids in their own space, apart from the
- * coordinator's. */
-#define FWD_ID_BIT (UINT64_C(1) << 63)
 
 struct ckv_job {
 	struct ckv_job *next;
@@ -49,7 +47,10 @@ struct ckv_pending {
 	enum cluster_op_kind kind;
 	int resp;
 	bool was_visible; /* writes: a value was visible before (DEL's count) */
+	int64_t value;    /* INCR: the counter's new value */
+	bool sloppy;      /* writes: down replicas replaced by fallbacks with hints */
 	uint8_t r, w, n;
+	uint64_t start_ns; /* for the latency histograms */
 	/* A client on this node ... */
 	void (*done)(void *arg, const void *reply, size_t len);
 	void *arg;
@@ -87,8 +88,23 @@ static uint64_t deadline(const struct cluster *c, uint64_t now_ms)
 
 /* ---- Replies ------------------------------------------------------------- */
 
-static void pending_free(struct ckv_pending *p)
+static bool is_read(enum cluster_op_kind k)
 {
+	return k == CLUSTER_OP_GET || k == CLUSTER_OP_GETV || k == CLUSTER_OP_EXISTS;
+}
+
+static struct hist *latency_of(struct cluster *c, enum cluster_op_kind k, unsigned quorum)
+{
+	unsigned q = quorum < 1 ? 1 : quorum > CLUSTER_LAT_QUORUMS ? CLUSTER_LAT_QUORUMS : quorum;
+	return &c->latency[(size_t)k * CLUSTER_LAT_QUORUMS + (q - 1)];
+}
+
+/* Records the request's latency (every outcome counts) and frees p. */
+static void pending_end(struct cluster *c, struct ckv_pending *p)
+{
+	if (c->latency)
+		hist_record(latency_of(c, p->kind, is_read(p->kind) ? p->r : p->w),
+		            env_mono_ns() - p->start_ns);
 	free(p);
 }
 
@@ -121,7 +137,7 @@ static void finish_error(struct cluster *c, struct ckv_pending *p, const char *m
 	} else {
 		answer_forward(c, p, WIRE_STATUS_ERROR, bytes_cstr(msg));
 	}
-	pending_free(p);
+	pending_end(c, p);
 }
 
 /* Completes a write that reached its quorum, and frees p: +OK for SET, for
@@ -130,34 +146,45 @@ static void finish_error(struct cluster *c, struct ckv_pending *p, const char *m
 static void finish_write(struct cluster *c, struct ckv_pending *p)
 {
 	if (!p->done) {
-		answer_forward(c, p, WIRE_STATUS_OK, bytes_cstr(p->was_visible ? "1" : "0"));
+		char num[24];
+		if (p->kind == CLUSTER_OP_INCR)
+			snprintf(num, sizeof(num), "%lld", (long long)p->value);
+		else
+			snprintf(num, sizeof(num), "%d", p->was_visible ? 1 : 0);
+		answer_forward(c, p, WIRE_STATUS_OK, bytes_cstr(num));
 	} else {
 		struct resp_out o;
 		resp_out_init(&o, 4096);
 		if (p->kind == CLUSTER_OP_DEL)
 			resp_w_int(&o, p->was_visible);
+		else if (p->kind == CLUSTER_OP_INCR)
+			resp_w_int(&o, p->value);
 		else
 			resp_w_ok(&o);
 		p->done(p->arg, o.buf.data, o.buf.len);
 		resp_out_deinit(&o);
 	}
-	pending_free(p);
+	pending_end(c, p);
 }
 
 /* The client reply of a read's merged state (NULL: none). */
 static void write_read_reply(struct resp_out *o, enum cluster_op_kind kind,
                              const struct dvv *state)
 {
-	const struct dvv_sibling *v = state ? replica_visible(state) : NULL;
-	if (kind == CLUSTER_OP_GET) {
-		if (v)
-			resp_w_bulk(o, v->value, v->value_len);
+	char text[REPLICA_TEXT_BYTES];
+	if (kind == CLUSTER_OP_GET || kind == CLUSTER_OP_EXISTS) {
+		struct bytes v = bytes_make(NULL, 0);
+		bool found = false;
+		if (state && replica_value(state, text, &v, &found) != 0) {
+			resp_w_error(o, "ERR the key's stored version is damaged or over its limits");
+			return;
+		}
+		if (kind == CLUSTER_OP_EXISTS)
+			resp_w_int(o, found);
+		else if (found)
+			resp_w_bulk(o, v.ptr, v.len);
 		else
 			resp_w_null(o);
-		return;
-	}
-	if (kind == CLUSTER_OP_EXISTS) {
-		resp_w_int(o, v != NULL);
 		return;
 	}
 	/* GETV: the context (the state's clock), then every live sibling. */
@@ -173,9 +200,12 @@ static void write_read_reply(struct resp_out *o, enum cluster_op_kind kind,
 	for (uint32_t i = 0; state && i < state->sibling_count; i++)
 		live += !(state->siblings[i].flags & DVV_FLAG_TOMBSTONE);
 	resp_w_array(o, live);
-	for (uint32_t i = 0; state && i < state->sibling_count; i++)
-		if (!(state->siblings[i].flags & DVV_FLAG_TOMBSTONE))
-			resp_w_bulk(o, state->siblings[i].value, state->siblings[i].value_len);
+	for (uint32_t i = 0; state && i < state->sibling_count; i++) {
+		if (state->siblings[i].flags & DVV_FLAG_TOMBSTONE)
+			continue;
+		struct bytes v = replica_sibling_value(&state->siblings[i], text);
+		resp_w_bulk(o, v.ptr, v.len);
+	}
 }
 
 static void noquorum_text(char *buf, size_t cap, const struct ckv_pending *p,
@@ -186,13 +216,36 @@ static void noquorum_text(char *buf, size_t cap, const struct ckv_pending *p,
 	         read ? "read" : "write", res->needed, p->n, res->answers);
 }
 
+/* Sibling statistics of a read's merged state; a key at or past
+ * cluster-siblings-warn is logged, at most once a second. */
+static void count_siblings(struct cluster *c, const struct dvv *state)
+{
+	uint64_t live = 0;
+	for (uint32_t i = 0; i < state->sibling_count; i++)
+		live += !(state->siblings[i].flags & DVV_FLAG_TOMBSTONE);
+	if (live < 2)
+		return;
+	c->kv_stats.sibling_reads++;
+	if (live > c->kv_stats.siblings_max)
+		c->kv_stats.siblings_max = live;
+	if (live < (uint64_t)config_get(c->cfg, CFG_CLUSTER_SIBLINGS_WARN))
+		return;
+	c->kv_stats.sibling_warnings++;
+	uint64_t now = (uint64_t)env_wall_ms();
+	if (now - c->sibling_warn_logged_ms < 1000)
+		return;
+	c->sibling_warn_logged_ms = now;
+	LOG_W(c->log, "cluster: a read met %llu siblings of one key (cluster-siblings-warn %lld): "
+	              "clients are writing it without its context; resolve with GETV and SETV",
+	      (unsigned long long)live, (long long)config_get(c->cfg, CFG_CLUSTER_SIBLINGS_WARN));
+}
+
 /* The coordinator finished request token (coord_io.done). */
 static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *res)
 {
 	struct cluster *c = ctx;
 	struct ckv_pending *p = (struct ckv_pending *)(uintptr_t)token;
-	bool read = p->kind == CLUSTER_OP_GET || p->kind == CLUSTER_OP_GETV ||
-	            p->kind == CLUSTER_OP_EXISTS;
+	bool read = is_read(p->kind);
 	char msg[160];
 	switch (res->status) {
 	case COORD_OK:
@@ -217,6 +270,8 @@ static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *
 		finish_write(c, p);
 		return;
 	}
+	if (res->status == COORD_OK)
+		count_siblings(c, res->state);
 	struct resp_out o;
 	resp_out_init(&o, (size_t)VALUE_BYTES_MAX + 4096);
 	o.proto = p->resp;
@@ -228,7 +283,7 @@ static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *
 	}
 	p->done(p->arg, o.buf.data, o.buf.len);
 	resp_out_deinit(&o);
-	pending_free(p);
+	pending_end(c, p);
 }
 
 /* ---- Sending ------------------------------------------------------------- */
@@ -242,8 +297,8 @@ static void apply_local(struct cluster *c, const struct wire_replica_req *q)
 		(void)ks_flush_log(c->ks);
 }
 
-static int send_req(struct cluster *c, uint16_t member, uint8_t type, uint64_t id,
-                    const struct wire_replica_req *q)
+int ckv_send_req(struct cluster *c, uint16_t member, uint8_t type, uint64_t id,
+                 const struct wire_replica_req *q)
 {
 	c->payload.len = 0;
 	c->out.len = 0;
@@ -268,7 +323,7 @@ static int on_coord_send(void *ctx, uint16_t member, uint8_t type, uint64_t msg_
 		return ERR_IO; /* known down: fail the target now, not at the deadline */
 	struct wire_replica_req q = *req;
 	q.from = cluster_self_id(c);
-	return send_req(c, member, type, msg_id, &q);
+	return ckv_send_req(c, member, type, msg_id, &q);
 }
 
 /* ---- Life cycle ---------------------------------------------------------- */
@@ -280,6 +335,11 @@ int ckv_init(struct cluster *c)
 	buf_init(&c->payload);
 	buf_init(&c->out);
 	c->next_fwd_id = 1;
+	c->latency = calloc((size_t)CLUSTER_LAT_OPS * CLUSTER_LAT_QUORUMS, sizeof(*c->latency));
+	if (!c->latency)
+		return ERR_NOMEM;
+	for (size_t i = 0; i < (size_t)CLUSTER_LAT_OPS * CLUSTER_LAT_QUORUMS; i++)
+		hist_init(&c->latency[i]);
 	int err = coord_init(&c->coord, &io, COORD_INFLIGHT_MAX);
 	c->coord_ready = err == 0;
 	return err;
@@ -307,9 +367,12 @@ void ckv_deinit(struct cluster *c)
 		free(j);
 	}
 	c->jobs_head = c->jobs_tail = NULL;
+	hints_deinit(c);
 	buf_deinit(&c->payload);
 	buf_deinit(&c->out);
 	env_mutex_deinit(&c->jobs_mu);
+	free(c->latency);
+	c->latency = NULL;
 }
 
 /* ---- Client requests ----------------------------------------------------- */
@@ -363,6 +426,46 @@ static uint32_t targets_of(struct cluster *c, struct bytes key, unsigned n,
 	return count;
 }
 
+/* Write targets under a sloppy quorum (Dynamo 4.6): the preference list,
+ * with each replica known to be down replaced by the next member up
+ * further along the ring that is not a target already; the fallback
+ * carries the owner in hint_for and keeps the write as a hint. A down
+ * replica with no fallback left stays a target (and fails). */
+static uint32_t sloppy_targets_of(struct cluster *c, struct bytes key, unsigned n,
+                                  struct coord_target *t)
+{
+	if (c->ring.member_count == 0)
+		return 0;
+	uint16_t ids[RING_REPLICAS_MAX];
+	uint32_t want = c->ring.member_count < RING_REPLICAS_MAX ? c->ring.member_count
+	                                                         : RING_REPLICAS_MAX;
+	uint32_t count =
+	    ring_preference_list(&c->ring, ring_partition_of_key(&c->ring, key), want, ids);
+	uint32_t primaries = count < n ? count : n, next = primaries;
+	uint16_t self = cluster_self_id(c);
+	for (uint32_t i = 0; i < primaries; i++) {
+		t[i] = (struct coord_target){ids[i], RING_MEMBER_NONE, ids[i] == self};
+		if (cluster_member_up(c, ids[i]))
+			continue;
+		while (next < count && !cluster_member_up(c, ids[next]))
+			next++;
+		if (next < count) {
+			t[i] = (struct coord_target){ids[next], ids[i], ids[next] == self};
+			next++;
+		}
+	}
+	return primaries;
+}
+
+/* Whether this node is one of the key's own replicas among t. */
+static bool is_primary(const struct coord_target *t, uint32_t count)
+{
+	for (uint32_t i = 0; i < count; i++)
+		if (t[i].local && t[i].hint_for == RING_MEMBER_NONE)
+			return true;
+	return false;
+}
+
 static void start_read(struct cluster *c, struct ckv_pending *p, struct bytes key,
                        uint64_t now_ms)
 {
@@ -411,7 +514,7 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 {
 	uint16_t to = RING_MEMBER_NONE;
 	for (uint32_t i = 0; i < count && to == RING_MEMBER_NONE; i++)
-		if (cluster_member_up(c, t[i].member))
+		if (t[i].hint_for == RING_MEMBER_NONE && cluster_member_up(c, t[i].member))
 			to = t[i].member;
 	if (to == RING_MEMBER_NONE) {
 		char msg[160];
@@ -435,18 +538,25 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 	 * covers a replica that dies meanwhile. */
 	f->deadline_ms = deadline(c, now_ms) + (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
 	f->p = p;
+	char delta[24];
+	snprintf(delta, sizeof(delta), "%lld", (long long)op->delta);
+	bool incr = op->kind == CLUSTER_OP_INCR;
 	struct wire_replica_req q = {.key = op->key,
-	                             .value = op->value,
+	                             .value = incr ? bytes_cstr(delta) : op->value,
 	                             .version = op->context,
 	                             .timestamp_ms = (uint64_t)env_wall_ms(),
 	                             .n = p->n,
 	                             .r = p->r,
 	                             .w = p->w,
-	                             .quorum_flags = WIRE_QUORUM_FORWARD | (lww_mode(c) ? WIRE_QUORUM_LWW : 0),
+	                             .quorum_flags = WIRE_QUORUM_FORWARD |
+	                                             (lww_mode(c) ? WIRE_QUORUM_LWW : 0) |
+	                                             (p->sloppy ? WIRE_QUORUM_SLOPPY : 0) |
+	                                             (op->has_context ? WIRE_QUORUM_CONTEXT : 0) |
+	                                             (incr ? WIRE_QUORUM_INCR : 0),
 	                             .hint_for = RING_MEMBER_NONE,
 	                             .from = cluster_self_id(c)};
 	uint8_t type = op->kind == CLUSTER_OP_DEL ? WIRE_DEL_REQ : WIRE_PUT_REQ;
-	if (send_req(c, to, type, f->id, &q) != 0) {
+	if (ckv_send_req(c, to, type, f->id, &q) != 0) {
 		free(f);
 		finish_error(c, p, "ERR could not reach the key's replica");
 		return;
@@ -459,27 +569,50 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 
 /* A write with this node as one of the key's replicas: apply it here,
  * then replicate. ctx NULL: the write supersedes what this replica holds. */
+/* The client's text for a failed local write or increment. */
+static void local_write_error(char *msg, size_t cap, enum cluster_op_kind kind, int err)
+{
+	if (err == ERR_LIMIT)
+		snprintf(msg, cap, "ERR too many siblings or replicas for this key (limit %d); "
+		                   "resolve them with GETV and SETV",
+		         DVV_SIBLINGS_MAX);
+	else if (kind == CLUSTER_OP_INCR && err == ERR_INVALID)
+		snprintf(msg, cap, "ERR value is not an integer or out of range");
+	else if (kind == CLUSTER_OP_INCR && err == ERR_RANGE)
+		snprintf(msg, cap, "ERR increment or decrement would overflow");
+	else
+		snprintf(msg, cap, "ERR write failed on this replica: %s", err_str(err));
+}
+
+/* The write on this node's own replica: state gets the new encoded state. */
+static int apply_write(struct cluster *c, struct ckv_pending *p, const struct cluster_op *op,
+                       const struct dvv_clock *ctx, uint64_t ts, struct buf *state)
+{
+	int err;
+	if (p->kind == CLUSTER_OP_INCR) {
+		err = replica_incr(c->ks, op->key, c->replica_id, op->delta, ts, lww_mode(c), state,
+		                   &p->value);
+	} else {
+		uint32_t flags = p->kind == CLUSTER_OP_DEL ? DVV_FLAG_TOMBSTONE : 0;
+		err = replica_update(c->ks, op->key, ctx, c->replica_id, op->value, ts, flags,
+		                     lww_mode(c), state, &p->was_visible);
+	}
+	return err ? err : ks_flush_log(c->ks);
+}
+
 static void coordinate_write(struct cluster *c, struct ckv_pending *p, const struct coord_target *t,
-                             uint32_t count, struct bytes key, struct bytes value,
+                             uint32_t count, const struct cluster_op *op,
                              const struct dvv_clock *ctx, uint64_t now_ms)
 {
 	struct buf state;
 	buf_init(&state);
 	uint64_t ts = (uint64_t)env_wall_ms();
-	uint32_t flags = p->kind == CLUSTER_OP_DEL ? DVV_FLAG_TOMBSTONE : 0;
-	int err = replica_update(c->ks, key, ctx, c->replica_id, value, ts, flags, lww_mode(c),
-	                         &state, &p->was_visible);
-	if (!err)
-		err = ks_flush_log(c->ks);
+	struct bytes key = op->key;
+	int err = apply_write(c, p, op, ctx, ts, &state);
 	if (err) {
 		buf_deinit(&state);
 		char msg[160];
-		if (err == ERR_LIMIT)
-			snprintf(msg, sizeof(msg), "ERR too many siblings or replicas for this key "
-			                           "(limit %d); resolve them with GETV and SETV",
-			         DVV_SIBLINGS_MAX);
-		else
-			snprintf(msg, sizeof(msg), "ERR write failed on this replica: %s", err_str(err));
+		local_write_error(msg, sizeof(msg), p->kind, err);
 		finish_error(c, p, msg);
 		return;
 	}
@@ -496,6 +629,7 @@ static void coordinate_write(struct cluster *c, struct ckv_pending *p, const str
 	                        .w = p->w,
 	                        .n = p->n,
 	                        .lww = lww_mode(c),
+	                        .sloppy = p->sloppy,
 	                        .timestamp_ms = ts,
 	                        .deadline_ms = deadline(c, now_ms),
 	                        .token = (uint64_t)(uintptr_t)p};
@@ -511,15 +645,13 @@ static void start_write(struct cluster *c, struct ckv_pending *p, const struct c
                         uint64_t now_ms)
 {
 	struct coord_target t[RING_REPLICAS_MAX];
-	uint32_t count = targets_of(c, op->key, p->n, t);
+	uint32_t count = p->sloppy ? sloppy_targets_of(c, op->key, p->n, t)
+	                           : targets_of(c, op->key, p->n, t);
 	if (!count) {
 		finish_error(c, p, "CLUSTERDOWN the ring has no members yet");
 		return;
 	}
-	bool local = false;
-	for (uint32_t i = 0; i < count; i++)
-		local |= t[i].local;
-	if (!local) {
+	if (!is_primary(t, count)) {
 		if (!p->done) { /* forwarded to a node that is no replica: rings differ */
 			finish_error(c, p, "ERR this node is not a replica of the key (ring changing?)");
 			return;
@@ -535,7 +667,7 @@ static void start_write(struct cluster *c, struct ckv_pending *p, const struct c
 	}
 	if (op->has_context && !op->context.len)
 		dvv_clock_init(&ctx);
-	coordinate_write(c, p, t, count, op->key, op->value, op->has_context ? &ctx : NULL, now_ms);
+	coordinate_write(c, p, t, count, op, op->has_context ? &ctx : NULL, now_ms);
 }
 
 static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_op *op)
@@ -550,6 +682,8 @@ static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_o
 	p->n = (uint8_t)setting(c, CFG_CLUSTER_N, op->n);
 	p->r = (uint8_t)setting(c, CFG_CLUSTER_R, op->r);
 	p->w = (uint8_t)setting(c, CFG_CLUSTER_W, op->w);
+	p->start_ns = env_mono_ns();
+	p->sloppy = op->sloppy < 0 ? config_get(c->cfg, CFG_CLUSTER_SLOPPY) != 0 : op->sloppy > 0;
 	return p;
 }
 
@@ -557,11 +691,15 @@ static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_o
 static void start(struct cluster *c, struct ckv_pending *p, const struct cluster_op *op,
                   uint64_t now_ms)
 {
-	if (p->r > p->n || p->w > p->n) {
-		finish_error(c, p, "ERR R and W must not exceed N");
+	bool read = is_read(op->kind);
+	if (read ? p->r > p->n : p->w > p->n) {
+		char msg[96];
+		snprintf(msg, sizeof(msg), "ERR %c (%u) must not exceed N (%u)", read ? 'R' : 'W',
+		         read ? p->r : p->w, p->n);
+		finish_error(c, p, msg);
 		return;
 	}
-	if (op->kind == CLUSTER_OP_SET || op->kind == CLUSTER_OP_DEL)
+	if (!is_read(op->kind))
 		start_write(c, p, op, now_ms);
 	else
 		start_read(c, p, op->key, now_ms);
@@ -596,6 +734,7 @@ void ckv_run_jobs(struct cluster *c, uint64_t now_ms)
 void ckv_tick(struct cluster *c, uint64_t now_ms)
 {
 	coord_tick(&c->coord, now_ms);
+	hints_tick(c, now_ms);
 	for (struct ckv_fwd **pp = &c->fwds; *pp;) {
 		struct ckv_fwd *f = *pp;
 		if (f->deadline_ms > now_ms) {
@@ -639,15 +778,21 @@ static uint16_t status_of(int err)
 static void on_forward(struct cluster *c, const struct wire_frame *f,
                        const struct wire_replica_req *q, uint64_t now_ms)
 {
-	struct cluster_op op = {.kind = f->type == WIRE_DEL_REQ ? CLUSTER_OP_DEL : CLUSTER_OP_SET,
+	bool incr = f->type == WIRE_PUT_REQ && (q->quorum_flags & WIRE_QUORUM_INCR);
+	struct cluster_op op = {.kind = f->type == WIRE_DEL_REQ ? CLUSTER_OP_DEL
+	                                : incr             ? CLUSTER_OP_INCR
+	                                                   : CLUSTER_OP_SET,
 	                        .key = q->key,
 	                        .value = q->value,
 	                        .context = q->version,
-	                        .has_context = q->version.len > 0,
+	                        .has_context = (q->quorum_flags & WIRE_QUORUM_CONTEXT) != 0,
+	                        .sloppy = (q->quorum_flags & WIRE_QUORUM_SLOPPY) ? 1 : 0,
 	                        .n = q->n,
 	                        .r = q->r,
 	                        .w = q->w};
-	struct ckv_pending *p = pending_new(c, &op);
+	struct ckv_pending *p = NULL;
+	if (!incr || strconv_i64(q->value, &op.delta))
+		p = pending_new(c, &op);
 	if (!p) {
 		struct wire_replica_resp s = {.status = WIRE_STATUS_ERROR, .from = cluster_self_id(c)};
 		answer(c, q->from, f->type + 1, f->request_id, &s);
@@ -680,6 +825,10 @@ static void on_replica_req(struct cluster *c, const struct wire_frame *f, uint64
 		int err = replica_read(c->ks, q.key, &state, &found);
 		s.status = err ? WIRE_STATUS_ERROR : found ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND;
 		s.version = bytes_make(state.data, state.len);
+	} else if (q.hint_for != RING_MEMBER_NONE && q.hint_for != cluster_self_id(c)) {
+		s.status = hints_store(c, &q, now_ms);
+		if (s.status != WIRE_STATUS_OK)
+			c->kv_stats.replica_errors++;
 	} else {
 		bool changed;
 		int err = replica_merge(c->ks, q.key, q.version, (q.quorum_flags & WIRE_QUORUM_LWW) != 0,
@@ -713,6 +862,10 @@ static void on_forward_resp(struct cluster *c, const struct wire_frame *f,
 			return;
 		}
 		p->was_visible = s->value.len == 1 && s->value.ptr[0] == '1';
+		if (p->kind == CLUSTER_OP_INCR && !strconv_i64(s->value, &p->value)) {
+			finish_error(c, p, "ERR the key's replica answered an increment without a value");
+			return;
+		}
 		finish_write(c, p);
 		return;
 	}
@@ -734,6 +887,8 @@ bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms
 			return true;
 		if (f->request_id & FWD_ID_BIT)
 			on_forward_resp(c, f, &s);
+		else if (f->request_id & HINT_ID_BIT)
+			hints_on_resp(c, f->request_id, &s, now_ms);
 		else
 			coord_on_resp(&c->coord, s.from, f->request_id, &s, now_ms);
 		return true;
@@ -741,4 +896,51 @@ bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms
 	default:
 		return false;
 	}
+}
+
+/* ---- What CLUSTER STATUS and INFO show ----------------------------------- */
+
+static void latency_view(struct cluster *c, struct cluster_view *out)
+{
+	struct hist_snapshot *snap = malloc(sizeof(*snap));
+	if (!snap || !c->latency) {
+		free(snap);
+		return;
+	}
+	for (unsigned k = 0; k < CLUSTER_LAT_OPS; k++)
+		for (unsigned q = 0; q < CLUSTER_LAT_QUORUMS; q++) {
+			hist_snapshot_clear(snap);
+			hist_snapshot_add(snap, &c->latency[(size_t)k * CLUSTER_LAT_QUORUMS + q]);
+			struct cluster_latency *l = &out->latency[k][q];
+			l->count = snap->total;
+			l->sum_ns = snap->sum;
+			if (!snap->total)
+				continue;
+			l->p50_ns = hist_percentile(snap, 50.0);
+			l->p99_ns = hist_percentile(snap, 99.0);
+			l->p999_ns = hist_percentile(snap, 99.9);
+		}
+	free(snap);
+}
+
+void ckv_view(struct cluster *c, struct cluster_view *out)
+{
+	out->requests = c->kv_stats.requests;
+	out->forwarded = c->kv_stats.forwarded;
+	out->replica_requests = c->kv_stats.replica_reqs;
+	out->replica_errors = c->kv_stats.replica_errors;
+	out->sibling_reads = c->kv_stats.sibling_reads;
+	out->siblings_max = c->kv_stats.siblings_max;
+	out->sibling_warnings = c->kv_stats.sibling_warnings;
+	if (c->coord_ready) {
+		struct coord_stats cs;
+		coord_get_stats(&c->coord, &cs);
+		out->quorum_ok = cs.ok;
+		out->quorum_not_found = cs.not_found;
+		out->quorum_failures = cs.noquorum + cs.limit + cs.errors;
+		out->read_repairs = cs.read_repairs;
+		out->inflight = cs.inflight + c->fwd_count;
+	}
+	latency_view(c, out);
+	hints_view(c, out);
 }

@@ -224,8 +224,14 @@ static int hook_submit(void *ctx, const struct cluster_op *op)
 	return cluster_submit(ctx, op);
 }
 
+static uint32_t hook_key_nodes(void *ctx, struct bytes key, unsigned n,
+                               char (*names)[MEMBER_NAME_BYTES])
+{
+	return cluster_key_nodes(ctx, key, n, names);
+}
+
 static const struct cluster_hooks cluster_hooks = {hook_view, hook_ring_names, hook_join,
-                                                   hook_submit};
+                                                   hook_submit, hook_key_nodes};
 
 static int run(struct config *cfg, struct log *log)
 {
@@ -299,8 +305,10 @@ static int run(struct config *cfg, struct log *log)
 	signal_net = NULL;
 	http_destroy(http);
 	net_destroy(net);
+	uint64_t replica_id = cluster_replica_id(cluster);
 	cluster_destroy(cluster);
 	node_deinit(&node);
+	cluster_mark_clean(cfg, log, replica_id);
 	LOG_N(log, "ringkv is now ready to exit, bye bye...");
 	return rc == 0 ? 0 : 1;
 }

@@ -264,20 +264,25 @@ static int do_cluster_status(redisContext *ctx)
 	redisReply *r = cluster_command(ctx, 2, argv);
 	if (!r)
 		return 1;
-	printf("%-22s %-21s %-8s %-8s %10s\n", "member", "address", "zone", "state", "partitions");
+	printf("%-18s %-21s %-6s %-8s %5s %8s %9s\n", "member", "address", "zone", "state", "parts",
+	       "hints", "hint-age");
 	for (size_t i = 0; r->type == REDIS_REPLY_ARRAY && i < r->elements; i++) {
 		redisReply *row = r->element[i];
 		if (row->type != REDIS_REPLY_ARRAY || row->elements < 6)
 			continue;
-		char parts[24];
+		char parts[24], hints[24] = "-", age[24] = "-";
 		long long p = row->element[5]->integer;
 		if (p < 0)
 			snprintf(parts, sizeof(parts), "-");
 		else
 			snprintf(parts, sizeof(parts), "%lld", p);
-		printf("%-22.22s %-21.21s %-8.8s %-8s %10s%s\n", str_of(row->element[0]),
+		if (row->elements >= 9 && row->element[6]->integer > 0) {
+			snprintf(hints, sizeof(hints), "%lld", row->element[6]->integer);
+			snprintf(age, sizeof(age), "%.1fs", (double)row->element[8]->integer / 1000.0);
+		}
+		printf("%-18.18s %-21.21s %-6.6s %-8s %5s %8s %9s%s\n", str_of(row->element[0]),
 		       str_of(row->element[1]), str_of(row->element[2]), str_of(row->element[3]), parts,
-		       i == 0 ? "  (this node)" : "");
+		       hints, age, i == 0 ? "  (this node)" : "");
 	}
 	freeReplyObject(r);
 	return 0;
@@ -482,7 +487,7 @@ static void usage(FILE *f)
 	        "                             live view: ops/s by command, p50/p95/p99,\n"
 	        "                             memory, hit ratio, evictions, expirations\n"
 	        "  check DIR                  verify every checksum of a data directory (offline)\n"
-	        "  cluster status             members: address, zone, state, partitions owned\n"
+	        "  cluster status             members: address, zone, state, partitions, hints held\n"
 	        "  cluster ring [-n replicas] which members hold each partition (default 3)\n"
 	        "\n"
 	        "Defaults: -h 127.0.0.1 -p 6380; -a also from $RINGKV_PASSWORD.\n");

@@ -1,0 +1,193 @@
+"""Temporary failures in a cluster of real processes: a node killed while
+reads and writes go on, then catching up; strict against sloppy quorums
+with two of a key's three replicas down, and the hints handed back; a
+network partition with writes on both sides, then siblings or LWW after
+healing. Each node has its own loopback address; partitions are nftables
+rules (cluster.py), removed whatever happens."""
+
+import os
+import signal
+
+import pytest
+import redis
+
+from cluster import nft_available, status, wait_for
+from util import info_fields
+from test_cluster import make_cluster, net  # noqa: F401 (fixtures)
+from test_cluster_kv import answers, clients, ring_ready
+
+pytestmark = [
+    pytest.mark.ringkv_only,
+    pytest.mark.skipif(os.environ.get("RINGKV_TEST_ENGINE", "") not in ("", "lsm"),
+                       reason="cluster tests run with the default engine only"),
+]
+
+
+def kill(node):
+    node.proc.send_signal(signal.SIGKILL)
+    node.proc.wait()
+
+
+def seen_down(nodes, name):
+    return all(status(n).get(name, ("?",))[0] == "down" for n in nodes)
+
+
+def seen_up(nodes, name):
+    return all(status(n).get(name, ("?",))[0] == "up" for n in nodes)
+
+
+def cluster_info(node):
+    return info_fields(node.raw().call("INFO", "cluster"))["cluster"]
+
+
+def hints_pending(nodes):
+    return sum(int(cluster_info(n)["hints_pending"]) for n in nodes)
+
+
+def nodes_for(node, key, n=3):
+    with node.raw() as conn:
+        return [x.decode() for x in conn.call("CLUSTER", "NODESFOR", key, str(n))]
+
+
+def local_value(node, key):
+    """The value node's own replica holds: an R=1 read coordinated by a
+    replica completes with its own answer, which comes first."""
+    ctx, values = node.redis().execute_command("GETV", key, "R", "1")
+    return values
+
+
+def key_on(node, names, prefix):
+    """A key whose preference list is exactly names, in that order."""
+    for i in range(20000):
+        key = "%s:%d" % (prefix, i)
+        if nodes_for(node, key) == names:
+            return key
+    raise AssertionError("no key with preference list %s" % names)
+
+
+def test_one_node_of_five_down_then_catching_up(make_cluster):
+    nodes = make_cluster(5)
+    ring_ready(nodes)
+    cl = clients(nodes)
+    keys = ["one:%d" % i for i in range(150)]
+    for i, k in enumerate(keys):
+        assert cl[i % 5].set(k, "a%d" % i) is True
+    victim = nodes[2]
+    others = [n for n in nodes if n is not victim]
+    kill(victim)
+    wait_for(lambda: seen_down(others, "n2"), 20, "n2 seen down")
+    live = [cl[i] for i in range(5) if i != 2]
+    # Every write and read still succeeds: the down replica's share goes
+    # to fallbacks as hints.
+    for i, k in enumerate(keys):
+        assert live[i % 4].set(k, "b%d" % i) is True
+    for i, k in enumerate(keys):
+        assert live[(i + 1) % 4].get(k) == b"b%d" % i
+    held = hints_pending(others)
+    assert held > 0
+    victim.restart()
+    wait_for(lambda: seen_up(others, "n2"), 20, "n2 up again")
+    # The hints go back, and n2's own replica has every write it missed.
+    wait_for(lambda: hints_pending(others) == 0, 30, "every hint handed back")
+    delivered = sum(int(cluster_info(n)["hints_delivered"]) for n in others)
+    assert delivered >= held
+    mine = [k for k in keys if "n2" in nodes_for(nodes[0], k)]
+    assert len(mine) > 30
+    for k in mine:
+        i = keys.index(k)
+        assert local_value(victim, k) == [b"b%d" % i], k
+    # CLUSTER STATUS shows the hints a node holds per member (none now).
+    rows = nodes[0].raw().call("CLUSTER", "STATUS")
+    assert all(len(r) == 9 and r[6] == 0 for r in rows)
+
+
+def test_strict_and_sloppy_quorums_with_two_replicas_down(make_cluster):
+    nodes = make_cluster(5, cluster_timeout=500)
+    ring_ready(nodes)
+    by_name = {"n%d" % n.index: n for n in nodes}
+    key = key_on(nodes[0], ["n0", "n1", "n2"], "two")
+    a = nodes[0].redis()
+    assert a.set(key, "before") is True
+    kill(nodes[1])
+    kill(nodes[2])
+    others = [nodes[0], nodes[3], nodes[4]]
+    wait_for(lambda: seen_down(others, "n1") and seen_down(others, "n2"), 20,
+             "n1 and n2 seen down")
+    # Strict: only the key's own replicas count; one is up, W=2 fails.
+    a.config_set("cluster-sloppy-quorum", "no")
+    with pytest.raises(redis.ResponseError, match=r"NOQUORUM write needed 2 of 3 replicas"):
+        a.set(key, "strict")
+    # Sloppy: n3 and n4 stand in for n1 and n2 and keep hints.
+    a.config_set("cluster-sloppy-quorum", "yes")
+    # Strict per request, whatever the setting.
+    with pytest.raises(redis.ResponseError, match=r"NOQUORUM write needed 2 of 3 replicas"):
+        a.execute_command("SETV", key, "", "strict too", "W", "2", "STRICT")
+    assert a.set(key, "sloppy") is True
+    assert hints_pending([nodes[3], nodes[4]]) >= 2
+    rows = {r[0].decode(): r for r in nodes[3].raw().call("CLUSTER", "STATUS")}
+    assert rows["n1"][6] + rows["n2"][6] >= 1
+    # Reads stay strict: R=2 of the key's replicas cannot be met.
+    with pytest.raises(redis.ResponseError, match=r"NOQUORUM read"):
+        a.get(key)
+    by_name["n1"].restart()
+    by_name["n2"].restart()
+    wait_for(lambda: seen_up(others, "n1") and seen_up(others, "n2"), 20, "owners back")
+    wait_for(lambda: hints_pending(nodes) == 0, 30, "hints handed back")
+    # Every replica agrees on the sloppy write (R=3), and each holds it.
+    ctx, values = a.execute_command("GETV", key, "R", "3")
+    assert values == [b"sloppy"]
+    for n in nodes[:3]:
+        assert local_value(n, key) == [b"sloppy"]
+
+
+def partition_writes(make_cluster, net, mode):
+    """Five nodes; the key's replicas are n0, n1, n2; a partition puts n0
+    and n3 on one side, n1, n2 and n4 on the other. A write through n0 and
+    one through n1 both succeed (sloppy quorum), then the partition heals
+    and the hints go back."""
+    if not nft_available():
+        pytest.skip("nftables is not usable here (needs root)")
+    nodes = make_cluster(5, cluster_conflicts=mode, cluster_timeout=500)
+    ring_ready(nodes)
+    key = key_on(nodes[0], ["n0", "n1", "n2"], "part")
+    side_a, side_b = [0, 3], [1, 2, 4]
+    for x in side_a:
+        for y in side_b:
+            net.cut(x, y)
+    na, nb = nodes[0], nodes[1]
+    wait_for(lambda: seen_down([na], "n1") and seen_down([na], "n2") and
+             seen_down([nb], "n0") and seen_down([nb], "n3"), 30, "each side sees the other down")
+    a, b = na.redis(), nb.redis()
+    assert a.set(key, "side-a") is True
+    assert b.set(key, "side-b") is True
+    net.heal()
+    wait_for(lambda: all(seen_up([n], "n%d" % m.index) for n in nodes for m in nodes), 30,
+             "the partition healed")
+    wait_for(lambda: hints_pending(nodes) == 0, 30, "hints handed back")
+    return nodes, key
+
+
+def test_partition_makes_siblings_resolved_by_context(make_cluster, net):
+    nodes, key = partition_writes(make_cluster, net, "siblings")
+    c = nodes[4].redis()
+    ctx, values = c.execute_command("GETV", key, "R", "3")
+    assert sorted(values) == [b"side-a", b"side-b"]
+    # A plain GET shows one of them, the same through every node.
+    seen = {n.redis().get(key) for n in nodes}
+    assert len(seen) == 1 and seen.pop() in (b"side-a", b"side-b")
+    assert c.execute_command("SETV", key, ctx, "resolved") == b"OK"
+    for n in nodes:
+        assert n.redis().execute_command("GETV", key, "R", "3")[1] == [b"resolved"]
+
+
+def test_partition_in_lww_mode_keeps_one_value_everywhere(make_cluster, net):
+    nodes, key = partition_writes(make_cluster, net, "lww")
+    seen = set()
+    for n in nodes:
+        _, values = n.redis().execute_command("GETV", key, "R", "3")
+        assert len(values) == 1
+        seen.add(values[0])
+    assert len(seen) == 1 and seen.pop() in (b"side-a", b"side-b")
+    # Each replica keeps only the winner (the last one through read repair).
+    wait_for(lambda: len({tuple(local_value(n, key)) for n in nodes[:3]}) == 1, 10,
+             "every replica holds the winner")
