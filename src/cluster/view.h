@@ -53,6 +53,9 @@ struct cluster_view {
 	/* Reads that met more than one live sibling; the most seen in one
 	 * read; reads at or past cluster-siblings-warn. */
 	uint64_t sibling_reads, siblings_max, sibling_warnings;
+	/* Forwarded writes refused because they reached their replica after
+	 * their deadline (net/cluster_kv.c, forward_too_late). */
+	uint64_t late_forwards;
 	/* Hinted handoff (net/cluster_hints.c). */
 	uint64_t hints_stored, hints_refused, hints_delivered, hints_expired, hints_corrupt;
 	uint64_t hints_pending, hint_bytes_pending;

@@ -62,11 +62,8 @@
 #include "cmd/cmd.h"
 #include "cmd/cmd_internal.h"
 
-/* Keys in one multi-key command in a cluster. Each is a request of its own
- * on the cluster thread, whose queue holds 65536 (CKV_JOBS_MAX), so one
- * command cannot fill it; and the join is sized from this count before
- * anything is sent. Redis has no such bound; a client splits larger
- * batches. (A candidate for base/limits.h.) */
+/* Keys in one multi-key command: CLUSTER_MULTI_KEYS_MAX (base/limits.h);
+ * the join is sized from the count before anything is sent. */
 
 /* The assembled MGET reply: as large as a client's default output cap,
  * which fits one reply of the largest value. */

@@ -225,6 +225,7 @@ void cluster_info_section(struct node *n, struct buf *b)
 	infof(b, "requests_in_flight:%llu", (unsigned long long)v->inflight);
 	infof(b, "replica_requests:%llu", (unsigned long long)v->replica_requests);
 	infof(b, "replica_errors:%llu", (unsigned long long)v->replica_errors);
+	infof(b, "late_forwards_refused:%llu", (unsigned long long)v->late_forwards);
 	infof(b, "sibling_reads:%llu", (unsigned long long)v->sibling_reads);
 	infof(b, "siblings_max:%llu", (unsigned long long)v->siblings_max);
 	infof(b, "sibling_warnings:%llu", (unsigned long long)v->sibling_warnings);

@@ -66,6 +66,7 @@ struct cluster {
 	struct {
 		uint64_t requests, forwarded, replica_reqs, replica_errors;
 		uint64_t sibling_reads, siblings_max, sibling_warnings;
+		uint64_t late_forwards; /* forwarded writes refused: past their deadline */
 	} kv_stats;
 	uint64_t sibling_warn_logged_ms;
 	/* Coordinator latency [op][quorum bucket], written by this thread. */

@@ -774,6 +774,21 @@ static uint16_t status_of(int err)
 	return err == ERR_LIMIT ? WIRE_STATUS_LIMIT : WIRE_STATUS_ERROR;
 }
 
+/* Whether a forwarded write arrived too late to run. Its forwarder tells
+ * the client NOQUORUM at twice cluster-timeout after sending it; one that
+ * reaches this replica within one timeout of being sent (by the wall
+ * clocks of the two nodes) is decided, applied or failed, before that.
+ * One that arrives later - held in a paused process's socket, or behind a
+ * partition - must not be applied then: it would be a fresh write over
+ * writes acknowledged after its client was told it failed, and could
+ * bring a deleted key back. */
+static bool forward_too_late(const struct cluster *c, const struct wire_replica_req *q)
+{
+	uint64_t now = (uint64_t)env_wall_ms();
+	uint64_t timeout = (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
+	return now > q->timestamp_ms + timeout;
+}
+
 /* A forwarded write: run it as its coordinator. */
 static void on_forward(struct cluster *c, const struct wire_frame *f,
                        const struct wire_replica_req *q, uint64_t now_ms)
@@ -790,6 +805,15 @@ static void on_forward(struct cluster *c, const struct wire_frame *f,
 	                        .n = q->n,
 	                        .r = q->r,
 	                        .w = q->w};
+	if (forward_too_late(c, q)) {
+		c->kv_stats.late_forwards++;
+		struct wire_replica_resp s = {.status = WIRE_STATUS_ERROR,
+		                              .from = cluster_self_id(c),
+		                              .value = bytes_cstr("NOQUORUM the write reached its replica "
+		                                                  "after its deadline; not applied")};
+		answer(c, q->from, f->type + 1, f->request_id, &s);
+		return;
+	}
 	struct ckv_pending *p = NULL;
 	if (!incr || strconv_i64(q->value, &op.delta))
 		p = pending_new(c, &op);
@@ -932,6 +956,7 @@ void ckv_view(struct cluster *c, struct cluster_view *out)
 	out->sibling_reads = c->kv_stats.sibling_reads;
 	out->siblings_max = c->kv_stats.siblings_max;
 	out->sibling_warnings = c->kv_stats.sibling_warnings;
+	out->late_forwards = c->kv_stats.late_forwards;
 	if (c->coord_ready) {
 		struct coord_stats cs;
 		coord_get_stats(&c->coord, &cs);

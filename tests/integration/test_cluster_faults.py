@@ -6,6 +6,7 @@ healing. Each node has its own loopback address; partitions are nftables
 rules (cluster.py), removed whatever happens."""
 
 import os
+import re
 import signal
 
 import pytest
@@ -191,3 +192,59 @@ def test_partition_in_lww_mode_keeps_one_value_everywhere(make_cluster, net):
     # Each replica keeps only the winner (the last one through read repair).
     wait_for(lambda: len({tuple(local_value(n, key)) for n in nodes[:3]}) == 1, 10,
              "every replica holds the winner")
+
+
+def replica_ids(node):
+    with open(node.log_path, "rb") as f:
+        return re.findall(rb"cluster: replica id ([0-9a-f]{16})", f.read())
+
+
+def test_replica_id_is_kept_across_clean_restarts_only(make_cluster):
+    # A node that may have lost acknowledged writes (a crash under fsync
+    # everysec) must not issue a version dot twice: it takes a new id.
+    nodes = make_cluster(3)
+    ring_ready(nodes)
+    a = nodes[0].redis()
+    for i in range(20):
+        assert a.set("rid:%d" % i, "v%d" % i) is True
+    n1 = nodes[1]
+    n1.restart(signal.SIGTERM)
+    ids = replica_ids(n1)
+    assert len(ids) == 2 and ids[0] == ids[1], ids
+    n1.restart(signal.SIGKILL)
+    ids = replica_ids(n1)
+    assert len(ids) == 3 and ids[2] != ids[1], ids
+    with open(n1.log_path, "rb") as f:
+        assert b"did not shut down cleanly" in f.read()
+    # Its data is still there and still served, under the new id too.
+    ring_ready(nodes)
+    wait_for(lambda: seen_up(nodes, "n1"), 20, "n1 up again")
+    for i in range(20):
+        assert n1.redis().execute_command("GETV", "rid:%d" % i, "R", "3")[1] == [b"v%d" % i]
+    assert n1.redis().set("rid:0", "after") is True
+    assert a.get("rid:0") == b"after"
+
+
+def test_a_forwarded_write_that_failed_is_not_applied_later(make_cluster):
+    # A write forwarded to a paused replica fails (NOQUORUM) at its
+    # forwarder; the frame waits in the paused process's socket. When that
+    # replica resumes, the write must not run over what was acknowledged
+    # meanwhile (it would undo a later SET and a DEL).
+    nodes = make_cluster(5, cluster_timeout=500)
+    ring_ready(nodes)
+    key = key_on(nodes[0], ["n1", "n2", "n3"], "late")
+    n0, n1, n2 = nodes[0].redis(), nodes[1], nodes[2].redis()
+    assert n2.set(key, "first") is True
+    n1.proc.send_signal(signal.SIGSTOP)
+    try:
+        with pytest.raises(redis.ResponseError, match="NOQUORUM"):
+            n0.set(key, "failed")
+        assert n2.set(key, "acked") is True
+        assert n2.delete(key) == 1
+    finally:
+        n1.proc.send_signal(signal.SIGCONT)
+    wait_for(lambda: int(cluster_info(n1)["late_forwards_refused"]) >= 1, 10,
+             "the late forward refused")
+    for n in nodes:
+        assert n.redis().execute_command("GETV", key, "R", "3")[1] == []
+        assert n.redis().get(key) is None
