@@ -327,13 +327,14 @@ cluster_ready() {
   local name out versions="" v
   for name in "${NODES[@]}"; do
     check_alive "$name"
-    # CLUSTER STATUS, flattened by redis-cli: 6 lines per member (name,
-    # address, zone, state, incarnation, partitions or -1 when not in the ring).
+    # CLUSTER STATUS, flattened by redis-cli: 9 lines per member (name,
+    # address, zone, state, incarnation, partitions or -1 when not in the
+    # ring, then the hints held for it: count, bytes, age).
     out=$(cli "$name" cluster status 2>/dev/null | tr -d '\r') || return 1
     printf '%s\n' "$out" | awk -v want=3 -v q="$(info_field "$name" cluster ring_partitions)" '
-      { f[NR % 6] = $0 }
-      NR % 6 == 0 { n++; if (f[4] != "up" || f[0] + 0 < 1) bad = 1; sum += f[0]; names[f[1]] = 1 }
-      END { if (NR != 6 * want || n != want || bad || q == "" || sum != q) exit 1
+      { f[(NR - 1) % 9 + 1] = $0 }
+      NR % 9 == 0 { n++; if (f[4] != "up" || f[6] + 0 < 1) bad = 1; sum += f[6]; names[f[1]] = 1 }
+      END { if (NR != 9 * want || n != want || bad || q == "" || sum != q) exit 1
             if (!("n1" in names) || !("n2" in names) || !("n3" in names)) exit 1 }' || return 1
     v=$(info_field "$name" cluster ring_version)
     [[ -n $v ]] || return 1
