@@ -393,6 +393,11 @@
  * resolves by LWW). Riak warns at 25 and refuses at 100. */
 #define DVV_SIBLINGS_WARN 25
 #define DVV_SIBLINGS_MAX  100
+/* A client's write (replica_update) that would leave more siblings than
+ * this fails; merges (replication, read repair, handoff) may go up to
+ * DVV_SIBLINGS_MAX, so the siblings written on both sides of a partition
+ * still join when it heals. */
+#define DVV_SIBLINGS_WRITE_MAX 64
 
 /* Keys of one multi-key command (MGET, MSET, DEL, EXISTS) in a cluster:
  * each key is one quorum request, so one command may not fill the

@@ -102,6 +102,11 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
 	err = dvv_update(d, ctx, replica, value, timestamp_ms, flags, NULL);
 	if (lww && !err)
 		dvv_resolve_lww(d);
+	/* A client's write stops below the structural maximum, so that the
+	 * merges of handoff and repair have room to join what was written
+	 * concurrently elsewhere. */
+	if (!err && d->sibling_count > DVV_SIBLINGS_WRITE_MAX)
+		err = ERR_LIMIT;
 	if (!err)
 		err = store_unlock(ks, &k, d, raw, out, &changed);
 	else

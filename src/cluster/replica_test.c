@@ -162,6 +162,54 @@ static void test_merge_is_idempotent_and_writes_only_news(void **state)
 	ks_destroy(b);
 }
 
+/* Client writes stop at DVV_SIBLINGS_WRITE_MAX siblings; merges of what
+ * was written elsewhere still join past it (up to DVV_SIBLINGS_MAX). */
+static void test_writes_stop_below_the_sibling_limit_merges_do_not(void **state)
+{
+	(void)state;
+	struct keyspace *a = new_ks(), *b = new_ks();
+	struct buf s;
+	buf_init(&s);
+	char v[32];
+	for (int i = 0; i < DVV_SIBLINGS_WRITE_MAX; i++) {
+		snprintf(v, sizeof(v), "a%d", i);
+		update(a, "k", NULL, R1, v, (uint64_t)i + 1, false, &s); /* blind: a sibling each */
+		snprintf(v, sizeof(v), "b%d", i);
+		if (i < DVV_SIBLINGS_MAX - DVV_SIBLINGS_WRITE_MAX)
+			update(b, "k", NULL, R2, v, (uint64_t)i + 1, false, &s);
+	}
+	struct dvv_clock none;
+	dvv_clock_init(&none);
+	struct buf before, after;
+	buf_init(&before);
+	buf_init(&after);
+	bool found;
+	assert_int_equal(replica_read(a, bytes_cstr("k"), &before, &found), 0);
+	assert_int_equal(replica_update(a, bytes_cstr("k"), &none, R1, bytes_cstr("one more"), 99,
+	                                0, false, &s, NULL),
+	                 ERR_LIMIT);
+	assert_int_equal(replica_read(a, bytes_cstr("k"), &after, &found), 0);
+	assert_memory_equal(before.data, after.data, before.len); /* nothing written */
+	/* b's 36 siblings join a's 64: 100, the structural maximum. */
+	struct buf sb;
+	buf_init(&sb);
+	assert_int_equal(replica_read(b, bytes_cstr("k"), &sb, &found), 0);
+	bool changed;
+	assert_int_equal(
+	    replica_merge(a, bytes_cstr("k"), bytes_make(sb.data, sb.len), false, &changed), 0);
+	assert_true(changed);
+	struct dvv d;
+	load(a, "k", &d);
+	assert_int_equal(d.sibling_count, DVV_SIBLINGS_MAX);
+	dvv_deinit(&d);
+	buf_deinit(&s);
+	buf_deinit(&sb);
+	buf_deinit(&before);
+	buf_deinit(&after);
+	ks_destroy(a);
+	ks_destroy(b);
+}
+
 static void test_lww_keeps_one_winner(void **state)
 {
 	(void)state;
@@ -670,6 +718,7 @@ int main(void)
 	    cmocka_unit_test(test_concurrent_updates_become_siblings_until_a_write_sees_both),
 	    cmocka_unit_test(test_merge_is_idempotent_and_writes_only_news),
 	    cmocka_unit_test(test_lww_keeps_one_winner),
+	    cmocka_unit_test(test_writes_stop_below_the_sibling_limit_merges_do_not),
 	    cmocka_unit_test(test_write_without_context_overwrites_local_siblings),
 	    cmocka_unit_test(test_tombstone_hides_the_value),
 	    cmocka_unit_test(test_corrupt_stored_state_is_an_error_and_kept),

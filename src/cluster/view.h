@@ -58,6 +58,7 @@ struct cluster_view {
 	uint64_t late_forwards;
 	/* Hinted handoff (net/cluster_hints.c). */
 	uint64_t hints_stored, hints_refused, hints_delivered, hints_expired, hints_corrupt;
+	uint64_t hints_dropped; /* refused by their owner at the key's sibling limit */
 	uint64_t hints_pending, hint_bytes_pending;
 	/* Replication lag: age of the oldest hint not yet delivered, ms. */
 	uint64_t hint_lag_ms;

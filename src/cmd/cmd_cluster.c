@@ -234,6 +234,7 @@ void cluster_info_section(struct node *n, struct buf *b)
 	infof(b, "hints_delivered:%llu", (unsigned long long)v->hints_delivered);
 	infof(b, "hints_expired:%llu", (unsigned long long)v->hints_expired);
 	infof(b, "hints_corrupt:%llu", (unsigned long long)v->hints_corrupt);
+	infof(b, "hints_dropped:%llu", (unsigned long long)v->hints_dropped);
 	infof(b, "hints_pending:%llu", (unsigned long long)v->hints_pending);
 	infof(b, "hint_bytes_pending:%llu", (unsigned long long)v->hint_bytes_pending);
 	infof(b, "replication_lag_ms:%llu", (unsigned long long)v->hint_lag_ms);

@@ -49,6 +49,7 @@ struct hints {
 	uint64_t synced_ms;
 	bool dirty; /* appended since the last sync */
 	uint64_t stored, failed_deliveries;
+	uint64_t dropped_limit; /* refused by their owner at the key's limits */
 	struct hint_peer peers[RING_MEMBERS_MAX];
 	uint32_t peer_count;
 };
@@ -268,7 +269,14 @@ void hints_on_resp(struct cluster *c, uint64_t msg_id, const struct wire_replica
 	if (!h || !name_of(c, s->from, &name))
 		return;
 	struct hint_peer *p = peer_of(h, s->from);
-	if (s->status != WIRE_STATUS_OK) {
+	if (s->status == WIRE_STATUS_LIMIT) {
+		/* The owner cannot take it (its state of the key is at a limit):
+		 * sending it again would hold the queue for ever. Dropped; read
+		 * repair settles the key once its siblings are resolved. */
+		h->dropped_limit++;
+		LOG_W(c->log, "cluster: a hint for %.*s was refused at the key's limits; dropped",
+		      (int)name.len, (const char *)name.ptr);
+	} else if (s->status != WIRE_STATUS_OK) {
 		h->failed_deliveries++;
 		return; /* sent again once the window times out */
 	}
@@ -313,6 +321,7 @@ void hints_view(struct cluster *c, struct cluster_view *out)
 	out->hints_refused = st.refused;
 	out->hints_delivered = st.delivered;
 	out->hints_expired = st.expired;
+	out->hints_dropped = h->dropped_limit;
 	out->hints_corrupt = st.corrupt;
 	out->hints_pending = st.pending_records;
 	out->hint_bytes_pending = st.pending_bytes;

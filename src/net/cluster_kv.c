@@ -575,7 +575,7 @@ static void local_write_error(char *msg, size_t cap, enum cluster_op_kind kind, 
 	if (err == ERR_LIMIT)
 		snprintf(msg, cap, "ERR too many siblings or replicas for this key (limit %d); "
 		                   "resolve them with GETV and SETV",
-		         DVV_SIBLINGS_MAX);
+		         DVV_SIBLINGS_WRITE_MAX);
 	else if (kind == CLUSTER_OP_INCR && err == ERR_INVALID)
 		snprintf(msg, cap, "ERR value is not an integer or out of range");
 	else if (kind == CLUSTER_OP_INCR && err == ERR_RANGE)
