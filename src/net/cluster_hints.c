@@ -85,8 +85,9 @@ int hints_init(struct cluster *c, char *err, size_t err_cap)
 		LOG_N(c->log, "cluster: %llu hints (%llu bytes) wait for their replicas",
 		      (unsigned long long)st.pending_records, (unsigned long long)st.pending_bytes);
 	if (st.corrupt)
-		LOG_W(c->log, "cluster: %llu damaged hint records skipped in %s/ (their replicas catch "
-		              "up by read repair)",
+		LOG_W(c->log,
+		      "cluster: %llu damaged hint records skipped in %s/ (their replicas catch "
+		      "up by read repair)",
 		      (unsigned long long)st.corrupt, HINTS_DIR);
 	c->hints = h;
 	return 0;
@@ -175,14 +176,13 @@ static void refill(struct cluster *c, struct hints *h, uint64_t now_ms)
 /* Sends one hint to member; false when it could not go (not counted). */
 static bool send_hint(struct cluster *c, uint16_t member, const struct hint_rec *rec)
 {
-	struct wire_replica_req q = {.key = rec->key,
-	                             .version = rec->state,
-	                             .timestamp_ms = rec->created_ms,
-	                             .quorum_flags = config_get(c->cfg, CFG_CLUSTER_CONFLICTS) == 1
-	                                                 ? WIRE_QUORUM_LWW
-	                                                 : 0,
-	                             .hint_for = RING_MEMBER_NONE,
-	                             .from = cluster_self_id(c)};
+	struct wire_replica_req q = {
+	    .key = rec->key,
+	    .version = rec->state,
+	    .timestamp_ms = rec->created_ms,
+	    .quorum_flags = config_get(c->cfg, CFG_CLUSTER_CONFLICTS) == 1 ? WIRE_QUORUM_LWW : 0,
+	    .hint_for = RING_MEMBER_NONE,
+	    .from = cluster_self_id(c)};
 	return ckv_send_req(c, member, WIRE_PUT_REQ, HINT_ID_BIT | rec->seq, &q) == 0;
 }
 

@@ -58,7 +58,7 @@ static int write_id(const char *path, uint64_t id)
 	snprintf(tmp, sizeof(tmp), "%s.tmp", path);
 	FILE *f = fopen(tmp, "w");
 	bool ok = f && fprintf(f, "%016llx\n", (unsigned long long)id) > 0 && fflush(f) == 0 &&
-	          fsync(fileno(f)) == 0;
+	    fsync(fileno(f)) == 0;
 	if (f && fclose(f) != 0)
 		ok = false;
 	if (!ok || rename(tmp, path) != 0)
@@ -89,17 +89,19 @@ int cluster_replica_id_load(struct config *cfg, struct log *log, uint64_t *out, 
 	uint64_t id = 0, clean_id = 0;
 	int rc = read_id(ID_FILE, &id);
 	if (rc == ERR_CORRUPT) {
-		snprintf(err, err_cap, "cluster: %s is damaged (remove it to take a new replica id)",
-		         ID_FILE);
+		snprintf(err, err_cap,
+		         "cluster: %s is damaged (remove it to take a new replica id)", ID_FILE);
 		return rc;
 	}
 	bool had_id = rc == 0;
 	bool clean = had_id && read_id(CLEAN_FILE, &clean_id) == 0 && clean_id == id;
 	if (!clean) {
 		if (had_id)
-			LOG_W(log, "cluster: the last run did not shut down cleanly: taking a new replica "
-			           "id so that no write's version is issued twice (was %016llx)",
-			      (unsigned long long)id);
+			LOG_W(
+			    log,
+			    "cluster: the last run did not shut down cleanly: taking a new replica "
+			    "id so that no write's version is issued twice (was %016llx)",
+			    (unsigned long long)id);
 		id = new_id();
 		if (write_id(ID_FILE, id) != 0) {
 			snprintf(err, err_cap, "cluster: cannot write %s", ID_FILE);

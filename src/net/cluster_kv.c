@@ -508,15 +508,17 @@ static void start_read(struct cluster *c, struct ckv_pending *p, struct bytes ke
 	}
 }
 
-/* A write forwarded to the first live replica, which coordinates it. */
+/* A write forwarded to the first live replica that can be reached, which
+ * coordinates it. One whose frame cannot even be queued (its connection
+ * failed a moment ago, or its queue is full) is skipped: nothing went to
+ * it, so the next one may take the write. */
 static void forward_write(struct cluster *c, struct ckv_pending *p, const struct coord_target *t,
                           uint32_t count, const struct cluster_op *op, uint64_t now_ms)
 {
-	uint16_t to = RING_MEMBER_NONE;
-	for (uint32_t i = 0; i < count && to == RING_MEMBER_NONE; i++)
-		if (t[i].hint_for == RING_MEMBER_NONE && cluster_member_up(c, t[i].member))
-			to = t[i].member;
-	if (to == RING_MEMBER_NONE) {
+	bool any = false;
+	for (uint32_t i = 0; i < count && !any; i++)
+		any = t[i].hint_for == RING_MEMBER_NONE && cluster_member_up(c, t[i].member);
+	if (!any) {
 		char msg[160];
 		snprintf(msg, sizeof(msg),
 		         "NOQUORUM write needed %u of %u replicas, none is up", p->w, p->n);
@@ -533,7 +535,6 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 		return;
 	}
 	f->id = FWD_ID_BIT | c->next_fwd_id++;
-	f->member = to;
 	/* The replica has its own deadline for the quorum; this one only
 	 * covers a replica that dies meanwhile. */
 	f->deadline_ms = deadline(c, now_ms) + (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
@@ -556,9 +557,14 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 	                             .hint_for = RING_MEMBER_NONE,
 	                             .from = cluster_self_id(c)};
 	uint8_t type = op->kind == CLUSTER_OP_DEL ? WIRE_DEL_REQ : WIRE_PUT_REQ;
-	if (ckv_send_req(c, to, type, f->id, &q) != 0) {
+	f->member = RING_MEMBER_NONE;
+	for (uint32_t i = 0; i < count && f->member == RING_MEMBER_NONE; i++)
+		if (t[i].hint_for == RING_MEMBER_NONE && cluster_member_up(c, t[i].member) &&
+		    ckv_send_req(c, t[i].member, type, f->id, &q) == 0)
+			f->member = t[i].member;
+	if (f->member == RING_MEMBER_NONE) {
 		free(f);
-		finish_error(c, p, "ERR could not reach the key's replica");
+		finish_error(c, p, "ERR could not reach any of the key's live replicas");
 		return;
 	}
 	f->next = c->fwds;

@@ -44,7 +44,12 @@ struct cnet {
 	struct env_thread thread;
 	bool started;
 	atomic_bool stop;
-	struct cnet_stats stats; /* cluster thread writes; readers take a racy copy */
+	/* Written by the cluster thread, read by any (relaxed atomics: each
+	 * counter is exact, a snapshot of several is not a single instant). */
+	struct {
+		atomic_uint_fast64_t bytes_in, bytes_out, frames_dropped, connect_failures,
+		    conns_closed_bad_input;
+	} stats;
 };
 
 static int parse_addr(const char *addr, struct sockaddr_in *sa)
@@ -170,7 +175,7 @@ static void flush_out(struct cnet *n, struct cnet_conn *c)
 			conn_fail(n, c);
 			return;
 		}
-		n->stats.bytes_out += (uint64_t)w;
+		atomic_fetch_add_explicit(&n->stats.bytes_out, (uint64_t)w, memory_order_relaxed);
 		buf_consume(&c->out, (size_t)w);
 	}
 	set_events(n, c);
@@ -192,18 +197,18 @@ int cnet_send(struct cnet *n, const char *addr, const void *p, size_t len)
 	if (c->fd < 0) {
 		uint64_t now_ms = env_mono_us() / 1000;
 		if (c->failed_ms && now_ms < c->failed_ms + CNET_RETRY_MS) {
-			n->stats.frames_dropped++;
+			atomic_fetch_add_explicit(&n->stats.frames_dropped, 1, memory_order_relaxed);
 			return ERR_AGAIN;
 		}
 		if (connect_out(n, c) != 0) {
-			n->stats.connect_failures++;
+			atomic_fetch_add_explicit(&n->stats.connect_failures, 1, memory_order_relaxed);
 			c->failed_ms = now_ms;
-			n->stats.frames_dropped++;
+			atomic_fetch_add_explicit(&n->stats.frames_dropped, 1, memory_order_relaxed);
 			return ERR_AGAIN;
 		}
 	}
 	if (c->out.len + len > CNET_OUT_BYTES_MAX || buf_reserve(&c->out, len, CNET_OUT_BYTES_MAX)) {
-		n->stats.frames_dropped++;
+		atomic_fetch_add_explicit(&n->stats.frames_dropped, 1, memory_order_relaxed);
 		return ERR_LIMIT;
 	}
 	buf_put(&c->out, p, len);
@@ -219,7 +224,7 @@ static void on_writable(struct cnet *n, struct cnet_conn *c)
 		socklen_t sl = sizeof(soerr);
 		getsockopt(c->fd, SOL_SOCKET, SO_ERROR, &soerr, &sl);
 		if (soerr) {
-			n->stats.connect_failures++;
+			atomic_fetch_add_explicit(&n->stats.connect_failures, 1, memory_order_relaxed);
 			conn_fail(n, c);
 			return;
 		}
@@ -232,7 +237,7 @@ static void on_readable(struct cnet *n, struct cnet_conn *c)
 {
 	for (;;) {
 		if (buf_reserve(&c->in, READ_CHUNK, IN_BYTES_MAX) != 0) {
-			n->stats.conns_closed_bad_input++;
+			atomic_fetch_add_explicit(&n->stats.conns_closed_bad_input, 1, memory_order_relaxed);
 			conn_fail(n, c);
 			return;
 		}
@@ -244,13 +249,13 @@ static void on_readable(struct cnet *n, struct cnet_conn *c)
 		if (r < 0)
 			break;
 		c->in.len += (size_t)r;
-		n->stats.bytes_in += (uint64_t)r;
+		atomic_fetch_add_explicit(&n->stats.bytes_in, (uint64_t)r, memory_order_relaxed);
 		if (c->outgoing) { /* nothing is expected back on our own connections */
 			c->in.len = 0;
 			continue;
 		}
 		if (n->h.on_input(n->ctx, c, &c->in) != 0) {
-			n->stats.conns_closed_bad_input++;
+			atomic_fetch_add_explicit(&n->stats.conns_closed_bad_input, 1, memory_order_relaxed);
 			conn_fail(n, c);
 			return;
 		}
@@ -402,5 +407,11 @@ const char *cnet_conn_peer(const struct cnet_conn *c)
 
 void cnet_get_stats(struct cnet *n, struct cnet_stats *out)
 {
-	*out = n->stats;
+	out->bytes_in = atomic_load_explicit(&n->stats.bytes_in, memory_order_relaxed);
+	out->bytes_out = atomic_load_explicit(&n->stats.bytes_out, memory_order_relaxed);
+	out->frames_dropped = atomic_load_explicit(&n->stats.frames_dropped, memory_order_relaxed);
+	out->connect_failures =
+	    atomic_load_explicit(&n->stats.connect_failures, memory_order_relaxed);
+	out->conns_closed_bad_input =
+	    atomic_load_explicit(&n->stats.conns_closed_bad_input, memory_order_relaxed);
 }
