@@ -41,6 +41,7 @@ test-long: build
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_CRASH_KILLS=200 $(PYTEST) -q tests/integration/test_crash.py
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_BIG_VALUE_MB=1024 $(PYTEST) -q tests/integration/test_large_values.py
 	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_CLUSTER_SOAK_S=600 $(PYTEST) -q tests/integration/test_cluster.py -k under_load
+	RINGKV_SERVER=$(CURDIR)/$(BUILD)/ringkv-server RINGKV_CHAOS_S=600 $(PYTEST) -q tests/integration/test_cluster_chaos.py
 
 $(BUILD_FUZZ)/.configured:
 	@CC=clang cmake -S . -B $(BUILD_FUZZ) -DRINGKV_FUZZ=ON -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
