@@ -495,6 +495,19 @@ static void render_cluster_latency(const struct cluster_view *v, struct buf *b, 
 		}
 }
 
+/* One gauge per member (label target): its hints, or their bytes. */
+static void member_gauge(struct buf *b, int *rc, const struct cluster_view *v, const char *name,
+                         const char *help, bool bytes)
+{
+	family(b, rc, name, "gauge", help);
+	for (size_t i = 0; i < v->count; i++) {
+		char target[2 * MEMBER_NAME_BYTES];
+		label_escape(target, sizeof(target), v->rows[i].name);
+		put(b, rc, "%s{target=\"%s\"} %llu\n", name, target,
+		    (unsigned long long)(bytes ? v->rows[i].hint_bytes : v->rows[i].hints));
+	}
+}
+
 static void render_cluster_data(const struct cluster_view *v, struct buf *b, int *rc)
 {
 	render_cluster_latency(v, b, rc);
@@ -516,22 +529,10 @@ static void render_cluster_data(const struct cluster_view *v, struct buf *b, int
 	one_f(b, rc, "ringkv_cluster_replication_lag_seconds", "gauge",
 	      "Age of the oldest hint not yet handed back (0: none pending).",
 	      (double)v->hint_lag_ms / 1000.0);
-	family(b, rc, "ringkv_cluster_hints_pending", "gauge",
-	       "Hints held for each member, waiting for it to come back.");
-	for (size_t i = 0; i < v->count; i++) {
-		char name[2 * MEMBER_NAME_BYTES];
-		label_escape(name, sizeof(name), v->rows[i].name);
-		put(b, rc, "ringkv_cluster_hints_pending{target=\"%s\"} %llu\n", name,
-		    (unsigned long long)v->rows[i].hints);
-	}
-	family(b, rc, "ringkv_cluster_hint_bytes_pending", "gauge",
-	       "Bytes of hints held for each member.");
-	for (size_t i = 0; i < v->count; i++) {
-		char name[2 * MEMBER_NAME_BYTES];
-		label_escape(name, sizeof(name), v->rows[i].name);
-		put(b, rc, "ringkv_cluster_hint_bytes_pending{target=\"%s\"} %llu\n", name,
-		    (unsigned long long)v->rows[i].hint_bytes);
-	}
+	member_gauge(b, rc, v, "ringkv_cluster_hints_pending",
+	             "Hints held for each member, waiting for it to come back.", false);
+	member_gauge(b, rc, v, "ringkv_cluster_hint_bytes_pending",
+	             "Bytes of hints held for each member.", true);
 }
 
 /* The cluster's membership and internode counters (INFO cluster). */

@@ -326,7 +326,8 @@ static bool evict_one(struct evict *ev, struct evict_thread *et, int policy, int
 	return false;
 }
 
-int evict_make_room(struct evict *ev, struct evict_thread *et, int64_t now_ms, struct env_rng *rng)
+static int make_room(struct evict *ev, struct evict_thread *et, int64_t now_ms,
+                     struct env_rng *rng, uint64_t budget_us)
 {
 	int64_t max = config_get(ev->cfg, CFG_MAXMEMORY);
 	if (max <= 0)
@@ -344,7 +345,7 @@ int evict_make_room(struct evict *ev, struct evict_thread *et, int64_t now_ms, s
 	int policy = (int)config_get(ev->cfg, CFG_MAXMEMORY_POLICY);
 	if (policy == EVICT_NOEVICTION)
 		return ERR_NOMEM;
-	uint64_t deadline_us = env_mono_us() + EVICT_BUDGET_US;
+	uint64_t deadline_us = env_mono_us() + budget_us;
 	for (unsigned n = 1; used > (uint64_t)max; n++) {
 		if (!evict_one(ev, et, policy, now_ms, rng))
 			return ERR_NOMEM; /* over the limit, nothing left to evict */
@@ -354,6 +355,11 @@ int evict_make_room(struct evict *ev, struct evict_thread *et, int64_t now_ms, s
 		used = evict_used_bytes(ev, et);
 	}
 	return 0;
+}
+
+int evict_make_room(struct evict *ev, struct evict_thread *et, int64_t now_ms, struct env_rng *rng)
+{
+	return make_room(ev, et, now_ms, rng, EVICT_BUDGET_US);
 }
 
 void evict_cron(struct evict *ev, struct evict_thread *et, int64_t now_ms, struct env_rng *rng)
@@ -366,7 +372,7 @@ void evict_cron(struct evict *ev, struct evict_thread *et, int64_t now_ms, struc
 		return;
 	/* A maxmemory lowered by CONFIG SET takes effect without waiting for
 	 * a write; errors (nothing evictable) are for writes to report. */
-	(void)evict_make_room(ev, et, now_ms, rng);
+	(void)make_room(ev, et, now_ms, rng, EVICT_CRON_BUDGET_US);
 }
 
 /* ---- HOTKEYS ---------------------------------------------------------------------- */

@@ -143,6 +143,11 @@ static inline uint64_t access_new(int64_t now_ms)
  * tenacity's time limit). */
 #define EVICT_KEYS_PER_CALL 4096
 #define EVICT_BUDGET_US     2000
+/* The cron's call (no write waiting on it) may spend more: a limit
+ * lowered at run time, or memory that grew without writes, comes back
+ * under the limit in seconds, not minutes, at a quarter of one cron
+ * period (hz 10) at most. */
+#define EVICT_CRON_BUDGET_US 25000
 /* HOTKEYS examines every entry of a keyspace up to this size, a random
  * sample of this many entries beyond it. */
 #define HOTKEYS_VISIT_MAX (1024 * 1024)

@@ -100,6 +100,11 @@ def test_one_node_of_five_down_then_catching_up(make_cluster):
     # CLUSTER STATUS shows the hints a node holds per member (none now).
     rows = nodes[0].raw().call("CLUSTER", "STATUS")
     assert all(len(r) == 9 and r[6] == 0 for r in rows)
+    # Coordinator latency by operation and quorum.
+    info = cluster_info(nodes[0])
+    for field in ("cluster_latency_set_w2", "cluster_latency_get_r2"):
+        stats = dict(kv.split("=") for kv in info[field].split(","))
+        assert int(stats["count"]) > 0 and 0 < float(stats["p50"]) <= float(stats["p99"]), stats
 
 
 def test_strict_and_sloppy_quorums_with_two_replicas_down(make_cluster):
@@ -173,6 +178,8 @@ def test_partition_makes_siblings_resolved_by_context(make_cluster, net):
     c = nodes[4].redis()
     ctx, values = c.execute_command("GETV", key, "R", "3")
     assert sorted(values) == [b"side-a", b"side-b"]
+    info = cluster_info(nodes[4])
+    assert int(info["sibling_reads"]) >= 1 and int(info["siblings_max"]) == 2, info
     # A plain GET shows one of them, the same through every node.
     seen = {n.redis().get(key) for n in nodes}
     assert len(seen) == 1 and seen.pop() in (b"side-a", b"side-b")
