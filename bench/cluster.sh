@@ -12,6 +12,8 @@ set -euo pipefail
 SCRIPT_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 REPO_ROOT=$(cd "$SCRIPT_DIR/.." && pwd)
 PROG=${0##*/}
+# shellcheck source=bench/lib.sh
+. "$SCRIPT_DIR/lib.sh"
 
 die()  { printf '%s: error: %s\n' "$PROG" "$*" >&2; exit 1; }
 warn() { printf '%s: warning: %s\n' "$PROG" "$*" >&2; }
@@ -666,32 +668,7 @@ done | awk -F'\t' -v OFS='\t' '
   { print $1, ($2 >= 1024 && $2 % 1024 == 0 ? ($2 / 1024) " KiB" : $2 " B"), $3,
           commas($4), commas($5), ratio($4, $5), ms($6), ms($7), ms($8), ms($9), ratio($8, $9) }' >>"$ROWS"
 
-md_table() {  # md_table ALIGN < TSV: an aligned markdown table; ALIGN has one l/r per column
-  awk -F'\t' -v align="$1" '
-    { for (i = 1; i <= NF; i++) { cell[NR, i] = $i; if (length($i) > w[i]) w[i] = length($i) } ; if (NF > nf) nf = NF }
-    END {
-      for (r = 1; r <= NR; r++) {
-        line = "|"
-        for (i = 1; i <= nf; i++) {
-          a = substr(align, i, 1)
-          line = line " " sprintf(a == "r" && r > 1 ? "%" w[i] "s" : "%-" w[i] "s", cell[r, i]) " |"
-        }
-        print line
-        if (r == 1) {
-          line = "|"
-          for (i = 1; i <= nf; i++) {
-            d = ""; for (j = 0; j < w[i]; j++) d = d "-"
-            if (substr(align, i, 1) == "r") d = substr(d, 2) ":"
-            line = line " " d " |"
-          }
-          print line
-        }
-      }
-    }'
-}
-
-cpu_model=$(awk -F': *' '/^model name/{print $2; exit}' /proc/cpuinfo)
-[[ -n $cpu_model ]] || cpu_model=$(awk -F': *' '/^(Hardware|cpu model|Processor)/{print $2; exit}' /proc/cpuinfo)
+cpu_model=$(cpu_model)
 git_rev=$(git -C "$REPO_ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)
 bin_time=$(date -r "$RINGKV_SERVER" '+%Y-%m-%d %H:%M:%S' 2>/dev/null || echo unknown)
 HEADER=$WORK/header.md

@@ -407,6 +407,54 @@
 /* Replicas in one PN-counter: as DVV_REPLICAS_MAX. */
 #define PNCOUNTER_REPLICAS_MAX DVV_REPLICAS_MAX
 
+/* ---- Hinted handoff (cluster/hintlog.h, net/cluster_hints.c) -------- */
+
+/* Records of one target in flight (sent, not yet acked). Handoff to one
+ * target is a stream of replica writes; 64 outstanding keep a link busy
+ * without letting one target hold unbounded memory. */
+#define HINTLOG_INFLIGHT_MAX 64
+
+/* Targets with hints: every member of a ring but this node. */
+#define HINTLOG_TARGETS_MAX RING_MEMBERS_MAX
+
+/* Segment size: a fully delivered segment is removed whole, so 4 MiB frees
+ * space in small steps while keeping the file count low (1 GiB of backlog
+ * is 256 files). One record larger than a segment gets a segment alone. */
+#define HINTLOG_SEGMENT_BYTES_DEFAULT (4 * MIB)
+#define HINTLOG_SEGMENT_BYTES_MIN     (4 * KIB)
+#define HINTLOG_SEGMENT_BYTES_MAX     (1 * GIB)
+
+/* Segments of one target: 64 GiB of default segments; an append that
+ * needs one more is refused (ERR_LIMIT). */
+#define HINTLOG_SEGMENTS_MAX 16384
+
+/* Record bytes pending per target (cluster-hint-max-bytes): a node that
+ * is down for hours under heavy writes must not fill its fallbacks'
+ * disks; past the bound, writes for it are refused (the fallback counts as
+ * a failed replica) and the owner catches up by read repair. 256 MiB holds
+ * about a million small writes. */
+#define HINTLOG_PENDING_BYTES_DEFAULT (256 * MIB)
+#define HINTLOG_PENDING_BYTES_MAX     (1024 * GIB)
+
+/* Encoded state of a hint: a DVV with its siblings' values; the largest
+ * value plus room for the version and sibling framing. Lengths are u32 on
+ * disk, which these fit. */
+#define HINTLOG_STATE_BYTES_DEFAULT (VALUE_BYTES_DEFAULT + 1 * MIB)
+#define HINTLOG_STATE_BYTES_MAX     (VALUE_BYTES_MAX + 1 * MIB)
+
+/* Hints older than this are dropped unsent (cluster-hint-max-age): a node
+ * down for longer catches up by read repair, as in Cassandra, whose
+ * max_hint_window is 3 hours. The maximum is 30 days. */
+#define HINTLOG_MAX_AGE_S_DEFAULT 10800
+#define HINTLOG_MAX_AGE_S_MAX     (30 * 86400)
+
+/* Expired records skipped by one hintlog_next before it gives up with
+ * ERR_AGAIN (a bounded slice of work per call, STYLE.md 7). */
+#define HINTLOG_EXPIRED_PER_CALL 1024
+
+/* Directory entries recovery accepts (ERR_LIMIT beyond). */
+#define HINTLOG_DIR_ENTRIES_MAX (1024 * 1024)
+
 /* Internode frame payload. A replica write carries a key and its value
  * (and the key's version, whose siblings hold values too), so the default
  * follows the value limit with room for a maximal key and the version; the

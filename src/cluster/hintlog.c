@@ -801,13 +801,23 @@ static int config_apply(struct hintlog *h, const struct hintlog_config *cfg)
 	    cfg->pending_bytes_max ? cfg->pending_bytes_max : HINTLOG_PENDING_BYTES_DEFAULT;
 	h->state_bytes_max =
 	    cfg->state_bytes_max ? cfg->state_bytes_max : HINTLOG_STATE_BYTES_DEFAULT;
-	h->max_age_ms = cfg->max_age_ms ? cfg->max_age_ms : HINTLOG_MAX_AGE_MS_DEFAULT;
+	h->max_age_ms =
+	    cfg->max_age_ms ? cfg->max_age_ms : HINTLOG_MAX_AGE_S_DEFAULT * UINT64_C(1000);
 	h->sync_each_append = cfg->sync_each_append;
 	if (h->segment_bytes < HINTLOG_SEGMENT_BYTES_MIN ||
 	    h->segment_bytes > HINTLOG_SEGMENT_BYTES_MAX ||
 	    h->pending_bytes_max > HINTLOG_PENDING_BYTES_MAX ||
 	    h->state_bytes_max > HINTLOG_STATE_BYTES_MAX)
 		return ERR_INVALID;
+	return 0;
+}
+
+int hintlog_set_bounds(struct hintlog *h, uint64_t pending_bytes_max, uint64_t max_age_ms)
+{
+	if (pending_bytes_max > HINTLOG_PENDING_BYTES_MAX)
+		return ERR_INVALID;
+	h->pending_bytes_max = pending_bytes_max ? pending_bytes_max : HINTLOG_PENDING_BYTES_DEFAULT;
+	h->max_age_ms = max_age_ms ? max_age_ms : HINTLOG_MAX_AGE_S_DEFAULT * UINT64_C(1000);
 	return 0;
 }
 
@@ -989,7 +999,9 @@ int hintlog_append(struct hintlog *h, struct bytes target, struct bytes key, str
 		return refuse(h, ERR_LIMIT);
 	uint64_t len = REC_HDR + (uint64_t)key.len + state.len;
 	struct hintlog_target *t = target_find(h, target);
-	if (len > h->pending_bytes_max - (t ? t->pending_bytes : 0))
+	/* No subtraction: a bound lowered below what is pending already
+	 * (hintlog_set_bounds) must refuse, not wrap around. */
+	if ((t ? t->pending_bytes : 0) + len > h->pending_bytes_max)
 		return refuse(h, ERR_LIMIT);
 	bool fresh = t == NULL;
 	int rc;

@@ -69,48 +69,7 @@
 #include "base/limits.h"
 #include "env/fs.h"
 
-/* Records of one target in flight (sent, not yet acked). Handoff to one
- * target is a stream of replica writes; 64 outstanding keep a link busy
- * without letting one target hold unbounded memory. */
-#define HINTLOG_INFLIGHT_MAX 64
-
-/* Targets with hints: every member of a ring but this node. */
-#define HINTLOG_TARGETS_MAX RING_MEMBERS_MAX
-
-/* Segment size: a fully delivered segment is removed whole, so 4 MiB frees
- * space in small steps while keeping the file count low (1 GiB of backlog
- * is 256 files). One record larger than a segment gets a segment alone. */
-#define HINTLOG_SEGMENT_BYTES_DEFAULT (4 * MIB)
-#define HINTLOG_SEGMENT_BYTES_MIN     (4 * KIB)
-#define HINTLOG_SEGMENT_BYTES_MAX     (1 * GIB)
-
-/* Segments of one target: 64 GiB of default segments; an append that
- * needs one more is refused (ERR_LIMIT). */
-#define HINTLOG_SEGMENTS_MAX 16384
-
-/* Record bytes pending per target: a node that is down for hours under
- * heavy writes must not fill its fallbacks' disks; past the bound, writes
- * for it are refused and repaired later by anti-entropy. */
-#define HINTLOG_PENDING_BYTES_DEFAULT (1 * GIB)
-#define HINTLOG_PENDING_BYTES_MAX     (1024 * GIB)
-
-/* Encoded state of a hint: a DVV with its siblings' values; the largest
- * value plus room for the version and sibling framing. Lengths are u32 on
- * disk, which these fit. */
-#define HINTLOG_STATE_BYTES_DEFAULT (VALUE_BYTES_DEFAULT + 1 * MIB)
-#define HINTLOG_STATE_BYTES_MAX     (VALUE_BYTES_MAX + 1 * MIB)
-
-/* Hints older than this are dropped unsent: after Cassandra's default
- * gc_grace (10 days) a tombstone may be gone from every replica, and an old
- * hint could bring a deleted value back. UINT64_MAX: never expire. */
-#define HINTLOG_MAX_AGE_MS_DEFAULT (10ull * 24 * 3600 * 1000)
-
-/* Expired records skipped by one hintlog_next before it gives up with
- * ERR_AGAIN (a bounded slice of work per call, STYLE.md 7). */
-#define HINTLOG_EXPIRED_PER_CALL 1024
-
-/* Directory entries recovery accepts (ERR_LIMIT beyond). */
-#define HINTLOG_DIR_ENTRIES_MAX (1024 * 1024)
+/* Bounds: HINTLOG_* in base/limits.h. */
 
 struct hintlog_config {
 	const char *dir;            /* created if missing */
@@ -174,6 +133,10 @@ int hintlog_open(struct hintlog *h, struct env_fs *fs, const struct hintlog_conf
 /* Closes every file without syncing and frees everything. Returns the first
  * close error; h is released either way. */
 int hintlog_close(struct hintlog *h);
+/* Changes the per-target byte bound and the age bound of an open hintlog
+ * (0: the default), as hintlog_config's; they apply from the next call.
+ * ERR_INVALID past HINTLOG_PENDING_BYTES_MAX, nothing changed. */
+int hintlog_set_bounds(struct hintlog *h, uint64_t pending_bytes_max, uint64_t max_age_ms);
 
 /* Queues a hint for target (1..RING_NAME_BYTES_MAX bytes of any value).
  * ERR_LIMIT, with nothing written and counted as refused: a name over

@@ -355,6 +355,14 @@ static void test_hintlog_pending_bytes_bound_exact_and_one_past(void **state)
 	assert_int_equal(append_len(f, "b", 1, 100, 5), 0);
 	assert_int_equal(append_len(f, "b", 1, 0, 5), ERR_LIMIT);
 	assert_int_equal(stats(f).refused, 3);
+	/* A bound lowered below what is pending refuses (it must not wrap
+	 * around), and raised again admits. */
+	assert_int_equal(hintlog_set_bounds(&f->h, one, 0), 0);
+	assert_int_equal(append_len(f, "b", 1, 0, 5), ERR_LIMIT);
+	assert_int_equal(append_len(f, "c", 1, 0, 5), ERR_LIMIT);
+	assert_int_equal(hintlog_set_bounds(&f->h, HINTLOG_PENDING_BYTES_MAX + 1, 0), ERR_INVALID);
+	assert_int_equal(hintlog_set_bounds(&f->h, 10 * one, 0), 0);
+	assert_int_equal(append_len(f, "b", 1, 100, 5), 0);
 	fx_free(f);
 }
 

@@ -78,6 +78,11 @@ enum cluster_op_kind {
 
 _Static_assert(CLUSTER_OP_INCR + 1 == CLUSTER_LAT_OPS, "one latency row per operation");
 
+static inline bool cluster_op_is_read(enum cluster_op_kind k)
+{
+	return k == CLUSTER_OP_GET || k == CLUSTER_OP_GETV || k == CLUSTER_OP_EXISTS;
+}
+
 static inline const char *cluster_op_name(enum cluster_op_kind k)
 {
 	static const char *const names[CLUSTER_LAT_OPS] = {"get", "getv", "exists",

@@ -148,7 +148,7 @@ static void run(struct client *c, enum cluster_op_kind kind, struct bytes value,
 		op.context = *context;
 		op.has_context = true;
 	}
-	bool read = kind == CLUSTER_OP_GET || kind == CLUSTER_OP_GETV || kind == CLUSTER_OP_EXISTS;
+	bool read = cluster_op_is_read(kind);
 	if (!quorum_options(c, options_from, &op, read))
 		return;
 	submit(c, &op);

@@ -173,7 +173,7 @@ static void info_latency(struct buf *b, const struct cluster_view *v)
 			const struct cluster_latency *l = &v->latency[k][q];
 			if (!l->count)
 				continue;
-			bool read = k <= CLUSTER_OP_EXISTS;
+			bool read = cluster_op_is_read((enum cluster_op_kind)k);
 			infof(b, "cluster_latency_%s_%c%u%s:count=%llu,p50=%.3f,p99=%.3f,p99.9=%.3f",
 			      cluster_op_name((enum cluster_op_kind)k), read ? 'r' : 'w', q + 1,
 			      q + 1 == CLUSTER_LAT_QUORUMS ? "plus" : "", (unsigned long long)l->count,

@@ -13,6 +13,7 @@
 #include "cmd/metrics.h"
 
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -508,34 +509,67 @@ static void member_gauge(struct buf *b, int *rc, const struct cluster_view *v, c
 	}
 }
 
-static void render_cluster_data(const struct cluster_view *v, struct buf *b, int *rc)
-{
-	render_cluster_latency(v, b, rc);
-	one(b, rc, "ringkv_cluster_sibling_reads_total", "counter",
-	    "Reads that met more than one concurrent value (sibling) of a key.", v->sibling_reads);
-	one(b, rc, "ringkv_cluster_siblings_max", "gauge",
-	    "Most siblings one read has met since start-up.", v->siblings_max);
-	one(b, rc, "ringkv_cluster_sibling_warnings_total", "counter",
-	    "Reads that met cluster-siblings-warn siblings or more.", v->sibling_warnings);
-	one(b, rc, "ringkv_cluster_hints_stored_total", "counter",
-	    "Writes this node took as a fallback for a down replica.", v->hints_stored);
-	one(b, rc, "ringkv_cluster_hints_refused_total", "counter",
-	    "Hints refused: the down replica's backlog was at cluster-hint-max-bytes.",
-	    v->hints_refused);
-	one(b, rc, "ringkv_cluster_hints_delivered_total", "counter",
-	    "Hints handed back to their replica.", v->hints_delivered);
-	one(b, rc, "ringkv_cluster_hints_expired_total", "counter",
-	    "Hints dropped after cluster-hint-max-age.", v->hints_expired);
-	one_f(b, rc, "ringkv_cluster_replication_lag_seconds", "gauge",
-	      "Age of the oldest hint not yet handed back (0: none pending).",
-	      (double)v->hint_lag_ms / 1000.0);
-	member_gauge(b, rc, v, "ringkv_cluster_hints_pending",
-	             "Hints held for each member, waiting for it to come back.", false);
-	member_gauge(b, rc, v, "ringkv_cluster_hint_bytes_pending",
-	             "Bytes of hints held for each member.", true);
-}
+/* The cluster's counters and gauges: one row each, read from the view. */
+static const struct {
+	const char *name, *type, *help;
+	size_t offset; /* of a uint64_t in struct cluster_view */
+} cluster_series[] = {
+#define CV(field) offsetof(struct cluster_view, field)
+    {"ringkv_cluster_ring_version", "gauge", "Version of the ring this node holds.",
+     CV(ring_version)},
+    {"ringkv_cluster_suspicions_total", "counter",
+     "Members this node suspected after a failed probe.", CV(suspicions)},
+    {"ringkv_cluster_refutations_total", "counter", "Suspicions of this node that it refuted.",
+     CV(refutations)},
+    {"ringkv_cluster_members_marked_down_total", "counter", "Members this node marked down.",
+     CV(downs)},
+    {"ringkv_cluster_internode_received_bytes_total", "counter",
+     "Bytes received from other members.", CV(bytes_in)},
+    {"ringkv_cluster_internode_sent_bytes_total", "counter", "Bytes sent to other members.",
+     CV(bytes_out)},
+    {"ringkv_cluster_internode_dropped_messages_total", "counter",
+     "Internode messages dropped (peer unreachable or its queue full).", CV(dropped)},
+    {"ringkv_cluster_coordinated_requests_total", "counter",
+     "Client requests this node coordinated.", CV(requests)},
+    {"ringkv_cluster_forwarded_writes_total", "counter",
+     "Writes forwarded to a replica because this node holds none of the key.", CV(forwarded)},
+    {"ringkv_cluster_quorum_failures_total", "counter",
+     "Requests that failed their quorum (NOQUORUM, replica limits, errors).",
+     CV(quorum_failures)},
+    {"ringkv_cluster_read_repairs_total", "counter", "Read-repair writes sent to stale replicas.",
+     CV(read_repairs)},
+    {"ringkv_cluster_requests_in_flight", "gauge", "Coordinated requests waiting for replicas.",
+     CV(inflight)},
+    {"ringkv_cluster_replica_requests_total", "counter",
+     "Replica requests from other coordinators served here.", CV(replica_requests)},
+    {"ringkv_cluster_replica_errors_total", "counter",
+     "Replica requests served here that failed (malformed, disk, limits, hints refused).",
+     CV(replica_errors)},
+    {"ringkv_cluster_late_forwards_refused_total", "counter",
+     "Forwarded writes refused because they arrived after their deadline.", CV(late_forwards)},
+    {"ringkv_cluster_sibling_reads_total", "counter",
+     "Reads that met more than one concurrent value (sibling) of a key.", CV(sibling_reads)},
+    {"ringkv_cluster_siblings_max", "gauge", "Most siblings one read has met since start-up.",
+     CV(siblings_max)},
+    {"ringkv_cluster_sibling_warnings_total", "counter",
+     "Reads that met cluster-siblings-warn siblings or more.", CV(sibling_warnings)},
+    {"ringkv_cluster_hints_stored_total", "counter",
+     "Writes this node took as a fallback for a down replica.", CV(hints_stored)},
+    {"ringkv_cluster_hints_refused_total", "counter",
+     "Hints refused: the down replica's backlog was at cluster-hint-max-bytes.",
+     CV(hints_refused)},
+    {"ringkv_cluster_hints_delivered_total", "counter", "Hints handed back to their replica.",
+     CV(hints_delivered)},
+    {"ringkv_cluster_hints_expired_total", "counter", "Hints dropped after cluster-hint-max-age.",
+     CV(hints_expired)},
+    {"ringkv_cluster_hints_dropped_total", "counter",
+     "Hints their replica refused at the key's sibling limit, dropped.", CV(hints_dropped)},
+    {"ringkv_cluster_hints_corrupt_total", "counter",
+     "Damaged hint records skipped at start-up.", CV(hints_corrupt)},
+#undef CV
+};
 
-/* The cluster's membership and internode counters (INFO cluster). */
+/* The cluster's membership, data path and handoff (INFO cluster). */
 static void render_cluster(struct node *n, struct buf *b, int *rc)
 {
 	if (!n->cluster)
@@ -555,34 +589,19 @@ static void render_cluster(struct node *n, struct buf *b, int *rc)
 	for (int s = 0; s < 4; s++)
 		put(b, rc, "ringkv_cluster_members{state=\"%s\"} %llu\n", names[s],
 		    (unsigned long long)by_state[s]);
-	one(b, rc, "ringkv_cluster_ring_version", "gauge", "Version of the ring this node holds.",
-	    v->ring_version);
-	one(b, rc, "ringkv_cluster_suspicions_total", "counter",
-	    "Members this node suspected after a failed probe.", v->suspicions);
-	one(b, rc, "ringkv_cluster_refutations_total", "counter",
-	    "Suspicions of this node that it refuted.", v->refutations);
-	one(b, rc, "ringkv_cluster_members_marked_down_total", "counter",
-	    "Members this node marked down.", v->downs);
-	one(b, rc, "ringkv_cluster_internode_received_bytes_total", "counter",
-	    "Bytes received from other members.", v->bytes_in);
-	one(b, rc, "ringkv_cluster_internode_sent_bytes_total", "counter",
-	    "Bytes sent to other members.", v->bytes_out);
-	one(b, rc, "ringkv_cluster_internode_dropped_messages_total", "counter",
-	    "Internode messages dropped (peer unreachable or its queue full).", v->dropped);
-	one(b, rc, "ringkv_cluster_coordinated_requests_total", "counter",
-	    "Client requests this node coordinated.", v->requests);
-	one(b, rc, "ringkv_cluster_forwarded_writes_total", "counter",
-	    "Writes forwarded to a replica because this node holds none of the key.", v->forwarded);
-	one(b, rc, "ringkv_cluster_quorum_failures_total", "counter",
-	    "Requests that failed their quorum (NOQUORUM, replica limits, errors).",
-	    v->quorum_failures);
-	one(b, rc, "ringkv_cluster_read_repairs_total", "counter",
-	    "Read-repair writes sent to stale replicas.", v->read_repairs);
-	one(b, rc, "ringkv_cluster_requests_in_flight", "gauge",
-	    "Coordinated requests waiting for replicas.", v->inflight);
-	one(b, rc, "ringkv_cluster_replica_requests_total", "counter",
-	    "Replica requests from other coordinators served here.", v->replica_requests);
-	render_cluster_data(v, b, rc);
+	for (size_t i = 0; i < ARRAY_LEN(cluster_series); i++) {
+		uint64_t x;
+		memcpy(&x, (const char *)v + cluster_series[i].offset, sizeof(x));
+		one(b, rc, cluster_series[i].name, cluster_series[i].type, cluster_series[i].help, x);
+	}
+	one_f(b, rc, "ringkv_cluster_replication_lag_seconds", "gauge",
+	      "Age of the oldest hint not yet handed back (0: none pending).",
+	      (double)v->hint_lag_ms / 1000.0);
+	member_gauge(b, rc, v, "ringkv_cluster_hints_pending",
+	             "Hints held for each member, waiting for it to come back.", false);
+	member_gauge(b, rc, v, "ringkv_cluster_hint_bytes_pending",
+	             "Bytes of hints held for each member.", true);
+	render_cluster_latency(v, b, rc);
 	free(v);
 }
 

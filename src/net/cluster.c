@@ -450,6 +450,7 @@ void cluster_view(struct cluster *c, struct cluster_view *out)
 	out->downs = c->m.deaths;
 	ckv_view(c, out);
 	env_mutex_unlock(&c->mu);
+	ckv_latency_view(c, out);
 	struct cnet_stats ns;
 	cnet_get_stats(c->net, &ns);
 	out->bytes_in = ns.bytes_in;

@@ -48,20 +48,29 @@ struct hints {
 	uint64_t tokens_ms;
 	uint64_t synced_ms;
 	bool dirty; /* appended since the last sync */
-	uint64_t stored, failed_deliveries;
 	uint64_t dropped_limit; /* refused by their owner at the key's limits */
 	struct hint_peer peers[RING_MEMBERS_MAX];
 	uint32_t peer_count;
 };
+
+static uint64_t max_bytes(const struct cluster *c)
+{
+	return (uint64_t)config_get(c->cfg, CFG_CLUSTER_HINT_MAX_BYTES);
+}
+
+static uint64_t max_age_ms(const struct cluster *c)
+{
+	return (uint64_t)config_get(c->cfg, CFG_CLUSTER_HINT_MAX_AGE) * 1000;
+}
 
 static void config_of(const struct cluster *c, struct hintlog_config *hc)
 {
 	memset(hc, 0, sizeof(*hc));
 	hc->dir = HINTS_DIR;
 	hc->segment_bytes = HINTLOG_SEGMENT_BYTES_DEFAULT;
-	hc->pending_bytes_max = (uint64_t)config_get(c->cfg, CFG_CLUSTER_HINT_MAX_BYTES);
+	hc->pending_bytes_max = max_bytes(c);
 	hc->state_bytes_max = HINTLOG_STATE_BYTES_MAX;
-	hc->max_age_ms = (uint64_t)config_get(c->cfg, CFG_CLUSTER_HINT_MAX_AGE) * 1000;
+	hc->max_age_ms = max_age_ms(c);
 }
 
 int hints_init(struct cluster *c, char *err, size_t err_cap)
@@ -125,9 +134,8 @@ static uint16_t member_named(const struct cluster *c, struct bytes name)
 	return RING_MEMBER_NONE;
 }
 
-uint16_t hints_store(struct cluster *c, const struct wire_replica_req *q, uint64_t now_ms)
+uint16_t hints_store(struct cluster *c, const struct wire_replica_req *q)
 {
-	(void)now_ms;
 	struct hints *h = c->hints;
 	struct bytes owner;
 	if (!h || !name_of(c, q->hint_for, &owner))
@@ -144,7 +152,6 @@ uint16_t hints_store(struct cluster *c, const struct wire_replica_req *q, uint64
 		      (const char *)owner.ptr, err_str(err));
 		return WIRE_STATUS_ERROR;
 	}
-	h->stored++;
 	return WIRE_STATUS_OK;
 }
 
@@ -249,12 +256,15 @@ void hints_tick(struct cluster *c, uint64_t now_ms)
 	struct hints *h = c->hints;
 	if (!h)
 		return;
-	if (h->dirty && now_ms - h->synced_ms >= 1000) {
-		int err = hintlog_sync(&h->log);
+	if (now_ms - h->synced_ms >= 1000) {
+		/* Once a second: what was appended since, and the bounds as
+		 * CONFIG SET may have changed them. */
+		int err = h->dirty ? hintlog_sync(&h->log) : 0;
 		if (err)
 			LOG_W(c->log, "cluster: syncing the hint log failed: %s", err_str(err));
 		h->dirty = false;
 		h->synced_ms = now_ms;
+		(void)hintlog_set_bounds(&h->log, max_bytes(c), max_age_ms(c));
 	}
 	refill(c, h, now_ms);
 	struct tick_ctx tc = {c, now_ms};
@@ -277,7 +287,6 @@ void hints_on_resp(struct cluster *c, uint64_t msg_id, const struct wire_replica
 		LOG_W(c->log, "cluster: a hint for %.*s was refused at the key's limits; dropped",
 		      (int)name.len, (const char *)name.ptr);
 	} else if (s->status != WIRE_STATUS_OK) {
-		h->failed_deliveries++;
 		return; /* sent again once the window times out */
 	}
 	if (hintlog_ack(&h->log, name, msg_id & ~HINT_ID_BIT) == 0 && p)
@@ -317,7 +326,7 @@ void hints_view(struct cluster *c, struct cluster_view *out)
 		return;
 	struct hintlog_stats st;
 	hintlog_get_stats(&h->log, &st);
-	out->hints_stored = h->stored;
+	out->hints_stored = st.appended;
 	out->hints_refused = st.refused;
 	out->hints_delivered = st.delivered;
 	out->hints_expired = st.expired;

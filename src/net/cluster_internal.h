@@ -83,6 +83,10 @@ void ckv_run_jobs(struct cluster *c, uint64_t now_ms);
 void ckv_tick(struct cluster *c, uint64_t now_ms);
 /* The data path's part of CLUSTER STATUS / INFO cluster; under mu. */
 void ckv_view(struct cluster *c, struct cluster_view *out);
+/* The latency histograms' part, without mu: they are written by the
+ * cluster thread alone and read with relaxed loads (base/histogram.h), so
+ * folding 24 of them does not hold up the cluster thread. */
+void ckv_latency_view(struct cluster *c, struct cluster_view *out);
 /* Handles a data frame (replica request or response); false if the type
  * is not one. */
 bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms);
@@ -97,7 +101,7 @@ int ckv_send_req(struct cluster *c, uint16_t member, uint8_t type, uint64_t id,
 int hints_init(struct cluster *c, char *err, size_t err_cap);
 void hints_deinit(struct cluster *c);
 /* A fallback's write for q->hint_for: kept; the wire status to answer. */
-uint16_t hints_store(struct cluster *c, const struct wire_replica_req *q, uint64_t now_ms);
+uint16_t hints_store(struct cluster *c, const struct wire_replica_req *q);
 void hints_tick(struct cluster *c, uint64_t now_ms);
 /* The answer to a hint handed back (msg_id has HINT_ID_BIT). */
 void hints_on_resp(struct cluster *c, uint64_t msg_id, const struct wire_replica_resp *s,

@@ -88,11 +88,6 @@ static uint64_t deadline(const struct cluster *c, uint64_t now_ms)
 
 /* ---- Replies ------------------------------------------------------------- */
 
-static bool is_read(enum cluster_op_kind k)
-{
-	return k == CLUSTER_OP_GET || k == CLUSTER_OP_GETV || k == CLUSTER_OP_EXISTS;
-}
-
 static struct hist *latency_of(struct cluster *c, enum cluster_op_kind k, unsigned quorum)
 {
 	unsigned q = quorum < 1 ? 1 : quorum > CLUSTER_LAT_QUORUMS ? CLUSTER_LAT_QUORUMS : quorum;
@@ -103,7 +98,7 @@ static struct hist *latency_of(struct cluster *c, enum cluster_op_kind k, unsign
 static void pending_end(struct cluster *c, struct ckv_pending *p)
 {
 	if (c->latency)
-		hist_record(latency_of(c, p->kind, is_read(p->kind) ? p->r : p->w),
+		hist_record(latency_of(c, p->kind, cluster_op_is_read(p->kind) ? p->r : p->w),
 		            env_mono_ns() - p->start_ns);
 	free(p);
 }
@@ -245,7 +240,7 @@ static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *
 {
 	struct cluster *c = ctx;
 	struct ckv_pending *p = (struct ckv_pending *)(uintptr_t)token;
-	bool read = is_read(p->kind);
+	bool read = cluster_op_is_read(p->kind);
 	char msg[160];
 	switch (res->status) {
 	case COORD_OK:
@@ -410,42 +405,29 @@ int cluster_submit(struct cluster *c, const struct cluster_op *op)
 	return 0;
 }
 
-/* The key's preference list as coordinator targets; the count (0 before
- * the ring has members). */
-static uint32_t targets_of(struct cluster *c, struct bytes key, unsigned n,
+/* The key's preference list of n as coordinator targets; the count (0
+ * before the ring has members). With sloppy (Dynamo 4.6), each replica
+ * known to be down is replaced by the next member up further along the
+ * ring that is not a target already: the fallback carries the owner in
+ * hint_for and keeps the write as a hint. A down replica with no fallback
+ * left stays a target (and fails). */
+static uint32_t targets_of(struct cluster *c, struct bytes key, unsigned n, bool sloppy,
                            struct coord_target *t)
 {
 	if (c->ring.member_count == 0)
 		return 0;
 	uint16_t ids[RING_REPLICAS_MAX];
-	uint32_t count =
-	    ring_preference_list(&c->ring, ring_partition_of_key(&c->ring, key), n, ids);
-	uint16_t self = cluster_self_id(c);
-	for (uint32_t i = 0; i < count; i++)
-		t[i] = (struct coord_target){ids[i], RING_MEMBER_NONE, ids[i] == self};
-	return count;
-}
-
-/* Write targets under a sloppy quorum (Dynamo 4.6): the preference list,
- * with each replica known to be down replaced by the next member up
- * further along the ring that is not a target already; the fallback
- * carries the owner in hint_for and keeps the write as a hint. A down
- * replica with no fallback left stays a target (and fails). */
-static uint32_t sloppy_targets_of(struct cluster *c, struct bytes key, unsigned n,
-                                  struct coord_target *t)
-{
-	if (c->ring.member_count == 0)
-		return 0;
-	uint16_t ids[RING_REPLICAS_MAX];
-	uint32_t want = c->ring.member_count < RING_REPLICAS_MAX ? c->ring.member_count
-	                                                         : RING_REPLICAS_MAX;
+	uint32_t want = n;
+	if (sloppy) /* room for fallbacks */
+		want = c->ring.member_count < RING_REPLICAS_MAX ? c->ring.member_count
+		                                                : RING_REPLICAS_MAX;
 	uint32_t count =
 	    ring_preference_list(&c->ring, ring_partition_of_key(&c->ring, key), want, ids);
 	uint32_t primaries = count < n ? count : n, next = primaries;
 	uint16_t self = cluster_self_id(c);
 	for (uint32_t i = 0; i < primaries; i++) {
 		t[i] = (struct coord_target){ids[i], RING_MEMBER_NONE, ids[i] == self};
-		if (cluster_member_up(c, ids[i]))
+		if (!sloppy || cluster_member_up(c, ids[i]))
 			continue;
 		while (next < count && !cluster_member_up(c, ids[next]))
 			next++;
@@ -470,7 +452,7 @@ static void start_read(struct cluster *c, struct ckv_pending *p, struct bytes ke
                        uint64_t now_ms)
 {
 	struct coord_target t[RING_REPLICAS_MAX];
-	uint32_t count = targets_of(c, key, p->n, t);
+	uint32_t count = targets_of(c, key, p->n, false, t);
 	if (!count) {
 		finish_error(c, p, "CLUSTERDOWN the ring has no members yet");
 		return;
@@ -515,16 +497,6 @@ static void start_read(struct cluster *c, struct ckv_pending *p, struct bytes ke
 static void forward_write(struct cluster *c, struct ckv_pending *p, const struct coord_target *t,
                           uint32_t count, const struct cluster_op *op, uint64_t now_ms)
 {
-	bool any = false;
-	for (uint32_t i = 0; i < count && !any; i++)
-		any = t[i].hint_for == RING_MEMBER_NONE && cluster_member_up(c, t[i].member);
-	if (!any) {
-		char msg[160];
-		snprintf(msg, sizeof(msg),
-		         "NOQUORUM write needed %u of %u replicas, none is up", p->w, p->n);
-		finish_error(c, p, msg);
-		return;
-	}
 	if (c->fwd_count >= COORD_INFLIGHT_MAX) {
 		finish_error(c, p, "OVERLOADED too many cluster requests in flight");
 		return;
@@ -558,13 +530,23 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 	                             .from = cluster_self_id(c)};
 	uint8_t type = op->kind == CLUSTER_OP_DEL ? WIRE_DEL_REQ : WIRE_PUT_REQ;
 	f->member = RING_MEMBER_NONE;
-	for (uint32_t i = 0; i < count && f->member == RING_MEMBER_NONE; i++)
-		if (t[i].hint_for == RING_MEMBER_NONE && cluster_member_up(c, t[i].member) &&
-		    ckv_send_req(c, t[i].member, type, f->id, &q) == 0)
+	uint32_t up = 0;
+	for (uint32_t i = 0; i < count && f->member == RING_MEMBER_NONE; i++) {
+		if (t[i].hint_for != RING_MEMBER_NONE || !cluster_member_up(c, t[i].member))
+			continue;
+		up++;
+		if (ckv_send_req(c, t[i].member, type, f->id, &q) == 0)
 			f->member = t[i].member;
+	}
 	if (f->member == RING_MEMBER_NONE) {
 		free(f);
-		finish_error(c, p, "ERR could not reach any of the key's live replicas");
+		char msg[160];
+		if (up)
+			snprintf(msg, sizeof(msg), "ERR could not reach any of the key's live replicas");
+		else
+			snprintf(msg, sizeof(msg), "NOQUORUM write needed %u of %u replicas, none is up",
+			         p->w, p->n);
+		finish_error(c, p, msg);
 		return;
 	}
 	f->next = c->fwds;
@@ -651,8 +633,7 @@ static void start_write(struct cluster *c, struct ckv_pending *p, const struct c
                         uint64_t now_ms)
 {
 	struct coord_target t[RING_REPLICAS_MAX];
-	uint32_t count = p->sloppy ? sloppy_targets_of(c, op->key, p->n, t)
-	                           : targets_of(c, op->key, p->n, t);
+	uint32_t count = targets_of(c, op->key, p->n, p->sloppy, t);
 	if (!count) {
 		finish_error(c, p, "CLUSTERDOWN the ring has no members yet");
 		return;
@@ -697,7 +678,7 @@ static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_o
 static void start(struct cluster *c, struct ckv_pending *p, const struct cluster_op *op,
                   uint64_t now_ms)
 {
-	bool read = is_read(op->kind);
+	bool read = cluster_op_is_read(op->kind);
 	if (read ? p->r > p->n : p->w > p->n) {
 		char msg[96];
 		snprintf(msg, sizeof(msg), "ERR %c (%u) must not exceed N (%u)", read ? 'R' : 'W',
@@ -705,7 +686,7 @@ static void start(struct cluster *c, struct ckv_pending *p, const struct cluster
 		finish_error(c, p, msg);
 		return;
 	}
-	if (!is_read(op->kind))
+	if (!cluster_op_is_read(op->kind))
 		start_write(c, p, op, now_ms);
 	else
 		start_read(c, p, op->key, now_ms);
@@ -856,7 +837,7 @@ static void on_replica_req(struct cluster *c, const struct wire_frame *f, uint64
 		s.status = err ? WIRE_STATUS_ERROR : found ? WIRE_STATUS_OK : WIRE_STATUS_NOT_FOUND;
 		s.version = bytes_make(state.data, state.len);
 	} else if (q.hint_for != RING_MEMBER_NONE && q.hint_for != cluster_self_id(c)) {
-		s.status = hints_store(c, &q, now_ms);
+		s.status = hints_store(c, &q);
 		if (s.status != WIRE_STATUS_OK)
 			c->kv_stats.replica_errors++;
 	} else {
@@ -930,7 +911,7 @@ bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms
 
 /* ---- What CLUSTER STATUS and INFO show ----------------------------------- */
 
-static void latency_view(struct cluster *c, struct cluster_view *out)
+void ckv_latency_view(struct cluster *c, struct cluster_view *out)
 {
 	struct hist_snapshot *snap = malloc(sizeof(*snap));
 	if (!snap || !c->latency) {
@@ -972,6 +953,5 @@ void ckv_view(struct cluster *c, struct cluster_view *out)
 		out->read_repairs = cs.read_repairs;
 		out->inflight = cs.inflight + c->fwd_count;
 	}
-	latency_view(c, out);
 	hints_view(c, out);
 }

@@ -7,12 +7,15 @@ rules (cluster.py), removed whatever happens."""
 
 import os
 import re
+import shutil
 import signal
+import subprocess
+import urllib.request
 
 import pytest
 import redis
 
-from cluster import nft_available, status, wait_for
+from cluster import free_port_on, nft_available, node_addr, status, wait_for
 from util import info_fields
 from test_cluster import make_cluster, net  # noqa: F401 (fixtures)
 from test_cluster_kv import answers, clients, ring_ready
@@ -66,8 +69,20 @@ def key_on(node, names, prefix):
     raise AssertionError("no key with preference list %s" % names)
 
 
+def metrics(node, port):
+    with urllib.request.urlopen("http://%s:%d/metrics" % (node.host, port), timeout=10) as r:
+        text = r.read().decode()
+    promtool = shutil.which("promtool") or "/usr/bin/promtool"
+    if os.access(promtool, os.X_OK):
+        proc = subprocess.run([promtool, "check", "metrics"], input=text.encode(),
+                              capture_output=True, timeout=30)
+        assert proc.returncode == 0, proc.stdout.decode() + proc.stderr.decode()
+    return text
+
+
 def test_one_node_of_five_down_then_catching_up(make_cluster):
-    nodes = make_cluster(5)
+    http_port = free_port_on(node_addr(0))  # each node on its own address
+    nodes = make_cluster(5, http_port=http_port)
     ring_ready(nodes)
     cl = clients(nodes)
     keys = ["one:%d" % i for i in range(150)]
@@ -86,6 +101,10 @@ def test_one_node_of_five_down_then_catching_up(make_cluster):
         assert live[(i + 1) % 4].get(k) == b"b%d" % i
     held = hints_pending(others)
     assert held > 0
+    text = metrics(nodes[0], http_port)
+    assert 'ringkv_cluster_hints_pending{target="n2"}' in text
+    assert "ringkv_cluster_hints_stored_total" in text
+    assert 'ringkv_cluster_request_seconds_count{op="set",quorum="2"}' in text
     victim.restart()
     wait_for(lambda: seen_up(others, "n2"), 20, "n2 up again")
     # The hints go back, and n2's own replica has every write it missed.
@@ -129,12 +148,29 @@ def test_strict_and_sloppy_quorums_with_two_replicas_down(make_cluster):
     with pytest.raises(redis.ResponseError, match=r"NOQUORUM write needed 2 of 3 replicas"):
         a.execute_command("SETV", key, "", "strict too", "W", "2", "STRICT")
     assert a.set(key, "sloppy") is True
-    assert hints_pending([nodes[3], nodes[4]]) >= 2
+    # W=2 completes at n0 and one fallback; the other's hint may land after.
+    wait_for(lambda: hints_pending([nodes[3], nodes[4]]) >= 2, 5, "both fallbacks hold a hint")
     rows = {r[0].decode(): r for r in nodes[3].raw().call("CLUSTER", "STATUS")}
     assert rows["n1"][6] + rows["n2"][6] >= 1
     # Reads stay strict: R=2 of the key's replicas cannot be met.
     with pytest.raises(redis.ResponseError, match=r"NOQUORUM read"):
         a.get(key)
+    # The fallbacks' hint backlog is bounded (CONFIG SET at run time): past
+    # it a hint is refused, and a write that needed it fails, saying so.
+    for n in (nodes[3], nodes[4]):
+        n.redis().config_set("cluster-hint-max-bytes", "1mb")
+    big = "x" * (100 * 1024)
+
+    def refused():
+        try:
+            a.set(key, big)
+        except redis.ResponseError as e:
+            assert "NOQUORUM" in str(e)
+        return sum(int(cluster_info(n)["hints_refused"]) for n in (nodes[3], nodes[4])) > 0
+    wait_for(refused, 20, "a hint refused past cluster-hint-max-bytes")
+    for n in (nodes[3], nodes[4]):
+        n.redis().config_set("cluster-hint-max-bytes", "256mb")
+    wait_for(lambda: answers(lambda: a.set(key, "sloppy")), 10, "hints taken again")
     by_name["n1"].restart()
     by_name["n2"].restart()
     wait_for(lambda: seen_up(others, "n1") and seen_up(others, "n2"), 20, "owners back")
