@@ -177,6 +177,15 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
     [CFG_CLUSTER_SIBLINGS_WARN] = INT("cluster-siblings-warn", CFG_F_RUNTIME, DVV_SIBLINGS_WARN,
                                       1, DVV_SIBLINGS_MAX,
                                       "siblings of one key that make a read log a warning"),
+    /* A tombstone is dropped once older than this and held (or nothing)
+     * by every replica of its key; never sooner than a hint may wait. */
+    [CFG_CLUSTER_TOMBSTONE_GRACE] = INT("cluster-tombstone-grace", CFG_F_RUNTIME,
+                                        TOMBSTONE_GRACE_S_DEFAULT, 1, TOMBSTONE_GRACE_S_MAX,
+                                        "seconds a delete's tombstone is kept at least"),
+    [CFG_CLUSTER_TOMBSTONE_SCAN_RATE] = INT("cluster-tombstone-scan-rate", CFG_F_RUNTIME,
+                                            GC_SCAN_RATE_DEFAULT, 0, GC_SCAN_RATE_MAX,
+                                            "keys examined per second for old tombstones "
+                                            "(0: never collect)"),
     /* As Redis 7: DEBUG is off unless the operator enables it at start-up,
      * since it can block the server (DEBUG SLEEP). */
     [CFG_ENABLE_DEBUG_COMMAND] = ENUM("enable-debug-command", 0, CFG_DEBUG_COMMAND_NO,

@@ -81,6 +81,8 @@ enum cfg_id {
 	CFG_CLUSTER_HINT_MAX_AGE,
 	CFG_CLUSTER_HANDOFF_RATE,
 	CFG_CLUSTER_SIBLINGS_WARN,
+	CFG_CLUSTER_TOMBSTONE_GRACE, /* tombstone collection (net/cluster_gc.c) */
+	CFG_CLUSTER_TOMBSTONE_SCAN_RATE,
 	CFG_ENABLE_DEBUG_COMMAND, /* DEBUG (cmd_debug.c): no, yes or local */
 	CFG_SAVE,       /* compatibility: redis-benchmark reads it */
 	CFG_APPENDONLY, /* compatibility: redis-benchmark reads it */

@@ -448,6 +448,24 @@
 #define HINTLOG_MAX_AGE_S_DEFAULT 10800
 #define HINTLOG_MAX_AGE_S_MAX     (30 * 86400)
 
+/* Tombstone collection (net/cluster_gc.c). A deleted key's tombstone is
+ * kept at least cluster-tombstone-grace seconds, and never less than a
+ * hint may wait (cluster-hint-max-age) plus twice cluster-timeout: a hint
+ * or a delayed replica message carrying the deleted value must not find
+ * the tombstone gone. One day by default (Cassandra's gc_grace_seconds is
+ * ten days, but it has no check that every replica holds the tombstone). */
+#define TOMBSTONE_GRACE_S_DEFAULT 86400
+#define TOMBSTONE_GRACE_S_MAX     (365 * 86400)
+/* Keys the collector examines per second (cluster-tombstone-scan-rate). */
+#define GC_SCAN_RATE_DEFAULT 1000
+#define GC_SCAN_RATE_MAX     1000000
+/* Keys the collector examines in one tick of the cluster thread. */
+#define GC_TICK_KEYS_MAX 256
+/* Tombstones being checked with the other replicas at once. */
+#define GC_CHECKS_MAX 16
+/* Keys one scan step may hand the collector; more are left for later. */
+#define GC_BATCH_KEYS_MAX 256
+
 /* Expired records skipped by one hintlog_next before it gives up with
  * ERR_AGAIN (a bounded slice of work per call, STYLE.md 7). */
 #define HINTLOG_EXPIRED_PER_CALL 1024

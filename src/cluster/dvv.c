@@ -162,6 +162,12 @@ static bool sibling_valid(uint32_t flags, const uint8_t *value, size_t len)
 int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, struct bytes value,
                uint64_t timestamp_ms, uint32_t flags, struct dvv_dot *dot)
 {
+	return dvv_update_above(d, ctx, replica, 0, value, timestamp_ms, flags, dot);
+}
+
+int dvv_update_above(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, uint64_t floor,
+                     struct bytes value, uint64_t timestamp_ms, uint32_t flags, struct dvv_dot *dot)
+{
 	if (value.len > VALUE_BYTES_MAX)
 		return ERR_LIMIT;
 	if (!sibling_valid(flags, value.ptr, value.len))
@@ -170,6 +176,8 @@ int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, str
 	uint64_t seen = dvv_clock_get(ctx, replica);
 	if (seen > last)
 		last = seen; /* only after a lost state; see dvv.h on replica ids */
+	if (floor > last)
+		last = floor; /* the state was dropped before: dvv.h, floors */
 	if (last == UINT64_MAX)
 		return ERR_RANGE;
 	struct dvv_dot nd = {replica, last + 1};

@@ -19,10 +19,14 @@
  *   - clock entries are sorted by replica id, unique, counters >= 1;
  *   - siblings are sorted by dot, unique, and every dot is covered by the
  *     clock (counter <= clock[replica]);
- *   - each replica's writes of this key are numbered 1, 2, ... without
- *     gaps, so clock[r] = c means "has seen r's writes 1..c". This holds
- *     because replica r issues its next dot from its own state of the key,
- *     which holds every earlier r-write (dvv_update).
+ *   - each replica's writes of this key are numbered in increasing order,
+ *     and clock[r] = c means "has seen every r-write of this key numbered
+ *     up to c". This holds because replica r issues its next dot from its
+ *     own state of the key, which holds every earlier r-write (dvv_update),
+ *     or, once that state was dropped (tombstone collection), from above
+ *     a floor past every counter the dropped states had (dvv_update_above).
+ *     A number skipped names no write of the key, so covering it is
+ *     harmless.
  * Under these a state is canonical: equal knowledge gives equal bytes.
  *
  * Operations:
@@ -126,6 +130,16 @@ void dvv_deinit(struct dvv *d);
  * not NULL it receives the new write's dot. */
 int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, struct bytes value,
                uint64_t timestamp_ms, uint32_t flags, struct dvv_dot *dot);
+/* dvv_update whose new dot is also above floor. Floors: a replica that
+ * drops a key's state (a collected tombstone) forgets which numbers it
+ * used for that key; a later write of the key numbered from the empty
+ * state would reuse (replica, 1), and a client's old context naming the
+ * dropped write would then hide the new one. The replica keeps a floor
+ * at or above every own counter of every state it dropped, and numbers
+ * every write above it. */
+int dvv_update_above(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, uint64_t floor,
+                     struct bytes value, uint64_t timestamp_ms, uint32_t flags,
+                     struct dvv_dot *dot);
 
 /* d := join(d, other); other's values are copied as needed. ERR_LIMIT,
  * ERR_NOMEM; d unchanged on failure. */

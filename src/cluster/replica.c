@@ -77,8 +77,8 @@ int replica_read(struct keyspace *ks, struct bytes key, struct buf *out, bool *f
 }
 
 int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock *ctx,
-                   uint64_t replica, struct bytes value, uint64_t timestamp_ms, uint32_t flags,
-                   bool lww, struct buf *out, bool *was_visible)
+                   struct replica_self self, struct bytes value, uint64_t timestamp_ms,
+                   uint32_t flags, bool lww, struct buf *out, bool *was_visible)
 {
 	struct ekey k;
 	ks_key_init(&k, key);
@@ -99,7 +99,7 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
 		own = d->clock;
 		ctx = &own;
 	}
-	err = dvv_update(d, ctx, replica, value, timestamp_ms, flags, NULL);
+	err = dvv_update_above(d, ctx, self.id, self.floor, value, timestamp_ms, flags, NULL);
 	if (lww && !err)
 		dvv_resolve_lww(d);
 	/* A client's write stops below the structural maximum, so that the
@@ -151,6 +151,76 @@ int replica_merge(struct keyspace *ks, struct bytes key, struct bytes state, boo
 	free(in);
 	free(d);
 	return err;
+}
+
+/* ---- Tombstone collection ------------------------------------------------ */
+
+bool replica_collectable(const struct dvv *d, uint64_t now_ms, uint64_t grace_ms)
+{
+	if (d->sibling_count == 0)
+		return false;
+	uint64_t newest = 0;
+	for (uint32_t i = 0; i < d->sibling_count; i++) {
+		const struct dvv_sibling *s = &d->siblings[i];
+		if (!(s->flags & DVV_FLAG_TOMBSTONE))
+			return false;
+		if (s->timestamp_ms > newest)
+			newest = s->timestamp_ms;
+	}
+	return newest <= now_ms && now_ms - newest >= grace_ms;
+}
+
+int replica_read_collectable(struct keyspace *ks, struct bytes key, uint64_t now_ms,
+                             uint64_t grace_ms, struct buf *state, bool *collectable)
+{
+	*collectable = false;
+	bool found;
+	int err = replica_read(ks, key, state, &found);
+	if (err || !found)
+		return err;
+	struct dvv *d = malloc(sizeof(*d));
+	if (!d)
+		return ERR_NOMEM;
+	err = dvv_decode(d, state->data, state->len);
+	if (!err) {
+		*collectable = replica_collectable(d, now_ms, grace_ms);
+		dvv_deinit(d);
+	}
+	free(d);
+	return err;
+}
+
+int replica_drop_if(struct keyspace *ks, struct bytes key, struct bytes expect, uint64_t self_id,
+                    uint64_t *floor, bool *dropped)
+{
+	*dropped = false;
+	struct ekey k;
+	ks_key_init(&k, key);
+	struct dvv *d = malloc(sizeof(*d));
+	if (!d)
+		return ERR_NOMEM;
+	bool found;
+	struct bytes raw;
+	int err = load_locked(ks, &k, d, &found, &raw);
+	if (err) {
+		free(d);
+		return err;
+	}
+	if (found && bytes_eq(raw, expect)) {
+		/* The floor first: from here this replica forgets the numbers
+		 * it gave its writes of the key (dvv.h, floors). */
+		uint64_t own = dvv_clock_get(&d->clock, self_id);
+		if (own > *floor)
+			*floor = own;
+		err = ks_del(ks, &k, env_wall_ms());
+		*dropped = !err;
+	}
+	int uerr = ks_unlock(ks, k.stripe);
+	dvv_deinit(d);
+	free(d);
+	if (uerr)
+		*dropped = false;
+	return err ? err : uerr;
 }
 
 const struct dvv_sibling *replica_visible(const struct dvv *d)
@@ -236,7 +306,7 @@ static int incr_next(const struct dvv *d, uint64_t replica, int64_t delta, struc
 }
 
 /* Writes next into d as a counter sibling over every sibling d holds. */
-static int incr_write(struct dvv *d, uint64_t replica, const struct dvv_counter *next,
+static int incr_write(struct dvv *d, struct replica_self self, const struct dvv_counter *next,
                       uint64_t timestamp_ms, bool lww)
 {
 	struct buf enc;
@@ -245,8 +315,8 @@ static int incr_write(struct dvv *d, uint64_t replica, const struct dvv_counter 
 	struct dvv_clock all = d->clock;
 	struct dvv_dot dot;
 	if (!err)
-		err = dvv_update(d, &all, replica, bytes_make(enc.data, enc.len), timestamp_ms,
-		                 DVV_FLAG_COUNTER, &dot);
+		err = dvv_update_above(d, &all, self.id, self.floor, bytes_make(enc.data, enc.len),
+		                       timestamp_ms, DVV_FLAG_COUNTER, &dot);
 	buf_deinit(&enc);
 	if (err)
 		return err;
@@ -260,7 +330,7 @@ static int incr_write(struct dvv *d, uint64_t replica, const struct dvv_counter 
 	return 0;
 }
 
-int replica_incr(struct keyspace *ks, struct bytes key, uint64_t replica, int64_t delta,
+int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self, int64_t delta,
                  uint64_t timestamp_ms, bool lww, struct buf *out, int64_t *new_value)
 {
 	struct ekey k;
@@ -276,9 +346,9 @@ int replica_incr(struct keyspace *ks, struct bytes key, uint64_t replica, int64_
 		return err;
 	}
 	int64_t value;
-	err = incr_next(d, replica, delta, next, &value);
+	err = incr_next(d, self.id, delta, next, &value);
 	if (!err)
-		err = incr_write(d, replica, next, timestamp_ms, lww);
+		err = incr_write(d, self, next, timestamp_ms, lww);
 	if (!err)
 		err = store_unlock(ks, &k, d, raw, out, &changed);
 	else

@@ -57,6 +57,13 @@
 #include "cluster/dvv.h"
 #include "keyspace/keyspace.h"
 
+/* The replica this node is: its DVV replica id, and the floor its writes'
+ * dots are numbered above (dvv_update_above; raised by replica_drop_if). */
+struct replica_self {
+	uint64_t id;
+	uint64_t floor;
+};
+
 /* The stored state into out (replaced), *found false when none. */
 int replica_read(struct keyspace *ks, struct bytes key, struct buf *out, bool *found);
 
@@ -67,8 +74,8 @@ int replica_read(struct keyspace *ks, struct bytes key, struct buf *out, bool *f
  * other replicas; *was_visible (may be NULL) whether a value was visible
  * before (replica_visible). */
 int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock *ctx,
-                   uint64_t replica, struct bytes value, uint64_t timestamp_ms, uint32_t flags,
-                   bool lww, struct buf *out, bool *was_visible);
+                   struct replica_self self, struct bytes value, uint64_t timestamp_ms,
+                   uint32_t flags, bool lww, struct buf *out, bool *was_visible);
 
 /* Joins an encoded state into the stored one. *changed: something was
  * written. */
@@ -86,8 +93,31 @@ int replica_merge(struct keyspace *ks, struct bytes key, struct bytes state, boo
  * is not an integer or out of range". ERR_RANGE when the result would
  * not fit int64: "ERR increment or decrement would overflow". Otherwise
  * as replica_update. Nothing is written on error. */
-int replica_incr(struct keyspace *ks, struct bytes key, uint64_t replica, int64_t delta,
+int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self, int64_t delta,
                  uint64_t timestamp_ms, bool lww, struct buf *out, int64_t *new_value);
+
+/* ---- Tombstone collection ------------------------------------------------
+ * A deleted key's state is a tombstone: it must outlive every copy of
+ * what it deleted, or a replica that missed the delete (or a hint or
+ * repair carrying the old value) would bring the value back. The cluster
+ * shell (net/cluster_gc.c) drops a tombstone once it is older than a
+ * grace period and every replica of the key holds it or nothing. */
+
+/* Whether d is only tombstones (one, or concurrent deletes), the newest
+ * deleted at least grace_ms before now_ms. */
+bool replica_collectable(const struct dvv *d, uint64_t now_ms, uint64_t grace_ms);
+
+/* Reads key's stored state into state and says whether it is
+ * collectable; *collectable false for an absent key. ERR_PROTO for a
+ * stored state that does not decode. */
+int replica_read_collectable(struct keyspace *ks, struct bytes key, uint64_t now_ms,
+                             uint64_t grace_ms, struct buf *state, bool *collectable);
+
+/* Drops key's state if its stored encoding is still expect (a write or
+ * merge since the check keeps it), first raising *floor to this
+ * replica's counter in it. *dropped says whether it was. */
+int replica_drop_if(struct keyspace *ks, struct bytes key, struct bytes expect, uint64_t self_id,
+                    uint64_t *floor, bool *dropped);
 
 /* The LWW winner of a state, NULL when the state has no live sibling
  * (absent or a tombstone). A counter winner's value is the counter's

@@ -54,7 +54,8 @@ struct cluster_view {
 	 * read; reads at or past cluster-siblings-warn. */
 	uint64_t sibling_reads, siblings_max, sibling_warnings;
 	/* Forwarded writes refused because they reached their replica after
-	 * their deadline (net/cluster_kv.c, forward_too_late). */
+	 * their deadline (net/cluster_kv.c, forward_too_late), and replica
+	 * messages older than the tombstone grace (merge_too_old). */
 	uint64_t late_forwards;
 	/* Hinted handoff (net/cluster_hints.c). */
 	uint64_t hints_stored, hints_refused, hints_delivered, hints_expired, hints_corrupt;
@@ -62,6 +63,13 @@ struct cluster_view {
 	uint64_t hints_pending, hint_bytes_pending;
 	/* Replication lag: age of the oldest hint not yet delivered, ms. */
 	uint64_t hint_lag_ms;
+	/* Tombstone collection (net/cluster_gc.c): keys examined, tombstones
+	 * checked with the other replicas and dropped, replicas that differed
+	 * and were repaired, checks that could not pass (a replica down,
+	 * silent or different), finished scans of the keyspace; the grace in
+	 * force and this replica's dot floor. */
+	uint64_t gc_examined, gc_checks, gc_collected, gc_repaired, gc_blocked, gc_passes;
+	uint64_t gc_grace_ms, dot_floor;
 };
 
 /* A client's keyed request, run by the cluster's coordinator

@@ -238,6 +238,14 @@ void cluster_info_section(struct node *n, struct buf *b)
 	infof(b, "hints_pending:%llu", (unsigned long long)v->hints_pending);
 	infof(b, "hint_bytes_pending:%llu", (unsigned long long)v->hint_bytes_pending);
 	infof(b, "replication_lag_ms:%llu", (unsigned long long)v->hint_lag_ms);
+	infof(b, "tombstone_grace_ms:%llu", (unsigned long long)v->gc_grace_ms);
+	infof(b, "tombstone_scan_keys:%llu", (unsigned long long)v->gc_examined);
+	infof(b, "tombstone_scan_passes:%llu", (unsigned long long)v->gc_passes);
+	infof(b, "tombstone_checks:%llu", (unsigned long long)v->gc_checks);
+	infof(b, "tombstones_collected:%llu", (unsigned long long)v->gc_collected);
+	infof(b, "tombstone_checks_blocked:%llu", (unsigned long long)v->gc_blocked);
+	infof(b, "tombstone_repairs:%llu", (unsigned long long)v->gc_repaired);
+	infof(b, "dot_floor:%llu", (unsigned long long)v->dot_floor);
 	info_latency(b, v);
 	free(v);
 }

@@ -339,7 +339,7 @@ int cluster_create(struct cluster **out, struct config *cfg, struct log *log, ch
 		rc = cnet_open(&c->net, bind, (uint16_t)cport, &h, c, err, err_cap);
 	}
 	if (rc) {
-		cluster_destroy(c);
+		cluster_destroy(c, NULL);
 		return rc;
 	}
 	char join[MEMBER_ADDR_BYTES];
@@ -356,7 +356,7 @@ int cluster_create(struct cluster **out, struct config *cfg, struct log *log, ch
 int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err_cap)
 {
 	/* The server runs in its data directory (env_dir_enter). */
-	int rc = cluster_replica_id_load(c->cfg, c->log, &c->replica_id, err, err_cap);
+	int rc = cluster_replica_id_load(c->cfg, c->log, &c->self, err, err_cap);
 	if (rc)
 		return rc;
 	rc = ckv_init(c);
@@ -368,7 +368,12 @@ int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err
 	rc = hints_init(c, err, err_cap);
 	if (rc)
 		return rc;
-	LOG_N(c->log, "cluster: replica id %016llx", (unsigned long long)c->replica_id);
+	rc = gc_init(c);
+	if (rc) {
+		snprintf(err, err_cap, "cluster: tombstone collection: %s", err_str(rc));
+		return rc;
+	}
+	LOG_N(c->log, "cluster: replica id %016llx", (unsigned long long)c->self.id);
 	return 0;
 }
 
@@ -377,16 +382,13 @@ int cluster_start(struct cluster *c)
 	return cnet_start(c->net);
 }
 
-uint64_t cluster_replica_id(const struct cluster *c)
-{
-	return c ? c->replica_id : 0;
-}
-
-void cluster_destroy(struct cluster *c)
+void cluster_destroy(struct cluster *c, struct replica_self *self)
 {
 	if (!c)
 		return;
 	cnet_close(c->net);
+	if (self) /* the cluster thread, which raises the floor, has stopped */
+		*self = c->self;
 	if (c->ks)
 		ckv_deinit(c);
 	if (c->m.recs)

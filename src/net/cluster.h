@@ -28,6 +28,7 @@
 #include "base/buf.h"
 #include "base/config.h"
 #include "cluster/member.h"
+#include "cluster/replica.h"
 #include "cluster/view.h"
 #include "env/log.h"
 #include "keyspace/keyspace.h"
@@ -43,12 +44,12 @@ int cluster_attach(struct cluster *c, struct keyspace *ks, char *err, size_t err
 int cluster_start(struct cluster *c);
 /* Runs a client's keyed request (cluster/view.h); any thread. */
 int cluster_submit(struct cluster *c, const struct cluster_op *op);
-void cluster_destroy(struct cluster *c);
-/* This run's DVV replica id (net/cluster_id.c), 0 for NULL. */
-uint64_t cluster_replica_id(const struct cluster *c);
+/* Stops and frees c; self (may be NULL) gets this run's DVV replica id and
+ * dot floor (net/cluster_id.c), for cluster_mark_clean. */
+void cluster_destroy(struct cluster *c, struct replica_self *self);
 /* After a clean shutdown, once the engine has closed: lets the next start
- * keep replica id id (net/cluster_id.c). */
-void cluster_mark_clean(struct config *cfg, struct log *log, uint64_t id);
+ * keep the replica id and its floor (net/cluster_id.c). */
+void cluster_mark_clean(struct config *cfg, struct log *log, struct replica_self self);
 
 /* CLUSTER NODES-OF: the key's preference list (cluster/view.h). */
 uint32_t cluster_key_nodes(struct cluster *c, struct bytes key, unsigned n,

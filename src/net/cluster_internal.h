@@ -14,6 +14,7 @@
 #include "base/histogram.h"
 #include "cluster/coord.h"
 #include "cluster/member.h"
+#include "cluster/replica.h"
 #include "cluster/ring.h"
 #include "cluster/view.h"
 #include "cluster/wire.h"
@@ -24,11 +25,13 @@
 struct ckv_job;
 struct ckv_fwd;
 struct hints;
+struct gc;
 
 /* Message ids: a coordinator's own (cluster/coord.h) are below 2^62;
  * writes forwarded to a replica and hints handed back have a bit each. */
 #define FWD_ID_BIT  (UINT64_C(1) << 63)
 #define HINT_ID_BIT (UINT64_C(1) << 62)
+#define GC_ID_BIT   (UINT64_C(1) << 61) /* a tombstone collection's check */
 
 /* Frame types of the shell (cluster/wire.h). */
 #define FRAME_MEMBER WIRE_MEMBER /* a membership message (member_codec.h) */
@@ -52,7 +55,9 @@ struct cluster {
 	struct buf frame;           /* scratch for encoding */
 	/* The data path (cluster_kv.c). */
 	struct keyspace *ks;
-	uint64_t replica_id; /* this node's DVV replica id (its data dir's) */
+	/* This node's DVV replica id (its data dir's) and dot floor, raised
+	 * by tombstone collection (net/cluster_gc.c). */
+	struct replica_self self;
 	bool coord_ready;
 	struct coord coord;
 	struct env_mutex jobs_mu; /* guards the job queue, taken by any thread */
@@ -72,6 +77,7 @@ struct cluster {
 	/* Coordinator latency [op][quorum bucket], written by this thread. */
 	struct hist *latency;
 	struct hints *hints; /* net/cluster_hints.c */
+	struct gc *gc;       /* net/cluster_gc.c */
 };
 
 /* cluster_kv.c; everything but cluster_submit runs on the cluster thread
@@ -110,8 +116,20 @@ void hints_view(struct cluster *c, struct cluster_view *out);
 
 /* cluster_id.c: this node's replica id for this run (a new one after an
  * unclean exit); the server runs in its data directory. */
-int cluster_replica_id_load(struct config *cfg, struct log *log, uint64_t *out, char *err,
-                            size_t err_cap);
+int cluster_replica_id_load(struct config *cfg, struct log *log, struct replica_self *out,
+                            char *err, size_t err_cap);
+
+/* cluster_gc.c: tombstone collection; the cluster thread, under mu (init:
+ * before start). */
+int gc_init(struct cluster *c);
+void gc_deinit(struct cluster *c);
+void gc_tick(struct cluster *c, uint64_t now_ms);
+/* The answer to a check (msg_id has GC_ID_BIT). */
+void gc_on_resp(struct cluster *c, uint64_t msg_id, const struct wire_replica_resp *s);
+void gc_view(struct cluster *c, struct cluster_view *out);
+/* How long a tombstone is kept at least, ms: cluster-tombstone-grace, and
+ * never less than a hint or a delayed replica message may live. */
+uint64_t gc_grace_ms(const struct cluster *c);
 
 /* cluster.c */
 /* Ring member id of this node, RING_MEMBER_NONE before it is in the ring. */

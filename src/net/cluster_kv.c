@@ -363,6 +363,7 @@ void ckv_deinit(struct cluster *c)
 	}
 	c->jobs_head = c->jobs_tail = NULL;
 	hints_deinit(c);
+	gc_deinit(c);
 	buf_deinit(&c->payload);
 	buf_deinit(&c->out);
 	env_mutex_deinit(&c->jobs_mu);
@@ -578,11 +579,11 @@ static int apply_write(struct cluster *c, struct ckv_pending *p, const struct cl
 {
 	int err;
 	if (p->kind == CLUSTER_OP_INCR) {
-		err = replica_incr(c->ks, op->key, c->replica_id, op->delta, ts, lww_mode(c), state,
+		err = replica_incr(c->ks, op->key, c->self, op->delta, ts, lww_mode(c), state,
 		                   &p->value);
 	} else {
 		uint32_t flags = p->kind == CLUSTER_OP_DEL ? DVV_FLAG_TOMBSTONE : 0;
-		err = replica_update(c->ks, op->key, ctx, c->replica_id, op->value, ts, flags,
+		err = replica_update(c->ks, op->key, ctx, c->self, op->value, ts, flags,
 		                     lww_mode(c), state, &p->was_visible);
 	}
 	return err ? err : ks_flush_log(c->ks);
@@ -722,6 +723,7 @@ void ckv_tick(struct cluster *c, uint64_t now_ms)
 {
 	coord_tick(&c->coord, now_ms);
 	hints_tick(c, now_ms);
+	gc_tick(c, now_ms);
 	for (struct ckv_fwd **pp = &c->fwds; *pp;) {
 		struct ckv_fwd *f = *pp;
 		if (f->deadline_ms > now_ms) {
@@ -774,6 +776,17 @@ static bool forward_too_late(const struct cluster *c, const struct wire_replica_
 	uint64_t now = (uint64_t)env_wall_ms();
 	uint64_t timeout = (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
 	return now > q->timestamp_ms + timeout;
+}
+
+/* Whether a replicated state (a write's, a repair's, a hint's) is older
+ * than a tombstone may be: merged now it could bring back a value whose
+ * tombstone was collected meanwhile (net/cluster_gc.c). Hints are dropped
+ * sooner (cluster-hint-max-age, which the grace exceeds), so this only
+ * refuses a message held up for longer than that. */
+static bool merge_too_old(const struct cluster *c, const struct wire_replica_req *q)
+{
+	uint64_t now = (uint64_t)env_wall_ms();
+	return q->timestamp_ms && now > q->timestamp_ms + gc_grace_ms(c);
 }
 
 /* A forwarded write: run it as its coordinator. */
@@ -840,6 +853,10 @@ static void on_replica_req(struct cluster *c, const struct wire_frame *f, uint64
 		s.status = hints_store(c, &q);
 		if (s.status != WIRE_STATUS_OK)
 			c->kv_stats.replica_errors++;
+	} else if (merge_too_old(c, &q)) {
+		c->kv_stats.late_forwards++;
+		s.status = WIRE_STATUS_ERROR;
+		s.value = bytes_cstr("ERR the replica message is older than the tombstone grace");
 	} else {
 		bool changed;
 		int err = replica_merge(c->ks, q.key, q.version, (q.quorum_flags & WIRE_QUORUM_LWW) != 0,
@@ -900,6 +917,8 @@ bool ckv_on_frame(struct cluster *c, const struct wire_frame *f, uint64_t now_ms
 			on_forward_resp(c, f, &s);
 		else if (f->request_id & HINT_ID_BIT)
 			hints_on_resp(c, f->request_id, &s, now_ms);
+		else if (f->request_id & GC_ID_BIT)
+			gc_on_resp(c, f->request_id, &s);
 		else
 			coord_on_resp(&c->coord, s.from, f->request_id, &s, now_ms);
 		return true;
@@ -954,4 +973,5 @@ void ckv_view(struct cluster *c, struct cluster_view *out)
 		out->inflight = cs.inflight + c->fwd_count;
 	}
 	hints_view(c, out);
+	gc_view(c, out);
 }

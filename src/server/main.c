@@ -257,7 +257,7 @@ static int run(struct config *cfg, struct log *log)
 	}
 	if (cluster && cluster_attach(cluster, node.ks, err, sizeof(err)) != 0) {
 		LOG_W(log, "%s", err);
-		cluster_destroy(cluster);
+		cluster_destroy(cluster, NULL);
 		node_deinit(&node);
 		return 1;
 	}
@@ -268,7 +268,7 @@ static int run(struct config *cfg, struct log *log)
 	struct net *net;
 	if (net_create(&net, &node, err, sizeof(err)) != 0) {
 		LOG_W(log, "%s", err);
-		cluster_destroy(cluster);
+		cluster_destroy(cluster, NULL);
 		node_deinit(&node);
 		return 1;
 	}
@@ -278,7 +278,7 @@ static int run(struct config *cfg, struct log *log)
 		LOG_W(log, "%s", http ? "could not start the HTTP thread" : err);
 		http_destroy(http);
 		net_destroy(net);
-		cluster_destroy(cluster);
+		cluster_destroy(cluster, NULL);
 		node_deinit(&node);
 		return 1;
 	}
@@ -286,7 +286,7 @@ static int run(struct config *cfg, struct log *log)
 		LOG_W(log, "could not start the cluster thread");
 		http_destroy(http);
 		net_destroy(net);
-		cluster_destroy(cluster);
+		cluster_destroy(cluster, NULL);
 		node_deinit(&node);
 		return 1;
 	}
@@ -305,10 +305,10 @@ static int run(struct config *cfg, struct log *log)
 	signal_net = NULL;
 	http_destroy(http);
 	net_destroy(net);
-	uint64_t replica_id = cluster_replica_id(cluster);
-	cluster_destroy(cluster);
+	struct replica_self self = {0, 0};
+	cluster_destroy(cluster, &self);
 	node_deinit(&node);
-	cluster_mark_clean(cfg, log, replica_id);
+	cluster_mark_clean(cfg, log, self);
 	LOG_N(log, "ringkv is now ready to exit, bye bye...");
 	return rc == 0 ? 0 : 1;
 }
