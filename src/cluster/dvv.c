@@ -8,7 +8,8 @@
  *            sibling_count u16, reserved u16 (0),
  *            clock_count x (replica u64, counter u64),
  *            sibling_count x (replica u64, counter u64, timestamp_ms u64,
- *                             flags u32, value_len u32, value)
+ *                             flags u32, [expire_ms u64 when flags has
+ *                             DVV_FLAG_EXPIRES], value_len u32, value)
  *   counter: format u8 (1), reserved u8 (0), count u16,
  *            count x (replica u64, p u64, n u64)
  *   counter sibling value (DVV_FLAG_COUNTER):
@@ -33,6 +34,7 @@ static_assert(VALUE_BYTES_MAX <= UINT32_MAX, "a value length fits 32 bits");
 
 #define DVV_HEADER_BYTES     8
 #define DVV_SIBLING_FIXED    32
+#define DVV_EXPIRE_BYTES     8 /* expire_ms, only with DVV_FLAG_EXPIRES */
 #define CLOCK_HEADER_BYTES   4
 #define CLOCK_ENTRY_BYTES    16
 #define COUNTER_HEADER_BYTES 4
@@ -148,10 +150,13 @@ static int copy_value(uint8_t **out, const uint8_t *p, size_t n)
 }
 
 /* True when flags are known and consistent with the value: a counter is
- * never a tombstone and its value decodes as a counter. */
+ * never a tombstone and its value decodes as a counter; a tombstone never
+ * expires. */
 static bool sibling_valid(uint32_t flags, const uint8_t *value, size_t len)
 {
 	if (flags & ~DVV_FLAGS_KNOWN)
+		return false;
+	if ((flags & DVV_FLAG_EXPIRES) && (flags & DVV_FLAG_TOMBSTONE))
 		return false;
 	if (!(flags & DVV_FLAG_COUNTER))
 		return true;
@@ -168,6 +173,19 @@ int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, str
 int dvv_update_above(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, uint64_t floor,
                      struct bytes value, uint64_t timestamp_ms, uint32_t flags, struct dvv_dot *dot)
 {
+	return dvv_update_expiring(d, ctx, replica, floor, value, timestamp_ms, flags, 0, dot);
+}
+
+bool dvv_sibling_expired(const struct dvv_sibling *s, uint64_t now_ms)
+{
+	return s->expire_ms != 0 && s->expire_ms <= now_ms;
+}
+
+int dvv_update_expiring(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica,
+                        uint64_t floor, struct bytes value, uint64_t timestamp_ms, uint32_t flags,
+                        uint64_t expire_ms, struct dvv_dot *dot)
+{
+	flags = (flags & ~DVV_FLAG_EXPIRES) | (expire_ms ? DVV_FLAG_EXPIRES : 0);
 	if (value.len > VALUE_BYTES_MAX)
 		return ERR_LIMIT;
 	if (!sibling_valid(flags, value.ptr, value.len))
@@ -196,6 +214,7 @@ int dvv_update_above(struct dvv *d, const struct dvv_clock *ctx, uint64_t replic
 	struct dvv_sibling s = {.dot = nd,
 	                        .timestamp_ms = timestamp_ms,
 	                        .flags = flags,
+	                        .expire_ms = expire_ms,
 	                        .value_len = (uint32_t)value.len};
 	rc = copy_value(&s.value, value.ptr, value.len);
 	if (rc)
@@ -315,7 +334,7 @@ bool dvv_equal(const struct dvv *a, const struct dvv *b)
 	for (uint32_t i = 0; i < a->sibling_count; i++) {
 		const struct dvv_sibling *x = &a->siblings[i], *y = &b->siblings[i];
 		if (dot_cmp(x->dot, y->dot) != 0 || x->timestamp_ms != y->timestamp_ms ||
-		    x->flags != y->flags ||
+		    x->flags != y->flags || x->expire_ms != y->expire_ms ||
 		    !bytes_eq(bytes_make(x->value, x->value_len),
 		              bytes_make(y->value, y->value_len)))
 			return false;
@@ -394,6 +413,8 @@ void dvv_check_invariants(const struct dvv *d)
 		ASSERT(i == 0 || dot_cmp(d->siblings[i - 1].dot, s->dot) < 0);
 		ASSERT((s->value == NULL) == (s->value_len == 0));
 		ASSERT((s->flags & ~DVV_FLAGS_KNOWN) == 0);
+		ASSERT(((s->flags & DVV_FLAG_EXPIRES) != 0) == (s->expire_ms != 0));
+		ASSERT(!(s->flags & DVV_FLAG_EXPIRES) || !(s->flags & DVV_FLAG_TOMBSTONE));
 		ASSERT(!is_counter(s) || !(s->flags & DVV_FLAG_TOMBSTONE));
 		ASSERT(!is_counter(s) || s->value_len >= LINEAGE_BYTES);
 	}
@@ -463,7 +484,8 @@ size_t dvv_encoded_bytes(const struct dvv *d)
 {
 	size_t n = DVV_HEADER_BYTES + CLOCK_ENTRY_BYTES * (size_t)d->clock.count;
 	for (uint32_t i = 0; i < d->sibling_count; i++)
-		n += DVV_SIBLING_FIXED + d->siblings[i].value_len;
+		n += DVV_SIBLING_FIXED + d->siblings[i].value_len +
+		     ((d->siblings[i].flags & DVV_FLAG_EXPIRES) ? DVV_EXPIRE_BYTES : 0);
 	return n;
 }
 
@@ -484,6 +506,8 @@ int dvv_encode(const struct dvv *d, struct buf *out, size_t cap_bytes)
 		codec_put64(out, s->dot.counter);
 		codec_put64(out, s->timestamp_ms);
 		codec_put32(out, s->flags);
+		if (s->flags & DVV_FLAG_EXPIRES)
+			codec_put64(out, s->expire_ms);
 		codec_put32(out, s->value_len);
 		buf_put(out, s->value, s->value_len);
 	}
@@ -498,9 +522,11 @@ static int get_sibling(struct codec_rd *rd, struct dvv *t, uint32_t i)
 	s->dot.counter = codec_get64(rd);
 	s->timestamp_ms = codec_get64(rd);
 	s->flags = codec_get32(rd);
+	s->expire_ms = (s->flags & DVV_FLAG_EXPIRES) ? codec_get64(rd) : 0;
 	s->value_len = codec_get32(rd);
 	s->value = NULL;
-	if (rd->bad)
+	/* With the flag, 0 would be a second encoding of "no expiry". */
+	if (rd->bad || ((s->flags & DVV_FLAG_EXPIRES) && s->expire_ms == 0))
 		return ERR_PROTO;
 	if (s->value_len > VALUE_BYTES_MAX)
 		return ERR_LIMIT;

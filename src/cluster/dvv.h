@@ -80,7 +80,14 @@
  * COUNTER value that does not decode as one. */
 #define DVV_FLAG_TOMBSTONE 1u
 #define DVV_FLAG_COUNTER   2u
-#define DVV_FLAGS_KNOWN    (DVV_FLAG_TOMBSTONE | DVV_FLAG_COUNTER)
+/* EXPIRES: the value has an absolute expiry (expire_ms, wall-clock ms,
+ * never 0), encoded after the flags only when this flag is set, so that
+ * states written before TTLs decode unchanged and equal knowledge still
+ * encodes to equal bytes. Set exactly when expire_ms != 0; never on a
+ * tombstone. An expired sibling is kept (its dot and the clock say what
+ * it overwrote) but shows nothing: replica.h, replica_live_index. */
+#define DVV_FLAG_EXPIRES   4u
+#define DVV_FLAGS_KNOWN    (DVV_FLAG_TOMBSTONE | DVV_FLAG_COUNTER | DVV_FLAG_EXPIRES)
 
 struct dvv_dot {
 	uint64_t replica;
@@ -98,6 +105,7 @@ struct dvv_sibling {
 	struct dvv_dot dot;
 	uint64_t timestamp_ms; /* the coordinator's wall clock, for LWW only */
 	uint32_t flags;        /* DVV_FLAG_* */
+	uint64_t expire_ms;    /* absolute wall-clock ms; 0: none (DVV_FLAG_EXPIRES) */
 	uint32_t value_len;
 	uint8_t *value; /* owned; NULL when value_len is 0 */
 };
@@ -140,6 +148,16 @@ int dvv_update(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, str
 int dvv_update_above(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica, uint64_t floor,
                      struct bytes value, uint64_t timestamp_ms, uint32_t flags,
                      struct dvv_dot *dot);
+/* dvv_update_above whose new value expires at expire_ms (absolute wall
+ * ms; 0: never). DVV_FLAG_EXPIRES in flags is ignored: the new sibling
+ * carries it exactly when expire_ms != 0. ERR_INVALID for an expiring
+ * tombstone. */
+int dvv_update_expiring(struct dvv *d, const struct dvv_clock *ctx, uint64_t replica,
+                        uint64_t floor, struct bytes value, uint64_t timestamp_ms, uint32_t flags,
+                        uint64_t expire_ms, struct dvv_dot *dot);
+/* Whether sibling s has expired at now_ms (expire_ms <= now_ms, the
+ * keyspace's rule for single-node keys). */
+bool dvv_sibling_expired(const struct dvv_sibling *s, uint64_t now_ms);
 
 /* d := join(d, other); other's values are copied as needed. ERR_LIMIT,
  * ERR_NOMEM; d unchanged on failure. */

@@ -80,26 +80,16 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
                    struct replica_self self, struct bytes value, uint64_t timestamp_ms,
                    uint32_t flags, bool lww, struct buf *out, bool *was_visible)
 {
-	struct ekey k;
-	ks_key_init(&k, key);
-	struct dvv *d = malloc(sizeof(*d));
-	if (!d)
-		return ERR_NOMEM;
-	bool found, changed;
-	struct bytes raw;
-	int err = load_locked(ks, &k, d, &found, &raw);
-	if (err) {
-		free(d);
-		return err;
-	}
-	if (was_visible)
-		*was_visible = replica_visible(d) != NULL;
-	struct dvv_clock own;
-	if (!ctx) {
-		own = d->clock;
-		ctx = &own;
-	}
-	err = dvv_update_above(d, ctx, self.id, self.floor, value, timestamp_ms, flags, NULL);
+	return replica_update_expiring(ks, key, ctx, self, value, timestamp_ms, flags, 0, lww, out,
+	                               was_visible);
+}
+
+/* Writes d (stripe held, loaded from raw) with a client's write limits
+ * and the LWW rule, and releases the stripe. */
+static int finish_client_write(struct keyspace *ks, const struct ekey *k, struct dvv *d,
+                               struct bytes raw, bool lww, int err, struct buf *out)
+{
+	bool changed;
 	if (lww && !err)
 		dvv_resolve_lww(d);
 	/* A client's write stops below the structural maximum, so that the
@@ -108,9 +98,39 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
 	if (!err && d->sibling_count > DVV_SIBLINGS_WRITE_MAX)
 		err = ERR_LIMIT;
 	if (!err)
-		err = store_unlock(ks, &k, d, raw, out, &changed);
+		err = store_unlock(ks, k, d, raw, out, &changed);
 	else
-		(void)ks_unlock(ks, k.stripe);
+		(void)ks_unlock(ks, k->stripe);
+	return err;
+}
+
+int replica_update_expiring(struct keyspace *ks, struct bytes key, const struct dvv_clock *ctx,
+                            struct replica_self self, struct bytes value, uint64_t timestamp_ms,
+                            uint32_t flags, uint64_t expire_ms, bool lww, struct buf *out,
+                            bool *was_visible)
+{
+	struct ekey k;
+	ks_key_init(&k, key);
+	struct dvv *d = malloc(sizeof(*d));
+	if (!d)
+		return ERR_NOMEM;
+	bool found;
+	struct bytes raw;
+	int err = load_locked(ks, &k, d, &found, &raw);
+	if (err) {
+		free(d);
+		return err;
+	}
+	if (was_visible)
+		*was_visible = replica_visible(d, timestamp_ms) != NULL;
+	struct dvv_clock own;
+	if (!ctx) {
+		own = d->clock;
+		ctx = &own;
+	}
+	err = dvv_update_expiring(d, ctx, self.id, self.floor, value, timestamp_ms, flags, expire_ms,
+	                          NULL);
+	err = finish_client_write(ks, &k, d, raw, lww, err, out);
 	dvv_deinit(d);
 	free(d);
 	return err;
@@ -162,10 +182,15 @@ bool replica_collectable(const struct dvv *d, uint64_t now_ms, uint64_t grace_ms
 	uint64_t newest = 0;
 	for (uint32_t i = 0; i < d->sibling_count; i++) {
 		const struct dvv_sibling *s = &d->siblings[i];
-		if (!(s->flags & DVV_FLAG_TOMBSTONE))
+		bool expired = dvv_sibling_expired(s, now_ms);
+		if (!(s->flags & DVV_FLAG_TOMBSTONE) && !expired)
 			return false;
-		if (s->timestamp_ms > newest)
-			newest = s->timestamp_ms;
+		/* An expired value died at its expiry, which may be after the
+		 * write (or before it, for a SET ... PXAT in the past). */
+		uint64_t died = expired && s->expire_ms > s->timestamp_ms ? s->expire_ms
+		                                                          : s->timestamp_ms;
+		if (died > newest)
+			newest = died;
 	}
 	return newest <= now_ms && now_ms - newest >= grace_ms;
 }
@@ -223,12 +248,19 @@ int replica_drop_if(struct keyspace *ks, struct bytes key, struct bytes expect, 
 	return err ? err : uerr;
 }
 
-const struct dvv_sibling *replica_visible(const struct dvv *d)
+int replica_live_index(const struct dvv *d, uint64_t now_ms)
 {
 	int i = dvv_lww_index(d);
-	if (i < 0 || (d->siblings[i].flags & DVV_FLAG_TOMBSTONE))
-		return NULL;
-	return &d->siblings[i];
+	if (i < 0 || (d->siblings[i].flags & DVV_FLAG_TOMBSTONE) ||
+	    dvv_sibling_expired(&d->siblings[i], now_ms))
+		return -1;
+	return i;
+}
+
+const struct dvv_sibling *replica_visible(const struct dvv *d, uint64_t now_ms)
+{
+	int i = replica_live_index(d, now_ms);
+	return i < 0 ? NULL : &d->siblings[i];
 }
 
 /* ---- Counters ------------------------------------------------------------ */
@@ -237,10 +269,11 @@ const struct dvv_sibling *replica_visible(const struct dvv *d)
  * every sibling dvv_lww_kept keeps, which is the winner's lineage. *counting
  * false (out unwritten) when the winner is not a counter or there is none.
  * ERR_LIMIT past PNCOUNTER_REPLICAS_MAX. */
-static int visible_counter(const struct dvv *d, struct dvv_counter *out, bool *counting)
+static int visible_counter(const struct dvv *d, uint64_t now_ms, struct dvv_counter *out,
+                           bool *counting)
 {
 	uint32_t idx[DVV_SIBLINGS_MAX];
-	uint32_t n = dvv_lww_kept(d, idx);
+	uint32_t n = replica_live_index(d, now_ms) < 0 ? 0 : dvv_lww_kept(d, idx);
 	*counting = n > 0 && (d->siblings[idx[0]].flags & DVV_FLAG_COUNTER);
 	if (!*counting)
 		return 0;
@@ -259,19 +292,23 @@ static int visible_counter(const struct dvv *d, struct dvv_counter *out, bool *c
 
 /* The counter an INCR starts when the state shows no counter: from the
  * visible register's integer (ERR_INVALID when it is not a decimal int64,
- * as INCR on one node), or from 0 over a tombstone or nothing. Its origin
- * is the dot of the winner it replaces ({0, 0}: none), so replicas that
- * start from the same value build one counter (dvv.h, lineage). */
-static int counter_start(const struct dvv *d, struct dvv_counter *c)
+ * as INCR on one node), or from 0 over a tombstone, an expired value or
+ * nothing. Its origin is the dot of the winner it replaces ({0, 0}: none),
+ * so replicas that start from the same value build one counter (dvv.h,
+ * lineage). *expire_ms: the visible register's expiry, which the counter
+ * keeps (Redis: INCR keeps a key's TTL). */
+static int counter_start(const struct dvv *d, uint64_t now_ms, struct dvv_counter *c,
+                         uint64_t *expire_ms)
 {
 	int w = dvv_lww_index(d);
 	const struct dvv_sibling *win = w < 0 ? NULL : &d->siblings[w];
-	ASSERT(!win || !(win->flags & DVV_FLAG_COUNTER));
+	bool live = replica_live_index(d, now_ms) >= 0;
+	ASSERT(!live || !(win->flags & DVV_FLAG_COUNTER));
 	c->origin = win ? win->dot : (struct dvv_dot){0, 0};
 	c->base = 0;
 	pncounter_init(&c->pn);
-	if (win && !(win->flags & DVV_FLAG_TOMBSTONE) &&
-	    !strconv_i64(bytes_make(win->value, win->value_len), &c->base))
+	*expire_ms = live ? win->expire_ms : 0;
+	if (live && !strconv_i64(bytes_make(win->value, win->value_len), &c->base))
 		return ERR_INVALID;
 	return 0;
 }
@@ -281,14 +318,17 @@ static bool add_overflows(int64_t a, int64_t b)
 	return (b < 0 && a < 0 && b < INT64_MIN - a) || (b > 0 && a > 0 && b > INT64_MAX - a);
 }
 
-/* The counter an INCR of delta at replica writes, and its value. */
-static int incr_next(const struct dvv *d, uint64_t replica, int64_t delta, struct dvv_counter *next,
-                     int64_t *value)
+/* The counter an INCR of delta at replica writes, its value, and the
+ * expiry it keeps: the visible value's. */
+static int incr_next(const struct dvv *d, uint64_t now_ms, uint64_t replica, int64_t delta,
+                     struct dvv_counter *next, int64_t *value, uint64_t *expire_ms)
 {
 	bool counting;
-	int err = visible_counter(d, next, &counting);
+	int err = visible_counter(d, now_ms, next, &counting);
+	if (!err && counting)
+		*expire_ms = d->siblings[dvv_lww_index(d)].expire_ms;
 	if (!err && !counting)
-		err = counter_start(d, next);
+		err = counter_start(d, now_ms, next, expire_ms);
 	if (err)
 		return err;
 	int64_t cur;
@@ -307,7 +347,7 @@ static int incr_next(const struct dvv *d, uint64_t replica, int64_t delta, struc
 
 /* Writes next into d as a counter sibling over every sibling d holds. */
 static int incr_write(struct dvv *d, struct replica_self self, const struct dvv_counter *next,
-                      uint64_t timestamp_ms, bool lww)
+                      uint64_t timestamp_ms, uint64_t expire_ms, bool lww)
 {
 	struct buf enc;
 	buf_init(&enc);
@@ -315,8 +355,8 @@ static int incr_write(struct dvv *d, struct replica_self self, const struct dvv_
 	struct dvv_clock all = d->clock;
 	struct dvv_dot dot;
 	if (!err)
-		err = dvv_update_above(d, &all, self.id, self.floor, bytes_make(enc.data, enc.len),
-		                       timestamp_ms, DVV_FLAG_COUNTER, &dot);
+		err = dvv_update_expiring(d, &all, self.id, self.floor, bytes_make(enc.data, enc.len),
+		                          timestamp_ms, DVV_FLAG_COUNTER, expire_ms, &dot);
 	buf_deinit(&enc);
 	if (err)
 		return err;
@@ -346,9 +386,10 @@ int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self
 		return err;
 	}
 	int64_t value;
-	err = incr_next(d, self.id, delta, next, &value);
+	uint64_t expire_ms = 0;
+	err = incr_next(d, timestamp_ms, self.id, delta, next, &value, &expire_ms);
 	if (!err)
-		err = incr_write(d, self, next, timestamp_ms, lww);
+		err = incr_write(d, self, next, timestamp_ms, expire_ms, lww);
 	if (!err)
 		err = store_unlock(ks, &k, d, raw, out, &changed);
 	else
@@ -361,12 +402,12 @@ int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self
 	return err;
 }
 
-int replica_value(const struct dvv *d, char text[REPLICA_TEXT_BYTES], struct bytes *out,
-                  bool *found)
+int replica_value(const struct dvv *d, uint64_t now_ms, char text[REPLICA_TEXT_BYTES],
+                  struct bytes *out, bool *found)
 {
 	struct dvv_counter c;
 	bool counting;
-	int err = visible_counter(d, &c, &counting);
+	int err = visible_counter(d, now_ms, &c, &counting);
 	if (err)
 		return err;
 	if (counting) {
@@ -374,7 +415,7 @@ int replica_value(const struct dvv *d, char text[REPLICA_TEXT_BYTES], struct byt
 		*found = true;
 		return 0;
 	}
-	const struct dvv_sibling *v = replica_visible(d);
+	const struct dvv_sibling *v = replica_visible(d, now_ms);
 	*out = v ? bytes_make(v->value, v->value_len) : bytes_make(NULL, 0);
 	*found = v != NULL;
 	return 0;
@@ -388,4 +429,88 @@ struct bytes replica_sibling_value(const struct dvv_sibling *s, char text[REPLIC
 	int err = dvv_counter_decode(&c, s->value, s->value_len);
 	ASSERT(err == 0);
 	return bytes_make(text, dvv_counter_format(&c, text));
+}
+
+/* ---- EXPIRE, PERSIST ----------------------------------------------------- */
+
+/* Whether the NX/XX/GT/LT conditions let when replace cur (0: no expiry,
+ * which GT and LT treat as infinite), with Redis 7's rules. */
+static bool expire_allowed(unsigned how, uint64_t cur, uint64_t when)
+{
+	if ((how & REPLICA_EXPIRE_NX) && cur != 0)
+		return false;
+	if ((how & REPLICA_EXPIRE_XX) && cur == 0)
+		return false;
+	if ((how & REPLICA_EXPIRE_GT) && (cur == 0 || when <= cur))
+		return false;
+	if ((how & REPLICA_EXPIRE_LT) && cur != 0 && when >= cur)
+		return false;
+	return true;
+}
+
+/* The write an EXPIRE or PERSIST makes of d (stripe held): the visible
+ * value again, with its new expiry, or a tombstone for a time already
+ * past, over everything d holds. *applied false: nothing to write. */
+static int expire_step(struct dvv *d, struct replica_self self, unsigned how, uint64_t expire_ms,
+                       uint64_t now_ms, bool *applied)
+{
+	char text[REPLICA_TEXT_BYTES];
+	struct bytes v;
+	bool found;
+	*applied = false;
+	int err = replica_value(d, now_ms, text, &v, &found);
+	if (err || !found)
+		return err;
+	uint64_t cur = d->siblings[replica_live_index(d, now_ms)].expire_ms;
+	if (how & REPLICA_PERSIST) {
+		if (cur == 0)
+			return 0;
+		expire_ms = 0;
+	} else if (!expire_allowed(how, cur, expire_ms)) {
+		return 0;
+	}
+	uint32_t flags = 0;
+	if (!(how & REPLICA_PERSIST) && expire_ms <= now_ms) {
+		/* A time already past deletes the key, as in Redis. */
+		flags = DVV_FLAG_TOMBSTONE;
+		v = bytes_make(NULL, 0);
+		expire_ms = 0;
+	}
+	/* v views d or text: dvv_update copies it before dropping what the
+	 * context covers. A counter is written back as a register holding its
+	 * decimal value; a later INCR starts a new lineage from it. */
+	struct dvv_clock all = d->clock;
+	err = dvv_update_expiring(d, &all, self.id, self.floor, v, now_ms, flags, expire_ms, NULL);
+	*applied = err == 0;
+	return err;
+}
+
+int replica_expire(struct keyspace *ks, struct bytes key, struct replica_self self, unsigned how,
+                   uint64_t expire_ms, uint64_t timestamp_ms, bool lww, struct buf *out,
+                   bool *applied)
+{
+	*applied = false;
+	out->len = 0;
+	struct ekey k;
+	ks_key_init(&k, key);
+	struct dvv *d = malloc(sizeof(*d));
+	if (!d)
+		return ERR_NOMEM;
+	bool found, done;
+	struct bytes raw;
+	int err = load_locked(ks, &k, d, &found, &raw);
+	if (err) {
+		free(d);
+		return err;
+	}
+	err = expire_step(d, self, how, expire_ms, timestamp_ms, &done);
+	if (!err && !done)
+		err = ks_unlock(ks, k.stripe);
+	else
+		err = finish_client_write(ks, &k, d, raw, lww, err, out);
+	if (!err)
+		*applied = done;
+	dvv_deinit(d);
+	free(d);
+	return err;
 }

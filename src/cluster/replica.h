@@ -77,6 +77,14 @@ int replica_update(struct keyspace *ks, struct bytes key, const struct dvv_clock
                    struct replica_self self, struct bytes value, uint64_t timestamp_ms,
                    uint32_t flags, bool lww, struct buf *out, bool *was_visible);
 
+/* replica_update whose value expires at expire_ms (absolute wall ms; 0:
+ * never): SET ... EX and its kin. timestamp_ms is also the now against
+ * which was_visible judges expiry. */
+int replica_update_expiring(struct keyspace *ks, struct bytes key, const struct dvv_clock *ctx,
+                            struct replica_self self, struct bytes value, uint64_t timestamp_ms,
+                            uint32_t flags, uint64_t expire_ms, bool lww, struct buf *out,
+                            bool *was_visible);
+
 /* Joins an encoded state into the stored one. *changed: something was
  * written. */
 int replica_merge(struct keyspace *ks, struct bytes key, struct bytes state, bool lww,
@@ -92,9 +100,32 @@ int replica_merge(struct keyspace *ks, struct bytes key, struct bytes state, boo
  * (Redis rules, strconv_i64), or a counter past int64: Redis's "ERR value
  * is not an integer or out of range". ERR_RANGE when the result would
  * not fit int64: "ERR increment or decrement would overflow". Otherwise
- * as replica_update. Nothing is written on error. */
+ * as replica_update. Nothing is written on error. The counter keeps the
+ * expiry of the value it counts from (Redis: INCR keeps the TTL); an
+ * expired value counts as nothing (timestamp_ms is the now). */
 int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self, int64_t delta,
                  uint64_t timestamp_ms, bool lww, struct buf *out, int64_t *new_value);
+
+/* EXPIRE options (Redis 7) and PERSIST, for replica_expire's how. */
+#define REPLICA_EXPIRE_NX 1u
+#define REPLICA_EXPIRE_XX 2u
+#define REPLICA_EXPIRE_GT 4u
+#define REPLICA_EXPIRE_LT 8u
+#define REPLICA_PERSIST   16u
+
+/* EXPIRE (and its kin) or PERSIST coordinated here: a read-modify-write
+ * of this replica's own state, like replica_incr. Takes the value a GET
+ * would show at timestamp_ms (a counter: its decimal value, written back
+ * as a register) and writes it again as a new sibling over everything
+ * held, expiring at expire_ms (PERSIST: never). A time at or before
+ * timestamp_ms writes a tombstone instead, as Redis deletes the key.
+ * *applied false, nothing written and out empty, when nothing is visible,
+ * when the NX/XX/GT/LT conditions refuse (GT and LT treat no expiry as
+ * infinite), or for PERSIST when the value has no expiry. Errors as
+ * replica_update. */
+int replica_expire(struct keyspace *ks, struct bytes key, struct replica_self self, unsigned how,
+                   uint64_t expire_ms, uint64_t timestamp_ms, bool lww, struct buf *out,
+                   bool *applied);
 
 /* ---- Tombstone collection ------------------------------------------------
  * A deleted key's state is a tombstone: it must outlive every copy of
@@ -103,8 +134,9 @@ int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self
  * shell (net/cluster_gc.c) drops a tombstone once it is older than a
  * grace period and every replica of the key holds it or nothing. */
 
-/* Whether d is only tombstones (one, or concurrent deletes), the newest
- * deleted at least grace_ms before now_ms. */
+/* Whether d is only tombstones (one, or concurrent deletes) and values
+ * expired at now_ms, the newest deleted or expired (the later of its write
+ * and its expiry) at least grace_ms before now_ms. */
 bool replica_collectable(const struct dvv *d, uint64_t now_ms, uint64_t grace_ms);
 
 /* Reads key's stored state into state and says whether it is
@@ -119,10 +151,15 @@ int replica_read_collectable(struct keyspace *ks, struct bytes key, uint64_t now
 int replica_drop_if(struct keyspace *ks, struct bytes key, struct bytes expect, uint64_t self_id,
                     uint64_t *floor, bool *dropped);
 
-/* The LWW winner of a state, NULL when the state has no live sibling
- * (absent or a tombstone). A counter winner's value is the counter's
- * encoding: a client gets replica_value instead. */
-const struct dvv_sibling *replica_visible(const struct dvv *d);
+/* The index of the sibling a state shows at now_ms: its LWW winner, or -1
+ * when there is none, it is a tombstone, or it has expired. The one place
+ * for the rule that an expired value counts as deleted. The LWW choice
+ * itself ignores now, so every replica picks the same winner. */
+int replica_live_index(const struct dvv *d, uint64_t now_ms);
+
+/* The sibling replica_live_index names, or NULL. A counter winner's value
+ * is the counter's encoding: a client gets replica_value instead. */
+const struct dvv_sibling *replica_visible(const struct dvv *d, uint64_t now_ms);
 
 /* Room for a counter's value in decimal. */
 #define REPLICA_TEXT_BYTES DVV_COUNTER_TEXT_BYTES
@@ -133,8 +170,8 @@ const struct dvv_sibling *replica_visible(const struct dvv *d);
  * valid while both are unchanged; *found false (out empty) when nothing
  * is visible. ERR_LIMIT when the merge passes PNCOUNTER_REPLICAS_MAX
  * (only from a forged state); out and found unwritten then. */
-int replica_value(const struct dvv *d, char text[REPLICA_TEXT_BYTES], struct bytes *out,
-                  bool *found);
+int replica_value(const struct dvv *d, uint64_t now_ms, char text[REPLICA_TEXT_BYTES],
+                  struct bytes *out, bool *found);
 
 /* One live sibling as GETV shows it: a register's bytes, or a counter
  * sibling's own counter (not merged with its concurrent siblings) in

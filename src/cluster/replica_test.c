@@ -103,7 +103,7 @@ static void test_concurrent_updates_become_siblings_until_a_write_sees_both(void
 	assert_int_equal(d.sibling_count, 2);
 	assert_true(has_value(&d, "from-a") && has_value(&d, "from-b"));
 	/* A plain GET shows the LWW winner: the later timestamp. */
-	const struct dvv_sibling *v = replica_visible(&d);
+	const struct dvv_sibling *v = replica_visible(&d, 0);
 	assert_non_null(v);
 	assert_memory_equal(v->value, "from-b", 6);
 
@@ -286,7 +286,7 @@ static void test_tombstone_hides_the_value(void **state)
 	                                DVV_FLAG_TOMBSTONE, false, &s, NULL),
 	                 0);
 	load(ks, "k", &d);
-	assert_null(replica_visible(&d));
+	assert_null(replica_visible(&d, 0));
 	assert_int_equal(d.sibling_count, 1);
 	dvv_deinit(&d);
 	buf_deinit(&s);
@@ -374,7 +374,7 @@ static void expect_get(struct keyspace *ks, const char *key, const char *want)
 	char text[REPLICA_TEXT_BYTES];
 	struct bytes v;
 	bool found;
-	assert_int_equal(replica_value(&d, text, &v, &found), 0);
+	assert_int_equal(replica_value(&d, 0, text, &v, &found), 0);
 	assert_int_equal(found, want != NULL);
 	if (want) {
 		if (!bytes_eq(v, bytes_cstr(want)))
@@ -420,7 +420,7 @@ static void test_incr_and_decr_at_one_replica(void **state)
 	assert_int_equal(d.siblings[0].flags, DVV_FLAG_COUNTER);
 	/* replica_visible still names the winner; its bytes are the counter's
 	 * encoding, which is why a client gets replica_value instead. */
-	assert_ptr_equal(replica_visible(&d), &d.siblings[0]);
+	assert_ptr_equal(replica_visible(&d, 0), &d.siblings[0]);
 	char text[REPLICA_TEXT_BYTES];
 	assert_true(bytes_eq(replica_sibling_value(&d.siblings[0], text), bytes_cstr("-5")));
 	dvv_deinit(&d);

@@ -28,7 +28,7 @@ struct cluster_row {
 
 /* Coordinator latency, by operation (enum cluster_op_kind) and quorum
  * (R for reads, W for writes: 1, 2, 3, 4 or more). */
-#define CLUSTER_LAT_OPS     6
+#define CLUSTER_LAT_OPS     8
 #define CLUSTER_LAT_QUORUMS 4
 
 struct cluster_latency {
@@ -82,19 +82,38 @@ enum cluster_op_kind {
 	CLUSTER_OP_SET,    /* SET, SETV: +OK */
 	CLUSTER_OP_DEL,    /* DEL, DELV of one key: :0 or :1 */
 	CLUSTER_OP_INCR,   /* INCR, INCRBY, DECR, DECRBY: the new value, :n (PN-counter) */
+	CLUSTER_OP_TTL,    /* TTL, PTTL, EXPIRETIME, PEXPIRETIME (ttl_reply): :n */
+	CLUSTER_OP_EXPIRE, /* EXPIRE and its kin, PERSIST (how): :0 or :1 */
 };
 
-_Static_assert(CLUSTER_OP_INCR + 1 == CLUSTER_LAT_OPS, "one latency row per operation");
+_Static_assert(CLUSTER_OP_EXPIRE + 1 == CLUSTER_LAT_OPS, "one latency row per operation");
+
+/* What a CLUSTER_OP_TTL replies about the visible value's expiry. */
+enum cluster_ttl_reply {
+	CLUSTER_TTL_S,      /* TTL: seconds left, rounded */
+	CLUSTER_TTL_MS,     /* PTTL */
+	CLUSTER_TTL_AT_S,   /* EXPIRETIME: the unix time */
+	CLUSTER_TTL_AT_MS,  /* PEXPIRETIME */
+};
+
+/* EXPIRE's options (Redis 7) and PERSIST, as struct cluster_op's how;
+ * the values of replica.h's REPLICA_EXPIRE_* (checked in cluster_kv.c). */
+#define CLUSTER_EXPIRE_NX 1u
+#define CLUSTER_EXPIRE_XX 2u
+#define CLUSTER_EXPIRE_GT 4u
+#define CLUSTER_EXPIRE_LT 8u
+#define CLUSTER_PERSIST   16u
 
 static inline bool cluster_op_is_read(enum cluster_op_kind k)
 {
-	return k == CLUSTER_OP_GET || k == CLUSTER_OP_GETV || k == CLUSTER_OP_EXISTS;
+	return k == CLUSTER_OP_GET || k == CLUSTER_OP_GETV || k == CLUSTER_OP_EXISTS ||
+	       k == CLUSTER_OP_TTL;
 }
 
 static inline const char *cluster_op_name(enum cluster_op_kind k)
 {
-	static const char *const names[CLUSTER_LAT_OPS] = {"get", "getv", "exists",
-	                                                   "set", "del",  "incr"};
+	static const char *const names[CLUSTER_LAT_OPS] = {"get", "getv", "exists", "set",
+	                                                   "del", "incr", "ttl",    "expire"};
 	return (unsigned)k < CLUSTER_LAT_OPS ? names[k] : "?";
 }
 
@@ -103,6 +122,11 @@ struct cluster_op {
 	struct bytes key, value; /* copied by submit */
 	struct bytes context;    /* GETV's opaque context (SETV, DELV); copied */
 	int64_t delta;           /* CLUSTER_OP_INCR: what to add (negative: DECR) */
+	/* SET: when the new value expires; EXPIRE: the time it sets (absolute
+	 * wall-clock ms, >= 1; a time already past deletes). 0: none. */
+	uint64_t expire_ms;
+	unsigned how;                     /* EXPIRE: CLUSTER_EXPIRE_* bits, CLUSTER_PERSIST */
+	enum cluster_ttl_reply ttl_reply; /* TTL */
 	bool has_context;        /* else a write supersedes what its coordinator holds */
 	uint8_t n, r, w;         /* 0: the configured default */
 	int8_t sloppy;           /* -1: configured default; 0 strict; 1 sloppy */

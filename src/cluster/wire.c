@@ -6,6 +6,7 @@
  *   request: timestamp_ms u64, n u8, r u8, w u8, quorum_flags u8,
  *            key_len u32, value_len u32, version_len u32,
  *            hint_for u16 (0xffff: none), from u16,
+ *            [expire_ms u64, only with WIRE_QUORUM_EXPIRES; never 0],
  *            key, value, version
  *   response: status u16, from u16, value_len u32,
  *            version_len u32, reserved u32 (0), timestamp_ms u64,
@@ -220,12 +221,16 @@ static int check_kv(struct bytes key, struct bytes value, struct bytes version)
 int wire_replica_req_encode(struct buf *out, size_t cap_bytes, const struct wire_replica_req *q)
 {
 	if (q->n > RING_REPLICAS_MAX || q->r > RING_REPLICAS_MAX || q->w > RING_REPLICAS_MAX ||
-	    (q->quorum_flags & ~WIRE_QUORUM_KNOWN))
+	    (q->quorum_flags & ~WIRE_QUORUM_KNOWN) ||
+	    ((q->quorum_flags & WIRE_QUORUM_EXPIRES) != 0) != (q->expire_ms != 0))
 		return ERR_INVALID;
+	bool expires = (q->quorum_flags & WIRE_QUORUM_EXPIRES) != 0;
 	int rc = check_kv(q->key, q->value, q->version);
 	if (rc)
 		return rc;
-	rc = buf_reserve(out, REQ_FIXED_BYTES + q->key.len + q->value.len + q->version.len,
+	rc = buf_reserve(out,
+	                 REQ_FIXED_BYTES + (expires ? 8 : 0) + q->key.len + q->value.len +
+	                     q->version.len,
 	                 cap_bytes);
 	if (rc)
 		return rc;
@@ -239,6 +244,8 @@ int wire_replica_req_encode(struct buf *out, size_t cap_bytes, const struct wire
 	codec_put32(out, (uint32_t)q->version.len);
 	codec_put16(out, q->hint_for);
 	codec_put16(out, q->from);
+	if (expires)
+		codec_put64(out, q->expire_ms);
 	codec_put_bytes(out, q->key);
 	codec_put_bytes(out, q->value);
 	codec_put_bytes(out, q->version);
@@ -274,9 +281,11 @@ int wire_replica_req_decode(struct bytes payload, struct wire_replica_req *q)
 	uint32_t version_len = codec_get32(&rd);
 	t.hint_for = codec_get16(&rd);
 	t.from = codec_get16(&rd);
+	t.expire_ms = (t.quorum_flags & WIRE_QUORUM_EXPIRES) ? codec_get64(&rd) : 0;
 	if (!rd.bad &&
 	    (t.n > RING_REPLICAS_MAX || t.r > RING_REPLICAS_MAX || t.w > RING_REPLICAS_MAX ||
-	     (t.quorum_flags & ~WIRE_QUORUM_KNOWN)))
+	     (t.quorum_flags & ~WIRE_QUORUM_KNOWN) ||
+	     ((t.quorum_flags & WIRE_QUORUM_EXPIRES) && t.expire_ms == 0)))
 		return ERR_PROTO;
 	int rc = get_kv(&rd, key_len, value_len, version_len, &t.key, &t.value, &t.version);
 	if (rc == 0)

@@ -130,9 +130,17 @@ const char *wire_decoder_reason(const struct wire_decoder *d);
 #define WIRE_QUORUM_CONTEXT 8u
 /* With FORWARD on a PUT_REQ: INCRBY, value is the delta in decimal. */
 #define WIRE_QUORUM_INCR  16u
+/* The request carries expire_ms (a u64 after `from`, present only with
+ * this flag, never 0). With FORWARD on a PUT_REQ: the new value expires
+ * then (SET ... EX), or with EXPIRE the time an EXPIRE sets. */
+#define WIRE_QUORUM_EXPIRES 32u
+/* With FORWARD on a PUT_REQ: EXPIRE or PERSIST, a read-modify-write at the
+ * replica (replica_expire); value is its `how` (REPLICA_EXPIRE_*,
+ * REPLICA_PERSIST) in decimal; the answer's value "1" or "0". */
+#define WIRE_QUORUM_EXPIRE 64u
 #define WIRE_QUORUM_KNOWN                                                                          \
 	(WIRE_QUORUM_SLOPPY | WIRE_QUORUM_LWW | WIRE_QUORUM_FORWARD | WIRE_QUORUM_CONTEXT |        \
-	 WIRE_QUORUM_INCR)
+	 WIRE_QUORUM_INCR | WIRE_QUORUM_EXPIRES | WIRE_QUORUM_EXPIRE)
 
 /* PUT_REQ, GET_REQ, DEL_REQ. For a put, version is the coordinator's DVV
  * state after its update (dvv_encode; the replica merges it) and value is
@@ -151,6 +159,8 @@ struct wire_replica_req {
 	 * Note that 0 is a valid member id, so a zeroed struct is not "none". */
 	uint16_t hint_for;
 	uint16_t from; /* the sender's ring member id: where the answer goes */
+	/* With WIRE_QUORUM_EXPIRES: absolute wall-clock ms, >= 1; else 0. */
+	uint64_t expire_ms;
 };
 
 enum wire_status {

@@ -21,6 +21,13 @@
  * value (the last writer's, docs/cluster.md). INCR and its kin add to the
  * key's counter on the cluster thread, which replies the new value.
  *
+ * TTLs: SET key value [EX|PX|EXAT|PXAT t], SETEX and PSETEX write a value
+ * that expires at an absolute time (computed here, from this node's
+ * clock); TTL, PTTL, EXPIRETIME and PEXPIRETIME are quorum reads of the
+ * value GET would show; EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT (with NX, XX,
+ * GT, LT) and PERSIST run at a replica on its own state, like INCR
+ * (replica_expire). SET's NX, XX, GET and KEEPTTL are refused by name.
+ *
  * Multi-key commands. The keys of one command live on different nodes, so
  * each key is one request to the cluster, all sent at once, and a join
  * (struct mk_join) collects the replies. The join is counted: the
@@ -211,6 +218,129 @@ static void run_incr(struct client *c)
 	struct cluster_op op = {
 	    .kind = CLUSTER_OP_INCR, .key = c->argv[1], .delta = delta, .sloppy = -1};
 	submit(c, &op);
+}
+
+/* ---- TTLs: SET ... EX, SETEX, EXPIRE, PERSIST, TTL ------------------------- */
+
+static_assert(EXPIRE_NX == CLUSTER_EXPIRE_NX && EXPIRE_XX == CLUSTER_EXPIRE_XX &&
+                  EXPIRE_GT == CLUSTER_EXPIRE_GT && EXPIRE_LT == CLUSTER_EXPIRE_LT,
+              "EXPIRE's options pass to the cluster as parsed");
+
+/* A write of value to argv[1] that expires at expire_ms (0: never). */
+static void run_set(struct client *c, struct bytes value, uint64_t expire_ms)
+{
+	if (!check_key_len(c, c->argv[1]) || !check_value_len(c, value.len))
+		return;
+	struct cluster_op op = {.kind = CLUSTER_OP_SET,
+	                        .key = c->argv[1],
+	                        .value = value,
+	                        .expire_ms = expire_ms,
+	                        .sloppy = -1};
+	submit(c, &op);
+}
+
+static enum expire_opt_kind set_expire_kind(struct bytes a)
+{
+	if (bytes_eq_nocase(a, "ex"))
+		return EXP_EX;
+	if (bytes_eq_nocase(a, "px"))
+		return EXP_PX;
+	if (bytes_eq_nocase(a, "exat"))
+		return EXP_EXAT;
+	if (bytes_eq_nocase(a, "pxat"))
+		return EXP_PXAT;
+	return EXP_NONE;
+}
+
+/* SET key value [EX s|PX ms|EXAT s|PXAT ms]. The options that read the
+ * key first (NX, XX, GET, KEEPTTL) would need a conditional write at the
+ * replica, and are refused by name; other syntax errors as Redis. */
+static void run_set_opts(struct client *c)
+{
+	enum expire_opt_kind kind = EXP_NONE;
+	struct bytes arg = bytes_make(NULL, 0);
+	bool unserved = false;
+	for (size_t i = 3; i < c->argc; i++) {
+		struct bytes a = c->argv[i];
+		enum expire_opt_kind k = set_expire_kind(a);
+		if (k != EXP_NONE && i + 1 < c->argc && (kind == EXP_NONE || kind == k)) {
+			kind = k;
+			arg = c->argv[++i];
+		} else if (k == EXP_NONE && (bytes_eq_nocase(a, "nx") || bytes_eq_nocase(a, "xx") ||
+		                             bytes_eq_nocase(a, "get") ||
+		                             bytes_eq_nocase(a, "keepttl"))) {
+			unserved = true;
+		} else {
+			reply_syntax_error(c);
+			return;
+		}
+	}
+	if (unserved) {
+		resp_w_error(&c->out, "ERR SET with NX, XX, GET or KEEPTTL is not served in a cluster "
+		                      "yet (served: SET key value [EX s|PX ms|EXAT s|PXAT ms])");
+		return;
+	}
+	int64_t at = 0;
+	if (kind != EXP_NONE && !expire_to_abs_ms(c, kind, arg, &at))
+		return;
+	run_set(c, c->argv[2], (uint64_t)at);
+}
+
+/* SETEX key seconds value, PSETEX key ms value. */
+static void run_setex(struct client *c, enum expire_opt_kind kind)
+{
+	int64_t at;
+	if (expire_to_abs_ms(c, kind, c->argv[2], &at))
+		run_set(c, c->argv[3], (uint64_t)at);
+}
+
+/* EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT [NX|XX|GT|LT], and PERSIST: run at
+ * a replica of the key on its own state (replica_expire). */
+static void run_expire(struct client *c, bool seconds, bool relative, bool persist)
+{
+	if (!check_key_len(c, c->argv[1]))
+		return;
+	struct cluster_op op = {.kind = CLUSTER_OP_EXPIRE, .key = c->argv[1], .sloppy = -1};
+	if (persist) {
+		op.how = CLUSTER_PERSIST;
+	} else {
+		int64_t when;
+		if (!parse_expire_flags(c, &op.how) ||
+		    !expire_when_ms(c, seconds, relative ? client_now_ms(c) : 0, &when))
+			return;
+		/* At or before 1970 is as past as 1 ms after it: both delete. */
+		op.expire_ms = when < 1 ? 1 : (uint64_t)when;
+	}
+	submit(c, &op);
+}
+
+static void run_ttl(struct client *c, enum cluster_ttl_reply how)
+{
+	struct cluster_op op = {
+	    .kind = CLUSTER_OP_TTL, .key = c->argv[1], .ttl_reply = how, .sloppy = -1};
+	submit(c, &op);
+}
+
+/* The TTL commands; false when fn is none of them. */
+static bool route_ttl(struct client *c, cmd_fn *fn)
+{
+	if (fn == cmd_set && c->argc > 3)
+		run_set_opts(c);
+	else if (fn == cmd_setex || fn == cmd_psetex)
+		run_setex(c, fn == cmd_setex ? EXP_EX : EXP_PX);
+	else if (fn == cmd_expire || fn == cmd_pexpire)
+		run_expire(c, fn == cmd_expire, true, false);
+	else if (fn == cmd_expireat || fn == cmd_pexpireat)
+		run_expire(c, fn == cmd_expireat, false, false);
+	else if (fn == cmd_persist)
+		run_expire(c, false, false, true);
+	else if (fn == cmd_ttl || fn == cmd_pttl)
+		run_ttl(c, fn == cmd_ttl ? CLUSTER_TTL_S : CLUSTER_TTL_MS);
+	else if (fn == cmd_expiretime || fn == cmd_pexpiretime)
+		run_ttl(c, fn == cmd_expiretime ? CLUSTER_TTL_AT_S : CLUSTER_TTL_AT_MS);
+	else
+		return false;
+	return true;
 }
 
 /* ---- Multi-key commands ----------------------------------------------------- */
@@ -601,12 +731,13 @@ bool cmd_cluster_route(struct client *c)
 		fn(c);
 	else if (fn == cmd_incr || fn == cmd_decr || fn == cmd_incrby || fn == cmd_decrby)
 		run_incr(c);
-	else if (!route_one_key(c, fn) && !route_multi_key(c, fn))
+	else if (!route_one_key(c, fn) && !route_ttl(c, fn) && !route_multi_key(c, fn))
 		resp_w_errorf(
 		    &c->out,
-		    "ERR '%s'%s is not served in a cluster yet (served: GET, SET key value, "
-		    "MGET, MSET, DEL, UNLINK, EXISTS, INCR, DECR, INCRBY, DECRBY, GETV, SETV, "
-		    "DELV)",
+		    "ERR '%s'%s is not served in a cluster yet (served: GET, SET key value "
+		    "[EX|PX|EXAT|PXAT t], SETEX, PSETEX, MGET, MSET, DEL, UNLINK, EXISTS, INCR, "
+		    "DECR, INCRBY, DECRBY, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST, TTL, PTTL, "
+		    "EXPIRETIME, PEXPIRETIME, GETV, SETV, DELV)",
 		    d->name, c->argc > 3 ? " with these arguments" : "");
 	return true;
 }

@@ -24,6 +24,20 @@ enum expire_opt_kind { EXP_NONE = 0, EXP_EX, EXP_PX, EXP_EXAT, EXP_PXAT, EXP_KEE
 bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes arg,
                       int64_t *abs_ms);
 
+/* cmd_keys.c: EXPIRE's options, shared with the cluster's EXPIRE. */
+#define EXPIRE_NX 1u
+#define EXPIRE_XX 2u
+#define EXPIRE_GT 4u
+#define EXPIRE_LT 8u
+/* Parses [NX|XX|GT|LT]... from argv[3] with Redis 7.0's rules and texts:
+ * options may repeat, NX excludes the others, GT excludes LT. False after
+ * replying. */
+bool parse_expire_flags(struct client *c, unsigned *flags);
+/* Converts EXPIRE's time argument argv[2] (seconds or ms) to absolute ms
+ * from base_ms (0 for EXPIREAT). Negative times are allowed (they delete
+ * the key); only overflow is an error, replied. */
+bool expire_when_ms(struct client *c, bool seconds, int64_t base_ms, int64_t *when);
+
 /* A subcommand of CONFIG, CLIENT or COMMAND, with its Redis arity (the
  * whole argv, negative = at least). */
 struct subcmd {

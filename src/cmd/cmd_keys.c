@@ -215,14 +215,7 @@ void cmd_copy(struct client *c)
 
 /* ---- EXPIRE family, TTL family, PERSIST -------------------------------- */
 
-#define EXPIRE_NX 1u
-#define EXPIRE_XX 2u
-#define EXPIRE_GT 4u
-#define EXPIRE_LT 8u
-
-/* Parses [NX|XX|GT|LT]... from argv[3] with Redis 7.0's rules and texts:
- * options may repeat, NX excludes the others, GT excludes LT. */
-static bool parse_expire_flags(struct client *c, unsigned *flags)
+bool parse_expire_flags(struct client *c, unsigned *flags)
 {
 	*flags = 0;
 	for (size_t i = 3; i < c->argc; i++) {
@@ -257,9 +250,7 @@ static bool parse_expire_flags(struct client *c, unsigned *flags)
 	return true;
 }
 
-/* Converts EXPIRE's time argument to absolute ms. Negative times are
- * allowed (they delete the key); only overflow is an error. */
-static bool expire_when_ms(struct client *c, bool seconds, int64_t base_ms, int64_t *when)
+bool expire_when_ms(struct client *c, bool seconds, int64_t base_ms, int64_t *when)
 {
 	int64_t v;
 	if (!arg_i64(c, c->argv[2], &v))

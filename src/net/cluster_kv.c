@@ -31,6 +31,11 @@
 #include "net/cnet.h"
 #include "proto/resp.h"
 
+static_assert(CLUSTER_EXPIRE_NX == REPLICA_EXPIRE_NX && CLUSTER_EXPIRE_XX == REPLICA_EXPIRE_XX &&
+                  CLUSTER_EXPIRE_GT == REPLICA_EXPIRE_GT && CLUSTER_EXPIRE_LT == REPLICA_EXPIRE_LT &&
+                  CLUSTER_PERSIST == REPLICA_PERSIST,
+              "EXPIRE's options mean the same to the command layer and the replica");
+
 /* Client requests queued for the cluster thread; past this submit fails
  * (the client gets an error instead of the node's memory growing). */
 #define CKV_JOBS_MAX 65536
@@ -46,7 +51,9 @@ struct ckv_job {
 struct ckv_pending {
 	enum cluster_op_kind kind;
 	int resp;
-	bool was_visible; /* writes: a value was visible before (DEL's count) */
+	bool was_visible; /* writes: a value was visible before (DEL's count);
+	                     EXPIRE: it took effect */
+	enum cluster_ttl_reply ttl_reply; /* TTL: what to reply */
 	int64_t value;    /* INCR: the counter's new value */
 	bool sloppy;      /* writes: down replicas replaced by fallbacks with hints */
 	uint8_t r, w, n;
@@ -150,7 +157,7 @@ static void finish_write(struct cluster *c, struct ckv_pending *p)
 	} else {
 		struct resp_out o;
 		resp_out_init(&o, 4096);
-		if (p->kind == CLUSTER_OP_DEL)
+		if (p->kind == CLUSTER_OP_DEL || p->kind == CLUSTER_OP_EXPIRE)
 			resp_w_int(&o, p->was_visible);
 		else if (p->kind == CLUSTER_OP_INCR)
 			resp_w_int(&o, p->value);
@@ -162,15 +169,48 @@ static void finish_write(struct cluster *c, struct ckv_pending *p)
 	pending_end(c, p);
 }
 
-/* The client reply of a read's merged state (NULL: none). */
-static void write_read_reply(struct resp_out *o, enum cluster_op_kind kind,
-                             const struct dvv *state)
+/* Whether a GETV shows sibling s at now_ms: a value, not yet expired. */
+static bool shown_sibling(const struct dvv_sibling *s, uint64_t now_ms)
+{
+	return !(s->flags & DVV_FLAG_TOMBSTONE) && !dvv_sibling_expired(s, now_ms);
+}
+
+/* TTL and its kin, from the value GET shows at now_ms (Redis: -2 when
+ * nothing is visible, -1 without an expiry, seconds rounded to nearest). */
+static void write_ttl_reply(struct resp_out *o, enum cluster_ttl_reply how,
+                            const struct dvv *state, uint64_t now_ms)
+{
+	int i = state ? replica_live_index(state, now_ms) : -1;
+	if (i < 0) {
+		resp_w_int(o, -2);
+		return;
+	}
+	uint64_t at = state->siblings[i].expire_ms;
+	if (at == 0) {
+		resp_w_int(o, -1);
+		return;
+	}
+	bool absolute = how == CLUSTER_TTL_AT_S || how == CLUSTER_TTL_AT_MS;
+	bool ms = how == CLUSTER_TTL_MS || how == CLUSTER_TTL_AT_MS;
+	/* at > now_ms: the value is live. */
+	int64_t t = (int64_t)(absolute ? at : at - now_ms);
+	resp_w_int(o, ms ? t : absolute ? t / 1000 : (t + 500) / 1000);
+}
+
+/* The client reply of a read's merged state (NULL: none) at now_ms. */
+static void write_read_reply(struct resp_out *o, const struct ckv_pending *p,
+                             const struct dvv *state, uint64_t now_ms)
 {
 	char text[REPLICA_TEXT_BYTES];
+	enum cluster_op_kind kind = p->kind;
+	if (kind == CLUSTER_OP_TTL) {
+		write_ttl_reply(o, p->ttl_reply, state, now_ms);
+		return;
+	}
 	if (kind == CLUSTER_OP_GET || kind == CLUSTER_OP_EXISTS) {
 		struct bytes v = bytes_make(NULL, 0);
 		bool found = false;
-		if (state && replica_value(state, text, &v, &found) != 0) {
+		if (state && replica_value(state, now_ms, text, &v, &found) != 0) {
 			resp_w_error(o, "ERR the key's stored version is damaged or over its limits");
 			return;
 		}
@@ -182,7 +222,8 @@ static void write_read_reply(struct resp_out *o, enum cluster_op_kind kind,
 			resp_w_null(o);
 		return;
 	}
-	/* GETV: the context (the state's clock), then every live sibling. */
+	/* GETV: the context (the state's clock), then every live sibling:
+	 * neither deleted nor expired. */
 	struct dvv_clock empty;
 	dvv_clock_init(&empty);
 	struct buf ctx;
@@ -193,10 +234,10 @@ static void write_read_reply(struct resp_out *o, enum cluster_op_kind kind,
 	buf_deinit(&ctx);
 	size_t live = 0;
 	for (uint32_t i = 0; state && i < state->sibling_count; i++)
-		live += !(state->siblings[i].flags & DVV_FLAG_TOMBSTONE);
+		live += shown_sibling(&state->siblings[i], now_ms);
 	resp_w_array(o, live);
 	for (uint32_t i = 0; state && i < state->sibling_count; i++) {
-		if (state->siblings[i].flags & DVV_FLAG_TOMBSTONE)
+		if (!shown_sibling(&state->siblings[i], now_ms))
 			continue;
 		struct bytes v = replica_sibling_value(&state->siblings[i], text);
 		resp_w_bulk(o, v.ptr, v.len);
@@ -213,11 +254,11 @@ static void noquorum_text(char *buf, size_t cap, const struct ckv_pending *p,
 
 /* Sibling statistics of a read's merged state; a key at or past
  * cluster-siblings-warn is logged, at most once a second. */
-static void count_siblings(struct cluster *c, const struct dvv *state)
+static void count_siblings(struct cluster *c, const struct dvv *state, uint64_t now_ms)
 {
 	uint64_t live = 0;
 	for (uint32_t i = 0; i < state->sibling_count; i++)
-		live += !(state->siblings[i].flags & DVV_FLAG_TOMBSTONE);
+		live += shown_sibling(&state->siblings[i], now_ms);
 	if (live < 2)
 		return;
 	c->kv_stats.sibling_reads++;
@@ -265,12 +306,13 @@ static void on_coord_done(void *ctx, uint64_t token, const struct coord_result *
 		finish_write(c, p);
 		return;
 	}
+	uint64_t wall_ms = (uint64_t)env_wall_ms();
 	if (res->status == COORD_OK)
-		count_siblings(c, res->state);
+		count_siblings(c, res->state, wall_ms);
 	struct resp_out o;
 	resp_out_init(&o, (size_t)VALUE_BYTES_MAX + 4096);
 	o.proto = p->resp;
-	write_read_reply(&o, p->kind, res->status == COORD_OK ? res->state : NULL);
+	write_read_reply(&o, p, res->status == COORD_OK ? res->state : NULL, wall_ms);
 	if (o.err) {
 		resp_out_deinit(&o);
 		finish_error(c, p, "ERR out of memory building the reply");
@@ -513,10 +555,13 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 	f->deadline_ms = deadline(c, now_ms) + (uint64_t)config_get(c->cfg, CFG_CLUSTER_TIMEOUT);
 	f->p = p;
 	char delta[24];
-	snprintf(delta, sizeof(delta), "%lld", (long long)op->delta);
-	bool incr = op->kind == CLUSTER_OP_INCR;
+	bool incr = op->kind == CLUSTER_OP_INCR, expire = op->kind == CLUSTER_OP_EXPIRE;
+	if (expire)
+		snprintf(delta, sizeof(delta), "%u", op->how);
+	else
+		snprintf(delta, sizeof(delta), "%lld", (long long)op->delta);
 	struct wire_replica_req q = {.key = op->key,
-	                             .value = incr ? bytes_cstr(delta) : op->value,
+	                             .value = incr || expire ? bytes_cstr(delta) : op->value,
 	                             .version = op->context,
 	                             .timestamp_ms = (uint64_t)env_wall_ms(),
 	                             .n = p->n,
@@ -526,9 +571,12 @@ static void forward_write(struct cluster *c, struct ckv_pending *p, const struct
 	                                             (lww_mode(c) ? WIRE_QUORUM_LWW : 0) |
 	                                             (p->sloppy ? WIRE_QUORUM_SLOPPY : 0) |
 	                                             (op->has_context ? WIRE_QUORUM_CONTEXT : 0) |
-	                                             (incr ? WIRE_QUORUM_INCR : 0),
+	                                             (incr ? WIRE_QUORUM_INCR : 0) |
+	                                             (expire ? WIRE_QUORUM_EXPIRE : 0) |
+	                                             (op->expire_ms ? WIRE_QUORUM_EXPIRES : 0),
 	                             .hint_for = RING_MEMBER_NONE,
-	                             .from = cluster_self_id(c)};
+	                             .from = cluster_self_id(c),
+	                             .expire_ms = op->expire_ms};
 	uint8_t type = op->kind == CLUSTER_OP_DEL ? WIRE_DEL_REQ : WIRE_PUT_REQ;
 	f->member = RING_MEMBER_NONE;
 	uint32_t up = 0;
@@ -581,10 +629,14 @@ static int apply_write(struct cluster *c, struct ckv_pending *p, const struct cl
 	if (p->kind == CLUSTER_OP_INCR) {
 		err = replica_incr(c->ks, op->key, c->self, op->delta, ts, lww_mode(c), state,
 		                   &p->value);
+	} else if (p->kind == CLUSTER_OP_EXPIRE) {
+		err = replica_expire(c->ks, op->key, c->self, op->how, op->expire_ms, ts, lww_mode(c),
+		                     state, &p->was_visible);
 	} else {
 		uint32_t flags = p->kind == CLUSTER_OP_DEL ? DVV_FLAG_TOMBSTONE : 0;
-		err = replica_update(c->ks, op->key, ctx, c->self, op->value, ts, flags,
-		                     lww_mode(c), state, &p->was_visible);
+		uint64_t expire_ms = p->kind == CLUSTER_OP_DEL ? 0 : op->expire_ms;
+		err = replica_update_expiring(c->ks, op->key, ctx, c->self, op->value, ts, flags,
+		                              expire_ms, lww_mode(c), state, &p->was_visible);
 	}
 	return err ? err : ks_flush_log(c->ks);
 }
@@ -603,6 +655,12 @@ static void coordinate_write(struct cluster *c, struct ckv_pending *p, const str
 		char msg[160];
 		local_write_error(msg, sizeof(msg), p->kind, err);
 		finish_error(c, p, msg);
+		return;
+	}
+	if (p->kind == CLUSTER_OP_EXPIRE && !p->was_visible) {
+		/* Nothing visible here, or a condition refused: no write (:0). */
+		buf_deinit(&state);
+		finish_write(c, p);
 		return;
 	}
 	struct coord_target others[RING_REPLICAS_MAX];
@@ -670,6 +728,7 @@ static struct ckv_pending *pending_new(struct cluster *c, const struct cluster_o
 	p->n = (uint8_t)setting(c, CFG_CLUSTER_N, op->n);
 	p->r = (uint8_t)setting(c, CFG_CLUSTER_R, op->r);
 	p->w = (uint8_t)setting(c, CFG_CLUSTER_W, op->w);
+	p->ttl_reply = op->ttl_reply;
 	p->start_ns = env_mono_ns();
 	p->sloppy = op->sloppy < 0 ? config_get(c->cfg, CFG_CLUSTER_SLOPPY) != 0 : op->sloppy > 0;
 	return p;
@@ -794,9 +853,12 @@ static void on_forward(struct cluster *c, const struct wire_frame *f,
                        const struct wire_replica_req *q, uint64_t now_ms)
 {
 	bool incr = f->type == WIRE_PUT_REQ && (q->quorum_flags & WIRE_QUORUM_INCR);
+	bool expire = f->type == WIRE_PUT_REQ && (q->quorum_flags & WIRE_QUORUM_EXPIRE);
 	struct cluster_op op = {.kind = f->type == WIRE_DEL_REQ ? CLUSTER_OP_DEL
 	                                : incr             ? CLUSTER_OP_INCR
+	                                : expire           ? CLUSTER_OP_EXPIRE
 	                                                   : CLUSTER_OP_SET,
+	                        .expire_ms = q->expire_ms,
 	                        .key = q->key,
 	                        .value = q->value,
 	                        .context = q->version,
@@ -815,7 +877,13 @@ static void on_forward(struct cluster *c, const struct wire_frame *f,
 		return;
 	}
 	struct ckv_pending *p = NULL;
-	if (!incr || strconv_i64(q->value, &op.delta))
+	int64_t how = 0;
+	bool args_ok = incr ? strconv_i64(q->value, &op.delta)
+	             : expire
+	                 ? strconv_i64(q->value, &how) && how >= 0 && how <= (int64_t)CLUSTER_PERSIST
+	                 : true;
+	op.how = (unsigned)how;
+	if (args_ok)
 		p = pending_new(c, &op);
 	if (!p) {
 		struct wire_replica_resp s = {.status = WIRE_STATUS_ERROR, .from = cluster_self_id(c)};
