@@ -796,6 +796,133 @@ static void test_dvv_counter_value_and_text(void **state)
 	expect_text(&c, "42");
 }
 
+/* Encodes d into a fresh buffer (the caller deinits it). */
+static void encode(const struct dvv *d, struct buf *b)
+{
+	buf_init(b);
+	assert_int_equal(dvv_encode(d, b, VALUE_BYTES_MAX), 0);
+	assert_int_equal(b->len, dvv_encoded_bytes(d));
+}
+
+static void test_dvv_expiry_round_trips_and_encodes_only_with_its_flag(void **state)
+{
+	(void)state;
+	struct dvv d;
+	dvv_init(&d);
+	assert_int_equal(put(&d, &empty_ctx, A, "plain", 1), 0);
+	struct buf plain;
+	encode(&d, &plain);
+	/* A concurrent value that expires: the flag, and 8 bytes more. */
+	struct dvv_dot dot;
+	assert_int_equal(dvv_update_expiring(&d, &empty_ctx, B, 0, bytes_cstr("ttl"), 2, 0, 5000,
+	                                     &dot),
+	                 0);
+	dvv_check_invariants(&d);
+	const struct dvv_sibling *s = &d.siblings[1];
+	assert_int_equal(s->dot.replica, B);
+	assert_int_equal(s->flags, DVV_FLAG_EXPIRES);
+	assert_int_equal(s->expire_ms, 5000);
+	assert_int_equal(d.siblings[0].expire_ms, 0);
+	struct buf b;
+	encode(&d, &b);
+	assert_int_equal(b.len, plain.len + 16 + 32 + 3 + 8); /* clock entry, sibling */
+	struct dvv back;
+	assert_int_equal(dvv_decode(&back, b.data, b.len), 0);
+	dvv_check_invariants(&back);
+	assert_true(dvv_equal(&d, &back));
+	assert_int_equal(back.siblings[1].expire_ms, 5000);
+	assert_int_equal(back.siblings[0].flags, 0);
+	/* Canonical: re-encoding gives the same bytes. */
+	struct buf again;
+	encode(&back, &again);
+	assert_memory_equal(again.data, b.data, b.len);
+	/* Equal but for the expiry is not equal, and encodes differently. */
+	back.siblings[1].expire_ms = 5001;
+	assert_false(dvv_equal(&d, &back));
+	struct buf other;
+	encode(&back, &other);
+	assert_int_equal(other.len, b.len);
+	assert_memory_not_equal(other.data, b.data, b.len);
+	/* The flag passed in is ignored: expire_ms decides. */
+	struct dvv e;
+	dvv_init(&e);
+	assert_int_equal(dvv_update_expiring(&e, &empty_ctx, A, 0, bytes_cstr("x"), 1,
+	                                     DVV_FLAG_EXPIRES, 0, NULL),
+	                 0);
+	assert_int_equal(e.siblings[0].flags, 0);
+	/* A tombstone never expires. */
+	assert_int_equal(dvv_update_expiring(&e, &e.clock, A, 0, bytes_make(NULL, 0), 2,
+	                                     DVV_FLAG_TOMBSTONE, 10, NULL),
+	                 ERR_INVALID);
+	assert_int_equal(e.sibling_count, 1);
+	/* Expiry at a time: expired at and after it. */
+	assert_false(dvv_sibling_expired(s, 4999));
+	assert_true(dvv_sibling_expired(s, 5000));
+	assert_false(dvv_sibling_expired(&d.siblings[0], UINT64_MAX));
+	dvv_deinit(&e);
+	dvv_deinit(&back);
+	dvv_deinit(&d);
+	buf_deinit(&plain);
+	buf_deinit(&b);
+	buf_deinit(&again);
+	buf_deinit(&other);
+}
+
+/* A state as written before TTLs existed, byte by byte: one sibling (A,1),
+ * timestamp 7, flags 0, value "v". */
+static const uint8_t OLD_STATE[] = {
+    1, 0, 1, 0, 1, 0, 0, 0,                              /* format, clock 1, siblings 1 */
+    1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,      /* clock: (A, 1) */
+    1, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0,      /* dot (A, 1) */
+    7, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 'v', /* ts, flags, len, value */
+};
+
+static void test_dvv_old_states_decode_and_bad_expiries_are_refused(void **state)
+{
+	(void)state;
+	struct dvv d;
+	assert_int_equal(dvv_decode(&d, OLD_STATE, sizeof(OLD_STATE)), 0);
+	dvv_check_invariants(&d);
+	assert_int_equal(d.sibling_count, 1);
+	assert_int_equal(d.siblings[0].expire_ms, 0);
+	assert_int_equal(d.siblings[0].timestamp_ms, 7);
+	struct buf b;
+	encode(&d, &b);
+	assert_int_equal(b.len, sizeof(OLD_STATE));
+	assert_memory_equal(b.data, OLD_STATE, sizeof(OLD_STATE));
+	dvv_deinit(&d);
+	buf_deinit(&b);
+	/* The same sibling with the flag and an expiry inserted after flags. */
+	uint8_t with[sizeof(OLD_STATE) + 8];
+	size_t flags_at = 8 + 16 + 24;
+	memcpy(with, OLD_STATE, flags_at + 4);
+	with[flags_at] = DVV_FLAG_EXPIRES;
+	le_put64(with + flags_at + 4, 9000);
+	memcpy(with + flags_at + 12, OLD_STATE + flags_at + 4, sizeof(OLD_STATE) - flags_at - 4);
+	assert_int_equal(dvv_decode(&d, with, sizeof(with)), 0);
+	assert_int_equal(d.siblings[0].expire_ms, 9000);
+	encode(&d, &b);
+	assert_memory_equal(b.data, with, sizeof(with));
+	dvv_deinit(&d);
+	buf_deinit(&b);
+	/* Every truncation fails. */
+	for (size_t n = 0; n < sizeof(with); n++)
+		assert_int_not_equal(dvv_decode(&d, with, n), 0);
+	/* The flag with expiry 0 would be a second encoding of none. */
+	uint8_t zero[sizeof(with)];
+	memcpy(zero, with, sizeof(with));
+	le_put64(zero + flags_at + 4, 0);
+	assert_int_equal(dvv_decode(&d, zero, sizeof(zero)), ERR_PROTO);
+	/* An expiring tombstone (with its value emptied) is refused. */
+	uint8_t tomb[sizeof(with) - 1];
+	memcpy(tomb, with, sizeof(tomb));
+	tomb[flags_at] = DVV_FLAG_EXPIRES | DVV_FLAG_TOMBSTONE;
+	le_put32(tomb + flags_at + 12, 0);
+	assert_int_equal(dvv_decode(&d, tomb, sizeof(tomb)), ERR_PROTO);
+	tomb[flags_at] = DVV_FLAG_TOMBSTONE; /* without the flag the u64 is junk */
+	assert_int_not_equal(dvv_decode(&d, tomb, sizeof(tomb)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -813,6 +940,8 @@ int main(void)
 	    cmocka_unit_test(test_dvv_counter_encoding_round_trips_and_rejects_malformed),
 	    cmocka_unit_test(test_dvv_lww_keeps_a_counter_winners_lineage),
 	    cmocka_unit_test(test_dvv_counter_value_and_text),
+	    cmocka_unit_test(test_dvv_expiry_round_trips_and_encodes_only_with_its_flag),
+	    cmocka_unit_test(test_dvv_old_states_decode_and_bad_expiries_are_refused),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

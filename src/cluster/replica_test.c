@@ -865,6 +865,250 @@ static void test_writes_after_a_drop_are_numbered_above_the_floor(void **state)
 	assert_false(old_context_keeps_new_write(false));
 }
 
+/* ---- TTLs -------------------------------------------------------------------- */
+
+static void set_ttl(struct keyspace *ks, const char *key, const struct dvv_clock *ctx,
+                    uint64_t replica, const char *value, uint64_t ts, uint64_t expire_ms)
+{
+	struct buf out;
+	buf_init(&out);
+	assert_int_equal(replica_update_expiring(ks, bytes_cstr(key), ctx, SELF(replica),
+	                                         bytes_cstr(value), ts, 0, expire_ms, false, &out,
+	                                         NULL),
+	                 0);
+	buf_deinit(&out);
+}
+
+/* The value GET would show at now, as a C string; "" when none. */
+static const char *shown(struct keyspace *ks, const char *key, uint64_t now, char *buf)
+{
+	struct dvv d;
+	load(ks, key, &d);
+	char text[REPLICA_TEXT_BYTES];
+	struct bytes v;
+	bool found;
+	assert_int_equal(replica_value(&d, now, text, &v, &found), 0);
+	assert_int_equal(found, replica_live_index(&d, now) >= 0);
+	memcpy(buf, v.ptr, v.len);
+	buf[v.len] = '\0';
+	dvv_deinit(&d);
+	return buf;
+}
+
+/* The expiry of the value shown at now; 0 for none (or nothing shown). */
+static uint64_t shown_expiry(struct keyspace *ks, const char *key, uint64_t now)
+{
+	struct dvv d;
+	load(ks, key, &d);
+	const struct dvv_sibling *v = replica_visible(&d, now);
+	uint64_t at = v ? v->expire_ms : 0;
+	dvv_deinit(&d);
+	return at;
+}
+
+static void test_an_expired_value_shows_nothing(void **state)
+{
+	(void)state;
+	struct keyspace *ks = new_ks();
+	char b[64];
+	bool visible;
+	struct buf out;
+	buf_init(&out);
+	set_ttl(ks, "k", NULL, R1, "v", 10, 100);
+	assert_string_equal(shown(ks, "k", 99, b), "v");
+	assert_int_equal(shown_expiry(ks, "k", 99), 100);
+	assert_string_equal(shown(ks, "k", 100, b), "");
+	assert_int_equal(shown_expiry(ks, "k", 100), 0);
+	/* A write at 150 saw nothing visible; a write at 50 did. */
+	assert_int_equal(replica_update(ks, bytes_cstr("k"), NULL, SELF(R1), bytes_cstr("w"), 150, 0,
+	                                false, &out, &visible),
+	                 0);
+	assert_false(visible);
+	set_ttl(ks, "j", NULL, R1, "v", 10, 100);
+	assert_int_equal(replica_update(ks, bytes_cstr("j"), NULL, SELF(R1), bytes_cstr("w"), 50, 0,
+	                                false, &out, &visible),
+	                 0);
+	assert_true(visible);
+	/* The new value has no expiry: SET without EX clears it. */
+	assert_string_equal(shown(ks, "j", 1000, b), "w");
+	buf_deinit(&out);
+	ks_destroy(ks);
+}
+
+static void test_lww_with_an_expired_winner_shows_nothing_everywhere(void **state)
+{
+	(void)state;
+	struct keyspace *a = new_ks(), *b = new_ks();
+	char t[64];
+	struct dvv_clock none;
+	dvv_clock_init(&none);
+	/* Concurrent: an older value without expiry, a newer one that expires. */
+	set_ttl(a, "k", &none, R1, "old", 5, 0);
+	set_ttl(b, "k", &none, R2, "new", 6, 50);
+	assert_true(send(b, a, "k", false));
+	assert_true(send(a, b, "k", false));
+	assert_int_equal(sibling_count(a, "k"), 2);
+	assert_string_equal(shown(a, "k", 40, t), "new");
+	/* The winner is chosen by timestamp, not by now: once it expires the
+	 * key shows nothing, not the older value, on every replica. */
+	assert_string_equal(shown(a, "k", 60, t), "");
+	assert_string_equal(shown(b, "k", 60, t), "");
+	/* LWW keeps the same winner whatever the time. */
+	struct keyspace *l = new_ks();
+	set_ttl(l, "k", &none, R1, "old", 5, 0);
+	struct buf st;
+	buf_init(&st);
+	bool found;
+	assert_int_equal(replica_read(b, bytes_cstr("k"), &st, &found), 0);
+	bool changed;
+	assert_int_equal(replica_merge(l, bytes_cstr("k"), bytes_make(st.data, st.len), true,
+	                               &changed),
+	                 0);
+	assert_int_equal(sibling_count(l, "k"), 1);
+	assert_string_equal(shown(l, "k", 40, t), "new");
+	assert_string_equal(shown(l, "k", 60, t), "");
+	buf_deinit(&st);
+	ks_destroy(a);
+	ks_destroy(b);
+	ks_destroy(l);
+}
+
+static void test_incr_keeps_the_ttl_and_counts_from_nothing_after_it(void **state)
+{
+	(void)state;
+	struct keyspace *a = new_ks(), *b = new_ks();
+	int64_t v;
+	char t[64];
+	set_ttl(a, "c", NULL, R1, "10", 1, 1000);
+	assert_int_equal(incr(a, "c", R1, 1, 2, false, &v), 0);
+	assert_int_equal(v, 11);
+	assert_int_equal(shown_expiry(a, "c", 3), 1000);
+	/* A concurrent increment elsewhere keeps it too; the merge shows both. */
+	assert_true(send(a, b, "c", false));
+	assert_int_equal(incr(b, "c", R2, 5, 3, false, &v), 0);
+	assert_int_equal(incr(a, "c", R1, 1, 3, false, &v), 0);
+	assert_true(send(b, a, "c", false));
+	assert_string_equal(shown(a, "c", 4, t), "17");
+	assert_int_equal(shown_expiry(a, "c", 4), 1000);
+	assert_int_equal(incr(a, "c", R1, 1, 5, false, &v), 0);
+	assert_int_equal(v, 18);
+	assert_int_equal(shown_expiry(a, "c", 5), 1000);
+	/* Expired: the next INCR counts from 0, without a TTL. */
+	assert_int_equal(incr(a, "c", R1, 1, 1000, false, &v), 0);
+	assert_int_equal(v, 1);
+	assert_int_equal(shown_expiry(a, "c", 1001), 0);
+	assert_string_equal(shown(a, "c", 5000, t), "1");
+	/* An expired non-integer is nothing: INCR counts from 0. */
+	set_ttl(a, "s", NULL, R1, "text", 1, 10);
+	assert_int_equal(incr(a, "s", R1, 2, 20, false, &v), 0);
+	assert_int_equal(v, 2);
+	ks_destroy(a);
+	ks_destroy(b);
+}
+
+static bool expire(struct keyspace *ks, const char *key, unsigned how, uint64_t at, uint64_t ts)
+{
+	struct buf out;
+	buf_init(&out);
+	bool applied;
+	assert_int_equal(
+	    replica_expire(ks, bytes_cstr(key), SELF(R1), how, at, ts, false, &out, &applied), 0);
+	assert_int_equal(out.len == 0, !applied);
+	buf_deinit(&out);
+	return applied;
+}
+
+static void test_expire_and_persist_rewrite_the_visible_value(void **state)
+{
+	(void)state;
+	struct keyspace *ks = new_ks();
+	char t[64];
+	struct buf s;
+	buf_init(&s);
+	/* Nothing visible: no write. */
+	assert_false(expire(ks, "k", 0, 500, 10));
+	assert_false(expire(ks, "k", REPLICA_PERSIST, 0, 10));
+	bool found;
+	assert_int_equal(replica_read(ks, bytes_cstr("k"), &s, &found), 0);
+	assert_false(found);
+	update(ks, "k", NULL, R1, "v", 5, false, &s);
+	assert_false(expire(ks, "k", REPLICA_PERSIST, 0, 10)); /* no TTL */
+	assert_true(expire(ks, "k", 0, 500, 10));
+	assert_int_equal(shown_expiry(ks, "k", 11), 500);
+	assert_string_equal(shown(ks, "k", 11, t), "v");
+	assert_int_equal(sibling_count(ks, "k"), 1); /* over everything held */
+	/* Redis 7's conditions; GT and LT take no TTL as infinite. */
+	assert_false(expire(ks, "k", REPLICA_EXPIRE_NX, 600, 11));
+	assert_true(expire(ks, "k", REPLICA_EXPIRE_XX, 600, 11));
+	assert_false(expire(ks, "k", REPLICA_EXPIRE_GT, 550, 11));
+	assert_true(expire(ks, "k", REPLICA_EXPIRE_LT, 550, 11));
+	assert_int_equal(shown_expiry(ks, "k", 12), 550);
+	assert_true(expire(ks, "k", REPLICA_PERSIST, 0, 12));
+	assert_int_equal(shown_expiry(ks, "k", 12), 0);
+	assert_false(expire(ks, "k", REPLICA_PERSIST, 0, 13));
+	assert_false(expire(ks, "k", REPLICA_EXPIRE_GT, 700, 13));
+	assert_false(expire(ks, "k", REPLICA_EXPIRE_XX, 700, 13));
+	assert_true(expire(ks, "k", REPLICA_EXPIRE_LT, 700, 13));
+	/* Expired: nothing to expire again. */
+	assert_false(expire(ks, "k", 0, 900, 700));
+	/* A time already past writes a tombstone. */
+	update(ks, "p", NULL, R1, "v", 5, false, &s);
+	assert_true(expire(ks, "p", 0, 20, 20));
+	struct dvv d;
+	load(ks, "p", &d);
+	assert_int_equal(d.sibling_count, 1);
+	assert_int_equal(d.siblings[0].flags, DVV_FLAG_TOMBSTONE);
+	assert_null(replica_visible(&d, 20));
+	dvv_deinit(&d);
+	/* A counter is written back as a register with its decimal value. */
+	int64_t v;
+	assert_int_equal(incr(ks, "c", R1, 41, 5, false, &v), 0);
+	assert_true(expire(ks, "c", 0, 100, 6));
+	load(ks, "c", &d);
+	assert_int_equal(d.sibling_count, 1);
+	assert_int_equal(d.siblings[0].flags, DVV_FLAG_EXPIRES);
+	dvv_deinit(&d);
+	assert_string_equal(shown(ks, "c", 7, t), "41");
+	assert_int_equal(incr(ks, "c", R1, 1, 8, false, &v), 0);
+	assert_int_equal(v, 42);
+	assert_int_equal(shown_expiry(ks, "c", 9), 100);
+	buf_deinit(&s);
+	ks_destroy(ks);
+}
+
+static void test_expired_values_are_collectable_after_the_grace(void **state)
+{
+	(void)state;
+	struct keyspace *a = new_ks(), *b = new_ks();
+	struct buf s;
+	buf_init(&s);
+	set_ttl(a, "k", NULL, R1, "v", 10, 100);
+	assert_false(collectable_at(a, "k", 50, 10));  /* live */
+	assert_false(collectable_at(a, "k", 105, 10)); /* expired 5 ms ago */
+	assert_true(collectable_at(a, "k", 110, 10));
+	/* Written with an expiry already past: from the write's time. */
+	set_ttl(a, "p", NULL, R1, "v", 200, 100);
+	assert_false(collectable_at(a, "p", 205, 10));
+	assert_true(collectable_at(a, "p", 210, 10));
+	/* An expired value beside a later tombstone: from the tombstone. */
+	struct dvv_clock none;
+	dvv_clock_init(&none);
+	set_ttl(b, "k", &none, R2, "w", 20, 0);
+	del_at(b, "k", SELF(R2), 300, &s);
+	assert_true(send(b, a, "k", false));
+	assert_int_equal(sibling_count(a, "k"), 2);
+	assert_false(collectable_at(a, "k", 305, 10));
+	assert_true(collectable_at(a, "k", 310, 10));
+	/* Beside a live value it is not. */
+	set_ttl(b, "j", &none, R2, "live", 20, 0);
+	set_ttl(a, "j", &none, R1, "gone", 30, 40);
+	assert_true(send(b, a, "j", false));
+	assert_false(collectable_at(a, "j", 100000, 10));
+	buf_deinit(&s);
+	ks_destroy(a);
+	ks_destroy(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -889,6 +1133,11 @@ int main(void)
 	    cmocka_unit_test(test_only_old_tombstones_are_collectable),
 	    cmocka_unit_test(test_drop_only_the_state_that_was_checked_and_raise_the_floor),
 	    cmocka_unit_test(test_writes_after_a_drop_are_numbered_above_the_floor),
+	    cmocka_unit_test(test_an_expired_value_shows_nothing),
+	    cmocka_unit_test(test_lww_with_an_expired_winner_shows_nothing_everywhere),
+	    cmocka_unit_test(test_incr_keeps_the_ttl_and_counts_from_nothing_after_it),
+	    cmocka_unit_test(test_expire_and_persist_rewrite_the_visible_value),
+	    cmocka_unit_test(test_expired_values_are_collectable_after_the_grace),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

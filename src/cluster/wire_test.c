@@ -428,6 +428,53 @@ static void test_wire_frames_carry_payloads_end_to_end(void **state)
 	buf_deinit(&out);
 }
 
+static void test_wire_expiry_is_carried_only_with_its_flag(void **state)
+{
+	(void)state;
+	struct wire_replica_req q = {.key = bytes_cstr("k"),
+	                             .value = bytes_cstr("v"),
+	                             .timestamp_ms = 5,
+	                             .quorum_flags = WIRE_QUORUM_FORWARD | WIRE_QUORUM_EXPIRES,
+	                             .hint_for = WIRE_HINT_FOR_NONE,
+	                             .from = 1,
+	                             .expire_ms = 1700000000123ULL};
+	struct buf b, plain;
+	buf_init(&b);
+	buf_init(&plain);
+	assert_int_equal(wire_replica_req_encode(&b, SIZE_MAX, &q), 0);
+	struct wire_replica_req without = q;
+	without.quorum_flags = WIRE_QUORUM_FORWARD;
+	without.expire_ms = 0;
+	assert_int_equal(wire_replica_req_encode(&plain, SIZE_MAX, &without), 0);
+	assert_int_equal(b.len, plain.len + 8);
+	assert_int_equal(le_get64(b.data + 28), q.expire_ms); /* after `from` */
+	struct wire_replica_req qb;
+	assert_int_equal(wire_replica_req_decode(bytes_make(b.data, b.len), &qb), 0);
+	assert_int_equal(qb.expire_ms, q.expire_ms);
+	assert_true(bytes_eq(qb.key, q.key) && bytes_eq(qb.value, q.value));
+	assert_int_equal(wire_replica_req_decode(bytes_make(plain.data, plain.len), &qb), 0);
+	assert_int_equal(qb.expire_ms, 0);
+	check_truncations(&b, dec_req, &qb);
+	/* The flag with 0, or an expiry without the flag, is refused. */
+	le_put64(b.data + 28, 0);
+	assert_int_equal(wire_replica_req_decode(bytes_make(b.data, b.len), &qb), ERR_PROTO);
+	struct buf bad;
+	buf_init(&bad);
+	without.expire_ms = 7;
+	assert_int_equal(wire_replica_req_encode(&bad, SIZE_MAX, &without), ERR_INVALID);
+	q.expire_ms = 0;
+	assert_int_equal(wire_replica_req_encode(&bad, SIZE_MAX, &q), ERR_INVALID);
+	assert_int_equal(bad.len, 0);
+	/* EXPIRE's own flag is known. */
+	q.quorum_flags = WIRE_QUORUM_FORWARD | WIRE_QUORUM_EXPIRE;
+	assert_int_equal(wire_replica_req_encode(&bad, SIZE_MAX, &q), 0);
+	assert_int_equal(wire_replica_req_decode(bytes_make(bad.data, bad.len), &qb), 0);
+	assert_int_equal(qb.quorum_flags, WIRE_QUORUM_FORWARD | WIRE_QUORUM_EXPIRE);
+	buf_deinit(&b);
+	buf_deinit(&plain);
+	buf_deinit(&bad);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -437,6 +484,7 @@ int main(void)
 	    cmocka_unit_test(test_wire_frame_limit_at_and_one_past),
 	    cmocka_unit_test(test_wire_decoder_grows_with_the_bytes_not_the_announced_length),
 	    cmocka_unit_test(test_wire_replica_messages_round_trip_and_check_lengths),
+	    cmocka_unit_test(test_wire_expiry_is_carried_only_with_its_flag),
 	    cmocka_unit_test(test_wire_frames_carry_payloads_end_to_end),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
