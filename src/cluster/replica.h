@@ -19,6 +19,14 @@
  *
  *   incr    a coordinated INCR/DECR: the key as a PN-counter, so that
  *           concurrent increments through different replicas all count.
+ *   expire  a coordinated EXPIRE or PERSIST: the visible value written
+ *           again with its new expiry, on this replica's own state.
+ *
+ * TTLs. A sibling may expire (dvv.h, DVV_FLAG_EXPIRES). A key shows its
+ * LWW winner unless that is a tombstone or has expired at now
+ * (replica_live_index): an expired value is deleted, and the state stays,
+ * like a tombstone's, until collected. The keyspace's own expiry is never
+ * used for a state.
  *
  * Counters. An INCR writes a counter sibling (DVV_FLAG_COUNTER) holding
  * the whole counter as this replica knows it, with a context of
