@@ -173,7 +173,7 @@ def test_bad_requests_get_clear_errors(make_cluster, start_server):
     with pytest.raises(redis.ResponseError, match="not served in a cluster yet"):
         a.append("counter", "x")
     with pytest.raises(redis.ResponseError, match="not served in a cluster yet"):
-        a.set("k", "v", ex=10)
+        a.set("k", "v", ex=10, nx=True)
     p = a.pipeline(transaction=True)
     p.set("k", "v")
     with pytest.raises(redis.ResponseError, match="MULTI/EXEC"):
