@@ -485,7 +485,7 @@ size_t dvv_encoded_bytes(const struct dvv *d)
 	size_t n = DVV_HEADER_BYTES + CLOCK_ENTRY_BYTES * (size_t)d->clock.count;
 	for (uint32_t i = 0; i < d->sibling_count; i++)
 		n += DVV_SIBLING_FIXED + d->siblings[i].value_len +
-		     ((d->siblings[i].flags & DVV_FLAG_EXPIRES) ? DVV_EXPIRE_BYTES : 0);
+		    ((d->siblings[i].flags & DVV_FLAG_EXPIRES) ? DVV_EXPIRE_BYTES : 0);
 	return n;
 }
 

@@ -86,8 +86,8 @@
  * encodes to equal bytes. Set exactly when expire_ms != 0; never on a
  * tombstone. An expired sibling is kept (its dot and the clock say what
  * it overwrote) but shows nothing: replica.h, replica_live_index. */
-#define DVV_FLAG_EXPIRES   4u
-#define DVV_FLAGS_KNOWN    (DVV_FLAG_TOMBSTONE | DVV_FLAG_COUNTER | DVV_FLAG_EXPIRES)
+#define DVV_FLAG_EXPIRES 4u
+#define DVV_FLAGS_KNOWN  (DVV_FLAG_TOMBSTONE | DVV_FLAG_COUNTER | DVV_FLAG_EXPIRES)
 
 struct dvv_dot {
 	uint64_t replica;

@@ -814,9 +814,8 @@ static void test_dvv_expiry_round_trips_and_encodes_only_with_its_flag(void **st
 	encode(&d, &plain);
 	/* A concurrent value that expires: the flag, and 8 bytes more. */
 	struct dvv_dot dot;
-	assert_int_equal(dvv_update_expiring(&d, &empty_ctx, B, 0, bytes_cstr("ttl"), 2, 0, 5000,
-	                                     &dot),
-	                 0);
+	assert_int_equal(
+	    dvv_update_expiring(&d, &empty_ctx, B, 0, bytes_cstr("ttl"), 2, 0, 5000, &dot), 0);
 	dvv_check_invariants(&d);
 	const struct dvv_sibling *s = &d.siblings[1];
 	assert_int_equal(s->dot.replica, B);

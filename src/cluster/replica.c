@@ -128,8 +128,8 @@ int replica_update_expiring(struct keyspace *ks, struct bytes key, const struct 
 		own = d->clock;
 		ctx = &own;
 	}
-	err = dvv_update_expiring(d, ctx, self.id, self.floor, value, timestamp_ms, flags, expire_ms,
-	                          NULL);
+	err = dvv_update_expiring(d, ctx, self.id, self.floor, value, timestamp_ms, flags,
+	                          expire_ms, NULL);
 	err = finish_client_write(ks, &k, d, raw, lww, err, out);
 	dvv_deinit(d);
 	free(d);
@@ -187,8 +187,8 @@ bool replica_collectable(const struct dvv *d, uint64_t now_ms, uint64_t grace_ms
 			return false;
 		/* An expired value died at its expiry, which may be after the
 		 * write (or before it, for a SET ... PXAT in the past). */
-		uint64_t died = expired && s->expire_ms > s->timestamp_ms ? s->expire_ms
-		                                                          : s->timestamp_ms;
+		uint64_t died =
+		    expired && s->expire_ms > s->timestamp_ms ? s->expire_ms : s->timestamp_ms;
 		if (died > newest)
 			newest = died;
 	}
@@ -355,8 +355,9 @@ static int incr_write(struct dvv *d, struct replica_self self, const struct dvv_
 	struct dvv_clock all = d->clock;
 	struct dvv_dot dot;
 	if (!err)
-		err = dvv_update_expiring(d, &all, self.id, self.floor, bytes_make(enc.data, enc.len),
-		                          timestamp_ms, DVV_FLAG_COUNTER, expire_ms, &dot);
+		err =
+		    dvv_update_expiring(d, &all, self.id, self.floor, bytes_make(enc.data, enc.len),
+		                        timestamp_ms, DVV_FLAG_COUNTER, expire_ms, &dot);
 	buf_deinit(&enc);
 	if (err)
 		return err;

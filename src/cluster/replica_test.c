@@ -920,8 +920,8 @@ static void test_an_expired_value_shows_nothing(void **state)
 	assert_string_equal(shown(ks, "k", 100, b), "");
 	assert_int_equal(shown_expiry(ks, "k", 100), 0);
 	/* A write at 150 saw nothing visible; a write at 50 did. */
-	assert_int_equal(replica_update(ks, bytes_cstr("k"), NULL, SELF(R1), bytes_cstr("w"), 150, 0,
-	                                false, &out, &visible),
+	assert_int_equal(replica_update(ks, bytes_cstr("k"), NULL, SELF(R1), bytes_cstr("w"), 150,
+	                                0, false, &out, &visible),
 	                 0);
 	assert_false(visible);
 	set_ttl(ks, "j", NULL, R1, "v", 10, 100);
@@ -961,9 +961,8 @@ static void test_lww_with_an_expired_winner_shows_nothing_everywhere(void **stat
 	bool found;
 	assert_int_equal(replica_read(b, bytes_cstr("k"), &st, &found), 0);
 	bool changed;
-	assert_int_equal(replica_merge(l, bytes_cstr("k"), bytes_make(st.data, st.len), true,
-	                               &changed),
-	                 0);
+	assert_int_equal(
+	    replica_merge(l, bytes_cstr("k"), bytes_make(st.data, st.len), true, &changed), 0);
 	assert_int_equal(sibling_count(l, "k"), 1);
 	assert_string_equal(shown(l, "k", 40, t), "new");
 	assert_string_equal(shown(l, "k", 60, t), "");

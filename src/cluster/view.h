@@ -90,10 +90,10 @@ _Static_assert(CLUSTER_OP_EXPIRE + 1 == CLUSTER_LAT_OPS, "one latency row per op
 
 /* What a CLUSTER_OP_TTL replies about the visible value's expiry. */
 enum cluster_ttl_reply {
-	CLUSTER_TTL_S,      /* TTL: seconds left, rounded */
-	CLUSTER_TTL_MS,     /* PTTL */
-	CLUSTER_TTL_AT_S,   /* EXPIRETIME: the unix time */
-	CLUSTER_TTL_AT_MS,  /* PEXPIRETIME */
+	CLUSTER_TTL_S,     /* TTL: seconds left, rounded */
+	CLUSTER_TTL_MS,    /* PTTL */
+	CLUSTER_TTL_AT_S,  /* EXPIRETIME: the unix time */
+	CLUSTER_TTL_AT_MS, /* PEXPIRETIME */
 };
 
 /* EXPIRE's options (Redis 7) and PERSIST, as struct cluster_op's how;
@@ -107,7 +107,7 @@ enum cluster_ttl_reply {
 static inline bool cluster_op_is_read(enum cluster_op_kind k)
 {
 	return k == CLUSTER_OP_GET || k == CLUSTER_OP_GETV || k == CLUSTER_OP_EXISTS ||
-	       k == CLUSTER_OP_TTL;
+	    k == CLUSTER_OP_TTL;
 }
 
 static inline const char *cluster_op_name(enum cluster_op_kind k)
@@ -127,10 +127,10 @@ struct cluster_op {
 	uint64_t expire_ms;
 	unsigned how;                     /* EXPIRE: CLUSTER_EXPIRE_* bits, CLUSTER_PERSIST */
 	enum cluster_ttl_reply ttl_reply; /* TTL */
-	bool has_context;        /* else a write supersedes what its coordinator holds */
-	uint8_t n, r, w;         /* 0: the configured default */
-	int8_t sloppy;           /* -1: configured default; 0 strict; 1 sloppy */
-	int resp;                /* the client's protocol, 2 or 3 */
+	bool has_context;                 /* else a write supersedes what its coordinator holds */
+	uint8_t n, r, w;                  /* 0: the configured default */
+	int8_t sloppy;                    /* -1: configured default; 0 strict; 1 sloppy */
+	int resp;                         /* the client's protocol, 2 or 3 */
 	void (*done)(void *arg, const void *reply, size_t len);
 	void *arg;
 };

@@ -266,9 +266,9 @@ static void run_set_opts(struct client *c)
 		if (k != EXP_NONE && i + 1 < c->argc && (kind == EXP_NONE || kind == k)) {
 			kind = k;
 			arg = c->argv[++i];
-		} else if (k == EXP_NONE && (bytes_eq_nocase(a, "nx") || bytes_eq_nocase(a, "xx") ||
-		                             bytes_eq_nocase(a, "get") ||
-		                             bytes_eq_nocase(a, "keepttl"))) {
+		} else if (k == EXP_NONE &&
+		           (bytes_eq_nocase(a, "nx") || bytes_eq_nocase(a, "xx") ||
+		            bytes_eq_nocase(a, "get") || bytes_eq_nocase(a, "keepttl"))) {
 			unserved = true;
 		} else {
 			reply_syntax_error(c);
@@ -276,8 +276,9 @@ static void run_set_opts(struct client *c)
 		}
 	}
 	if (unserved) {
-		resp_w_error(&c->out, "ERR SET with NX, XX, GET or KEEPTTL is not served in a cluster "
-		                      "yet (served: SET key value [EX s|PX ms|EXAT s|PXAT ms])");
+		resp_w_error(&c->out,
+		             "ERR SET with NX, XX, GET or KEEPTTL is not served in a cluster "
+		             "yet (served: SET key value [EX s|PX ms|EXAT s|PXAT ms])");
 		return;
 	}
 	int64_t at = 0;
@@ -736,7 +737,8 @@ bool cmd_cluster_route(struct client *c)
 		    &c->out,
 		    "ERR '%s'%s is not served in a cluster yet (served: GET, SET key value "
 		    "[EX|PX|EXAT|PXAT t], SETEX, PSETEX, MGET, MSET, DEL, UNLINK, EXISTS, INCR, "
-		    "DECR, INCRBY, DECRBY, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST, TTL, PTTL, "
+		    "DECR, INCRBY, DECRBY, EXPIRE, PEXPIRE, EXPIREAT, PEXPIREAT, PERSIST, TTL, "
+		    "PTTL, "
 		    "EXPIRETIME, PEXPIRETIME, GETV, SETV, DELV)",
 		    d->name, c->argc > 3 ? " with these arguments" : "");
 	return true;
