@@ -889,7 +889,8 @@ static const char *shown(struct keyspace *ks, const char *key, uint64_t now, cha
 	bool found;
 	assert_int_equal(replica_value(&d, now, text, &v, &found), 0);
 	assert_int_equal(found, replica_live_index(&d, now) >= 0);
-	memcpy(buf, v.ptr, v.len);
+	if (v.len)
+		memcpy(buf, v.ptr, v.len);
 	buf[v.len] = '\0';
 	dvv_deinit(&d);
 	return buf;
