@@ -65,6 +65,21 @@ static void test_value_limit_is_512_mib_by_default_and_1_gib_at_most(void **stat
 	config_deinit(&c);
 }
 
+/* The memtable rotates at 64 MiB or 128 Ki entries by default (config.c
+ * says why); memtable-entries 0 leaves bytes alone in charge. */
+static void test_memtable_rotates_at_64_mib_or_128_ki_entries_by_default(void **state)
+{
+	(void)state;
+	struct config c;
+	assert_int_equal(config_init(&c, 2), 0);
+	assert_int_equal(config_get(&c, CFG_MEMTABLE_BYTES), 64 * 1024 * 1024);
+	assert_int_equal(config_get(&c, CFG_MEMTABLE_ENTRIES), 128 * 1024);
+	assert_int_equal(set(&c, "memtable-entries", "0", true), 0);
+	assert_int_equal(config_get(&c, CFG_MEMTABLE_ENTRIES), 0);
+	assert_int_equal(set(&c, "memtable-entries", "1000", false), ERR_INVALID); /* startup only */
+	config_deinit(&c);
+}
+
 static void test_sizes_parse_like_redis(void **state)
 {
 	int64_t v;
@@ -155,6 +170,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(test_every_numeric_setting_accepts_its_bounds_and_refuses_one_past),
 	    cmocka_unit_test(test_value_limit_is_512_mib_by_default_and_1_gib_at_most),
+	    cmocka_unit_test(test_memtable_rotates_at_64_mib_or_128_ki_entries_by_default),
 	    cmocka_unit_test(test_sizes_parse_like_redis),
 	    cmocka_unit_test(test_startup_only_settings_refuse_runtime_change),
 	    cmocka_unit_test(test_config_file_applies_lines_and_reports_the_bad_one),

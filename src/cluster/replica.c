@@ -386,7 +386,7 @@ int replica_incr(struct keyspace *ks, struct bytes key, struct replica_self self
 		free(next);
 		return err;
 	}
-	int64_t value;
+	int64_t value = 0;
 	uint64_t expire_ms = 0;
 	err = incr_next(d, timestamp_ms, self.id, delta, next, &value, &expire_ms);
 	if (!err)

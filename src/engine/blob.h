@@ -125,6 +125,15 @@ static inline int blob_writer_failed(const struct blob_writer *w)
 	return w->failed;
 }
 
+/* The file, for a sync from another thread while the owner goes on adding
+ * records (the engine's everysec syncer; wal_file says the same): every
+ * record added before the env_fs_sync call is durable after it. The owner
+ * keeps the file open until that sync returns. */
+static inline struct env_file *blob_writer_file(const struct blob_writer *w)
+{
+	return w->file;
+}
+
 /* ---- Reader ----------------------------------------------------------- */
 
 /* Caller-allocated; fields are private to blob.c. */

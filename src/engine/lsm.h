@@ -66,6 +66,10 @@ enum lsm_sync {
 struct lsm_options {
 	enum lsm_sync sync;
 	uint64_t memtable_bytes;    /* 0: MEMTABLE_BYTES_DEFAULT */
+	/* A memtable also rotates at this many entries (0: no such bound):
+	 * an insert's cost grows with the entries a skip list holds, a flush's
+	 * and the tree's with its bytes (lsm_write.c, mem_full_locked). */
+	uint64_t memtable_entries;
 	uint64_t blob_threshold;    /* 0: BLOB_THRESHOLD; UINT64_MAX: no blobs */
 	uint64_t blob_file_bytes;   /* blob file roll-over size; 0: BLOB_FILE_BYTES_DEFAULT */
 	uint64_t block_cache_bytes; /* 0: BLOCK_CACHE_BYTES_DEFAULT */

@@ -57,12 +57,20 @@ struct lsm_ckpt_cut {
 	                      * NULL: seq is flushed already */
 };
 
+/* The syncer's sync (sync=everysec; lsm_write.c, top), prepared by the
+ * leader in the queue and run by the syncer outside it: the files to
+ * fsync (blob first, may be NULL) and the last sequence they then hold. */
+struct lsm_sync_job {
+	struct env_file *wal, *blob;
+	uint64_t seq;
+};
+
 /* A writer waiting in the group-commit queue. batch NULL: lsm_flush's
- * request to rotate the memtable, with sync the syncer's request to sync
- * the WAL (sync=everysec), with cut a checkpoint's cut. */
+ * request to rotate the memtable, with sync the syncer's request to
+ * prepare a sync job (sync=everysec), with cut a checkpoint's cut. */
 struct lsm_writer {
 	const struct lsm_batch *batch;
-	bool sync;
+	struct lsm_sync_job *sync;
 	bool wal_flush; /* lsm_wal_flush's request (opt.wal_staged) */
 	struct lsm_ckpt_cut *cut;
 	struct lsm_writer *next;
@@ -75,8 +83,10 @@ struct lsm_writer {
 /* The counters of lsm_stats, bumped where the work happens (lsm_write.c:
  * the leader; lsm_flush.c, lsm_compact.c: the background thread) and read
  * by lsm_stats without their locks: relaxed atomics, no ordering needed
- * beyond what mu already gives a caller that waited for the work. Only
- * the leader records into wal_sync_ns (one writer, as hist_record asks). */
+ * beyond what mu already gives a caller that waited for the work.
+ * wal_sync_ns has one writer at a time, as hist_record asks: the leader
+ * (with mu held, or with sync=always, where there is no syncer) and the
+ * syncer (with mu held). */
 struct lsm_counters {
 	atomic_uint_fast64_t user_bytes, wal_bytes, blob_bytes, wal_syncs;
 	atomic_uint_fast64_t blob_gc_bytes, blob_reclaimed_bytes; /* lsm_blob.c, lsm_compact.c */
@@ -121,6 +131,14 @@ struct lsm {
 	size_t blobs_done_count, blobs_done_cap;
 	struct buf compact_ptr[LSM_LEVELS];  /* background thread: round-robin */
 	uint64_t synced_seq;                 /* (mu) see lsm_synced_seq */
+	/* (mu) The syncer's fsyncs run, mu released and outside the queue:
+	 * the leader closes no WAL or blob file until it clears (cv). */
+	bool syncing;
+	/* (mu) sync_soon: the memtable is nearly full, and the syncer is to
+	 * sync now rather than at its next tick, so that the rotation's own
+	 * sync, which every writer waits for, finds little left to write;
+	 * presync_asked: sync_soon was set for the current memtable. */
+	bool sync_soon, presync_asked;
 	bool wal_dirty;                      /* (mu) appends since the last WAL sync */
 	bool wal_staged;                     /* (mu) records staged, not handed to the env */
 	/* The no-space state (lsm_write.c, top). wal_lost: an append to the
@@ -260,5 +278,8 @@ bool lsm_nospace_locked(const struct lsm *db);
 
 /* wal_sync of the current WAL, counted and timed (lsm_stats.c). Leader. */
 int lsm_wal_sync_counted(struct lsm *db);
+/* Counts one WAL sync that took ns. One caller at a time (struct
+ * lsm_counters says who). */
+void lsm_count_wal_sync(struct lsm *db, uint64_t ns);
 
 #endif

@@ -31,9 +31,14 @@ int lsm_wal_sync_counted(struct lsm *db)
 	uint64_t t0 = env_mono_ns();
 	int err = wal_sync(&db->wal);
 	/* A failed sync is counted too: its latency is part of the story. */
-	hist_record(&db->stats.wal_sync_ns, env_mono_ns() - t0);
-	lsm_count(&db->stats.wal_syncs, 1);
+	lsm_count_wal_sync(db, env_mono_ns() - t0);
 	return err;
+}
+
+void lsm_count_wal_sync(struct lsm *db, uint64_t ns)
+{
+	hist_record(&db->stats.wal_sync_ns, ns);
+	lsm_count(&db->stats.wal_syncs, 1);
 }
 
 void lsm_stats_wal_sync_hist(struct lsm *db, struct hist_snapshot *out)

@@ -827,6 +827,160 @@ static void test_lsm_everysec_failed_sync_fails_store(void **state)
 	free(scratch);
 }
 
+/* An env_fs_mem whose syncs can be held at a gate: a sync that finds it
+ * closed waits until the test opens it. The ops table is env_fs_mem's with
+ * sync replaced, so every other call goes to env_fs_mem as it is. */
+struct gated_fs {
+	struct env_fs_mem mem; /* first: env_fs_mem's ops find it from base */
+	struct env_fs_ops ops;
+	int (*inner_sync)(struct env_fs *fs, struct env_file *f);
+	struct env_mutex mu;
+	struct env_cond cv;
+	bool closed;
+	int held; /* syncs waiting at the gate */
+};
+
+static int gated_sync(struct env_fs *fs, struct env_file *f)
+{
+	struct gated_fs *g = (struct gated_fs *)fs;
+	env_mutex_lock(&g->mu);
+	if (g->closed) {
+		g->held++;
+		env_cond_broadcast(&g->cv);
+		while (g->closed)
+			env_cond_wait(&g->cv, &g->mu);
+		g->held--;
+	}
+	env_mutex_unlock(&g->mu);
+	return g->inner_sync(fs, f);
+}
+
+static void gated_init(struct gated_fs *g, uint64_t seed)
+{
+	env_fs_mem_init(&g->mem, seed);
+	g->ops = *g->mem.base.ops;
+	g->inner_sync = g->ops.sync;
+	g->ops.sync = gated_sync;
+	g->mem.base.ops = &g->ops;
+	env_mutex_init(&g->mu);
+	env_cond_init(&g->cv);
+	g->closed = false;
+	g->held = 0;
+}
+
+static void gated_set(struct gated_fs *g, bool closed)
+{
+	env_mutex_lock(&g->mu);
+	g->closed = closed;
+	env_cond_broadcast(&g->cv);
+	env_mutex_unlock(&g->mu);
+}
+
+static void gated_wait_held(struct gated_fs *g)
+{
+	env_mutex_lock(&g->mu);
+	while (g->held == 0)
+		env_cond_wait(&g->cv, &g->mu);
+	env_mutex_unlock(&g->mu);
+}
+
+/* sync=everysec: the syncer's fsync runs outside the writer queue, so
+ * writes are acknowledged while it is in flight (before, each waited for
+ * it: the p99 of SET at pipeline 1), and synced_seq moves only once it
+ * is done, to what was written before it began. */
+static void test_lsm_everysec_sync_does_not_block_writers(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct gated_fs g;
+	gated_init(&g, 33);
+	struct lsm_options o = {.sync = LSM_SYNC_EVERYSEC,
+	                        .memtable_bytes = 4 * MIB, /* no rotation: it syncs too */
+	                        .sync_interval_ms = 5,
+	                        .seed = 33};
+	struct lsm *db = NULL;
+	assert_int_equal(lsm_open(DIR, &g.mem.base, &o, &db, NULL), 0);
+	gated_set(&g, true);
+	put_numbered(db, 0, 10, scratch);
+	gated_wait_held(&g); /* the syncer is in its fsync, held */
+	enum { N = 200 };
+	for (int i = 1; i <= N; i++)
+		put_numbered(db, i, 100, scratch);
+	assert_true(lsm_synced_seq(db) < 1);
+	gated_set(&g, false);
+	assert_true(wait_synced(db, N + 1));
+	assert_int_equal(lsm_failed(db), 0);
+	lsm_close(db);
+	env_fs_mem_deinit(&g.mem);
+	free(scratch);
+}
+
+/* sync=everysec: a memtable nearly full wakes the syncer at once, however
+ * far its next tick, so the rotation that follows syncs little while
+ * every writer waits for it. */
+static void test_lsm_everysec_syncs_before_rotation(void **state)
+{
+	(void)state;
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 34);
+	struct lsm *db = open_everysec(&fs, 3600 * 1000, 34); /* no tick in the test */
+	struct lsm_stats st;
+	int n = 0;
+	do {
+		put_numbered(db, n++, 100, scratch);
+		lsm_stats(db, &st);
+	} while (st.mem_bytes < 64 * KIB - 64 * KIB / 8);
+	assert_int_equal(st.imm_bytes, 0);
+	assert_int_equal(st.flush_count, 0); /* not rotated: synced by the syncer */
+	assert_true(wait_synced(db, (uint64_t)n));
+	lsm_close(db);
+	env_fs_mem_deinit(&fs);
+	free(scratch);
+}
+
+/* memtable_entries: the memtable rotates at that many entries, far below
+ * its byte limit; 0 leaves bytes alone in charge. */
+static void memtable_rotation_run(uint64_t entries, bool want_flush)
+{
+	uint8_t *scratch = malloc(2 * (VAL_MAX + 16));
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 35);
+	struct lsm_options o = {.sync = LSM_SYNC_NONE,
+	                        .memtable_bytes = 4 * MIB,
+	                        .memtable_entries = entries,
+	                        .seed = 35};
+	struct lsm *db = NULL;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
+	for (int i = 0; i < 250; i++)
+		put_numbered(db, i, 20, scratch);
+	struct lsm_stats st;
+	lsm_stats(db, &st);
+	bool rotated = st.imm_bytes > 0 || st.flush_count > 0;
+	assert_int_equal(rotated, want_flush);
+	lsm_close(db);
+	db = NULL;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
+	for (int i = 0; i < 250; i++) { /* every write is there after a reopen */
+		char k[16];
+		snprintf(k, sizeof(k), "p%05d", i);
+		struct buf v;
+		buf_init(&v);
+		assert_int_equal(lsm_get(db, bytes_cstr(k), &v), 0);
+		buf_deinit(&v);
+	}
+	lsm_close(db);
+	env_fs_mem_deinit(&fs);
+	free(scratch);
+}
+
+static void test_lsm_memtable_rotates_at_entry_limit(void **state)
+{
+	(void)state;
+	memtable_rotation_run(100, true);
+	memtable_rotation_run(0, false);
+}
+
 /* A failed fsync fails the store: that write and every later one return
  * the same error, reads go on, and a reopen recovers. (A full disk does
  * not fail the store: lsm_nospace_test.c.) */
@@ -957,6 +1111,9 @@ int main(void)
 	    cmocka_unit_test(test_lsm_everysec_keeps_synced_prefix),
 	    cmocka_unit_test(test_lsm_everysec_syncs_far_less_than_writes),
 	    cmocka_unit_test(test_lsm_everysec_failed_sync_fails_store),
+	    cmocka_unit_test(test_lsm_everysec_sync_does_not_block_writers),
+	    cmocka_unit_test(test_lsm_everysec_syncs_before_rotation),
+	    cmocka_unit_test(test_lsm_memtable_rotates_at_entry_limit),
 	    cmocka_unit_test(test_lsm_failed_fsync_fails_later_writes),
 	    cmocka_unit_test(test_lsm_group_commit_shares_fsyncs),
 	};

@@ -134,6 +134,17 @@ static inline uint64_t wal_synced_bytes(const struct wal *w)
 	return w->synced;
 }
 
+/* The log's file, for a sync from another thread while the owner goes on
+ * appending (the engine's everysec syncer): env_fs_sync on it makes
+ * durable every byte handed to the env before the call. The owner must
+ * keep the file open until that sync returns; wal_synced_bytes does not
+ * count it, and a failure is the caller's to act on (the log itself is
+ * not marked failed). */
+static inline struct env_file *wal_file(const struct wal *w)
+{
+	return w->file;
+}
+
 struct wal_recover_options {
 	uint64_t record_bytes_max; /* 0: WAL_RECORD_BYTES_DEFAULT; at most _MAX */
 	bool salvage;              /* skip corrupt regions instead of failing */

@@ -22,7 +22,11 @@
  * - Paths are NUL-terminated strings of at most FS_PATH_BYTES_MAX bytes;
  *   '/' separates directories; a name without '/' lives in ".".
  * - Not thread-safe per file: one owner per handle. Different handles may
- *   be used from different threads on the posix env only.
+ *   be used from different threads on the posix env only. The one
+ *   exception: sync may run on another thread while the owner appends
+ *   (the engine's everysec syncer); it makes durable what was appended
+ *   before it began. Both implementations allow it: a posix handle is a
+ *   bare descriptor, and env_fs_mem runs every call under one mutex.
  * - map (optional) gives a read-only view of a whole file that no one
  *   changes any more (a finished table). Every access to the view goes
  *   through env_fs_map_read, which costs nothing on posix and lets

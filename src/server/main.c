@@ -103,6 +103,7 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 	struct lsm_options opt = {
 	    .sync = sync_of[config_get(cfg, CFG_FSYNC)],
 	    .memtable_bytes = (uint64_t)config_get(cfg, CFG_MEMTABLE_BYTES),
+	    .memtable_entries = (uint64_t)config_get(cfg, CFG_MEMTABLE_ENTRIES),
 	    .blob_threshold = (uint64_t)config_get(cfg, CFG_BLOB_THRESHOLD),
 	    .block_cache_bytes = (uint64_t)config_get(cfg, CFG_BLOCK_CACHE_BYTES),
 	    .compaction_bytes_per_sec = (uint64_t)config_get(cfg, CFG_COMPACTION_RATE),
