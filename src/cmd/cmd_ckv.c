@@ -239,19 +239,6 @@ static void run_set(struct client *c, struct bytes value, uint64_t expire_ms)
 	submit(c, &op);
 }
 
-static enum expire_opt_kind set_expire_kind(struct bytes a)
-{
-	if (bytes_eq_nocase(a, "ex"))
-		return EXP_EX;
-	if (bytes_eq_nocase(a, "px"))
-		return EXP_PX;
-	if (bytes_eq_nocase(a, "exat"))
-		return EXP_EXAT;
-	if (bytes_eq_nocase(a, "pxat"))
-		return EXP_PXAT;
-	return EXP_NONE;
-}
-
 /* SET key value [EX s|PX ms|EXAT s|PXAT ms]. The options that read the
  * key first (NX, XX, GET, KEEPTTL) would need a conditional write at the
  * replica, and are refused by name; other syntax errors as Redis. */
@@ -262,13 +249,13 @@ static void run_set_opts(struct client *c)
 	bool unserved = false;
 	for (size_t i = 3; i < c->argc; i++) {
 		struct bytes a = c->argv[i];
-		enum expire_opt_kind k = set_expire_kind(a);
-		if (k != EXP_NONE && i + 1 < c->argc && (kind == EXP_NONE || kind == k)) {
+		enum expire_opt_kind k = expire_kind_of(a);
+		bool timed = k >= EXP_EX && k <= EXP_PXAT;
+		if (timed && i + 1 < c->argc && (kind == EXP_NONE || kind == k)) {
 			kind = k;
 			arg = c->argv[++i];
-		} else if (k == EXP_NONE &&
-		           (bytes_eq_nocase(a, "nx") || bytes_eq_nocase(a, "xx") ||
-		            bytes_eq_nocase(a, "get") || bytes_eq_nocase(a, "keepttl"))) {
+		} else if (k == EXP_KEEPTTL || bytes_eq_nocase(a, "nx") || bytes_eq_nocase(a, "xx") ||
+		           bytes_eq_nocase(a, "get")) {
 			unserved = true;
 		} else {
 			reply_syntax_error(c);

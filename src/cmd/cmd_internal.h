@@ -18,6 +18,10 @@ void multi_discard(struct client *c);
 /* cmd_util.c: expiry option parsing shared by SET, GETEX, CAS. */
 enum expire_opt_kind { EXP_NONE = 0, EXP_EX, EXP_PX, EXP_EXAT, EXP_PXAT, EXP_KEEPTTL, EXP_PERSIST };
 
+/* The kind an option keyword names (EX, PX, EXAT, PXAT, KEEPTTL, PERSIST,
+ * any case); EXP_NONE for anything else. */
+enum expire_opt_kind expire_kind_of(struct bytes a);
+
 /* Converts an expiry option value to an absolute ms time. Replies
  * "ERR invalid expire time in '<cmd>' command" (or the integer error) and
  * returns false when the value is not a positive integer or overflows. */

@@ -67,24 +67,6 @@ void cmd_get(struct client *c)
 	reply_value(c, lookup_read(c, 0, &val, &meta), val);
 }
 
-/* Maps an expiry keyword to its kind; EXP_NONE for anything else. */
-static enum expire_opt_kind expire_kind_of(struct bytes a)
-{
-	if (bytes_eq_nocase(a, "ex"))
-		return EXP_EX;
-	if (bytes_eq_nocase(a, "px"))
-		return EXP_PX;
-	if (bytes_eq_nocase(a, "exat"))
-		return EXP_EXAT;
-	if (bytes_eq_nocase(a, "pxat"))
-		return EXP_PXAT;
-	if (bytes_eq_nocase(a, "keepttl"))
-		return EXP_KEEPTTL;
-	if (bytes_eq_nocase(a, "persist"))
-		return EXP_PERSIST;
-	return EXP_NONE;
-}
-
 /* Parses one expiry option of argv[*i] into *kind and *arg, with Redis's rules
  * (parseExtendedStringArgumentsOrReply): EX/PX/EXAT/PXAT need a following
  * argument; each option may repeat (the last value wins) but not mix with

@@ -17,6 +17,24 @@ bool arg_i64(struct client *c, struct bytes b, int64_t *out)
 	return false;
 }
 
+/* Maps an expiry keyword to its kind; EXP_NONE for anything else. */
+enum expire_opt_kind expire_kind_of(struct bytes a)
+{
+	if (bytes_eq_nocase(a, "ex"))
+		return EXP_EX;
+	if (bytes_eq_nocase(a, "px"))
+		return EXP_PX;
+	if (bytes_eq_nocase(a, "exat"))
+		return EXP_EXAT;
+	if (bytes_eq_nocase(a, "pxat"))
+		return EXP_PXAT;
+	if (bytes_eq_nocase(a, "keepttl"))
+		return EXP_KEEPTTL;
+	if (bytes_eq_nocase(a, "persist"))
+		return EXP_PERSIST;
+	return EXP_NONE;
+}
+
 bool expire_to_abs_ms(struct client *c, enum expire_opt_kind kind, struct bytes arg,
                       int64_t *abs_ms)
 {
