@@ -33,6 +33,23 @@ static int load_locked(struct keyspace *ks, const struct ekey *k, struct dvv *d,
 	return err;
 }
 
+/* load_locked into a state allocated here (a struct dvv holds room for
+ * DVV_SIBLINGS_MAX siblings: too large for the stack); *out is NULL on
+ * error. */
+static int load_new_locked(struct keyspace *ks, const struct ekey *k, struct dvv **out,
+                           bool *found, struct bytes *raw)
+{
+	*out = malloc(sizeof(**out));
+	if (!*out)
+		return ERR_NOMEM;
+	int err = load_locked(ks, k, *out, found, raw);
+	if (err) {
+		free(*out);
+		*out = NULL;
+	}
+	return err;
+}
+
 /* Stores d unless its encoding equals the stored one (stripe held) and
  * releases the stripe: 0 or the error that kept the write from the
  * engine. enc gets the encoding. */
@@ -111,16 +128,12 @@ int replica_update_expiring(struct keyspace *ks, struct bytes key, const struct 
 {
 	struct ekey k;
 	ks_key_init(&k, key);
-	struct dvv *d = malloc(sizeof(*d));
-	if (!d)
-		return ERR_NOMEM;
+	struct dvv *d;
 	bool found;
 	struct bytes raw;
-	int err = load_locked(ks, &k, d, &found, &raw);
-	if (err) {
-		free(d);
+	int err = load_new_locked(ks, &k, &d, &found, &raw);
+	if (err)
 		return err;
-	}
 	if (was_visible)
 		*was_visible = replica_visible(d, timestamp_ms) != NULL;
 	struct dvv_clock own;
@@ -221,16 +234,12 @@ int replica_drop_if(struct keyspace *ks, struct bytes key, struct bytes expect, 
 	*dropped = false;
 	struct ekey k;
 	ks_key_init(&k, key);
-	struct dvv *d = malloc(sizeof(*d));
-	if (!d)
-		return ERR_NOMEM;
+	struct dvv *d;
 	bool found;
 	struct bytes raw;
-	int err = load_locked(ks, &k, d, &found, &raw);
-	if (err) {
-		free(d);
+	int err = load_new_locked(ks, &k, &d, &found, &raw);
+	if (err)
 		return err;
-	}
 	if (found && bytes_eq(raw, expect)) {
 		/* The floor first: from here this replica forgets the numbers
 		 * it gave its writes of the key (dvv.h, floors). */
@@ -494,16 +503,12 @@ int replica_expire(struct keyspace *ks, struct bytes key, struct replica_self se
 	out->len = 0;
 	struct ekey k;
 	ks_key_init(&k, key);
-	struct dvv *d = malloc(sizeof(*d));
-	if (!d)
-		return ERR_NOMEM;
+	struct dvv *d;
 	bool found, done;
 	struct bytes raw;
-	int err = load_locked(ks, &k, d, &found, &raw);
-	if (err) {
-		free(d);
+	int err = load_new_locked(ks, &k, &d, &found, &raw);
+	if (err)
 		return err;
-	}
 	err = expire_step(d, self, how, expire_ms, timestamp_ms, &done);
 	if (!err && !done)
 		err = ks_unlock(ks, k.stripe);

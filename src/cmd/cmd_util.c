@@ -17,21 +17,16 @@ bool arg_i64(struct client *c, struct bytes b, int64_t *out)
 	return false;
 }
 
-/* Maps an expiry keyword to its kind; EXP_NONE for anything else. */
 enum expire_opt_kind expire_kind_of(struct bytes a)
 {
-	if (bytes_eq_nocase(a, "ex"))
-		return EXP_EX;
-	if (bytes_eq_nocase(a, "px"))
-		return EXP_PX;
-	if (bytes_eq_nocase(a, "exat"))
-		return EXP_EXAT;
-	if (bytes_eq_nocase(a, "pxat"))
-		return EXP_PXAT;
-	if (bytes_eq_nocase(a, "keepttl"))
-		return EXP_KEEPTTL;
-	if (bytes_eq_nocase(a, "persist"))
-		return EXP_PERSIST;
+	static const struct {
+		const char *name;
+		enum expire_opt_kind kind;
+	} kinds[] = {{"ex", EXP_EX},           {"px", EXP_PX},           {"exat", EXP_EXAT},
+	             {"pxat", EXP_PXAT},       {"keepttl", EXP_KEEPTTL}, {"persist", EXP_PERSIST}};
+	for (size_t i = 0; i < sizeof(kinds) / sizeof(kinds[0]); i++)
+		if (bytes_eq_nocase(a, kinds[i].name))
+			return kinds[i].kind;
 	return EXP_NONE;
 }
 

@@ -43,6 +43,7 @@
 /* Message id: GC_ID_BIT | check sequence << GC_IDX_BITS | target index. */
 #define GC_IDX_BITS 5
 _Static_assert(RING_REPLICAS_MAX <= (1u << GC_IDX_BITS), "target index fits its bits");
+_Static_assert(RING_REPLICAS_MAX < 32, "gc_check.agreed has a bit per member, and room for 1u << count");
 
 struct gc_check {
 	bool used;
@@ -70,6 +71,8 @@ struct gc {
 	struct {
 		uint64_t examined, checks, collected, repaired, blocked, passes;
 	} stats;
+	uint64_t drop_failures;   /* since the last warning */
+	uint64_t drop_warned_ms;  /* at most one warning a second */
 };
 
 uint64_t gc_grace_ms(const struct cluster *c)
@@ -175,8 +178,17 @@ static void collect(struct cluster *c, struct gc *g, struct gc_check *ck)
 	                          &c->self.floor, &dropped);
 	if (!err && dropped)
 		err = ks_flush_log(c->ks);
+	/* A failing engine fails every drop: one warning a second, with the
+	 * count, rather than one per key scanned. */
+	uint64_t now = (uint64_t)env_wall_ms();
 	if (err)
-		LOG_W(c->log, "cluster: dropping a collected tombstone failed: %s", err_str(err));
+		g->drop_failures++;
+	if (err && now - g->drop_warned_ms >= 1000) {
+		LOG_W(c->log, "cluster: dropping %llu collected tombstone(s) failed, the last with: %s",
+		      (unsigned long long)g->drop_failures, err_str(err));
+		g->drop_failures = 0;
+		g->drop_warned_ms = now;
+	}
 	g->stats.collected += dropped;
 	check_end(ck);
 }
