@@ -521,7 +521,7 @@ static void print_header(const struct config *cfg)
 	printf("- Same options for every engine: write buffer %zu MiB, LRU block cache %zu MiB, "
 	       "bloom %d bits/key, compression %s; everything else each engine's default\n",
 	       cfg->opts.write_buffer_bytes >> 20, cfg->opts.cache_bytes >> 20,
-	       cfg->opts.bloom_bits_per_key, cfg->opts.compression ? "snappy" : "off");
+	       cfg->opts.bloom_bits_per_key, cfg->opts.compression ? "snappy (ringkv: lz4)" : "off");
 	if (cfg->ringkv_skipped)
 		printf("- ringkv: engine not built yet (skipped)\n");
 	printf("- Databases under %s (%s); seed %" PRIu64 "\n", cfg->parent_dir,
@@ -549,7 +549,7 @@ static void usage(FILE *f)
 		"  --seed N            data and key order seed [301]\n"
 		"  --write-buffer-mb N memtable size for every engine [8]\n"
 		"  --cache-mb N        block cache for every engine [64]\n"
-		"  --compression       snappy instead of none (all engines)\n"
+		"  --compression       snappy instead of none (ringkv: lz4)\n"
 		"  --no-header         print only the tables (run.sh prints one header)\n"
 		"  --header-only       print only the header (machine, versions, options)\n");
 }

@@ -63,6 +63,16 @@ enum rkv_sync {
 	RKV_SYNC_EVERYSEC = 2, /* a background thread syncs about every second */
 };
 
+/* How table data blocks are compressed. A block that compression shrinks
+ * by less than an eighth is stored as it is; blob files (large values)
+ * are not compressed. Tables written under one setting read under any. */
+enum rkv_compression {
+	RKV_COMPRESSION_DEFAULT = 0, /* lz4 */
+	RKV_COMPRESSION_NONE = 1,
+	RKV_COMPRESSION_LZ4 = 2,
+	RKV_COMPRESSION_ZSTD = 3,
+};
+
 /* Zero-initialise, then set what you need: 0 means the default. */
 struct rkv_options {
 	enum rkv_sync sync;
@@ -70,6 +80,7 @@ struct rkv_options {
 	uint64_t block_cache_bytes; /* default 64 MiB */
 	uint64_t blob_threshold;    /* values this large or larger go to blob files;
 	                               default 4 KiB, UINT64_MAX for never */
+	enum rkv_compression compression; /* default lz4 */
 };
 
 typedef struct rkv_db rkv_db;

@@ -15,6 +15,7 @@ static const char *const loglevel_names[] = {"debug", "verbose", "notice", "warn
 /* In the order of enum cfg_engine and enum cfg_fsync. */
 static const char *const engine_names[] = {"memory", "lsm", NULL};
 static const char *const fsync_names[] = {"always", "everysec", "no", NULL};
+static const char *const compression_names[] = {"none", "lz4", "zstd", NULL};
 /* In the order of enum cfg_debug_command. */
 static const char *const debug_command_names[] = {"no", "yes", "local", NULL};
 static const char *const conflicts_names[] = {"siblings", "lww", NULL};
@@ -134,6 +135,16 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
                                   "cache of recently used entries in front of the store (0: none)"),
     [CFG_BLOB_THRESHOLD] = BYTES("blob-threshold", 0, BLOB_THRESHOLD, 64, VALUE_BYTES_MAX,
                                  "values of this size or more go to blob files"),
+    /* lz4 by default, as LevelDB and RocksDB compress by default (snappy):
+     * a block that does not shrink by an eighth is stored as it is, so
+     * incompressible data costs one failed lz4 pass per block written. */
+    [CFG_COMPRESSION] = ENUM("compression", 0, CFG_COMPRESSION_LZ4, compression_names,
+                             "table data blocks: none, lz4 or zstd"),
+    /* 19: request threads preempt flushes and compactions at once on a
+     * shared CPU; the engine goes back to 0 while they fall behind
+     * (lsm_flush.c says why, docs/benchmarks.md has the figures). */
+    [CFG_BACKGROUND_NICE] = INT("background-nice", 0, 19, 0, 19,
+                                "nice value of flushes and compactions while they keep up (0: none)"),
     [CFG_COMPACTION_RATE] = BYTES("compaction-rate", 0, 0, 0, MAXMEMORY_BYTES_MAX,
                                   "compaction write limit in bytes per second (0: none)"),
     [CFG_SALVAGE] = BOOL("salvage", 0, 0,

@@ -62,6 +62,8 @@ enum cfg_id {
 	CFG_BLOCK_CACHE_BYTES,
 	CFG_ROW_CACHE_BYTES,
 	CFG_BLOB_THRESHOLD,
+	CFG_COMPRESSION, /* enum cfg_compression */
+	CFG_BACKGROUND_NICE,
 	CFG_COMPACTION_RATE,
 	CFG_SALVAGE,
 	CFG_CHECKPOINT_KEEP,
@@ -93,6 +95,7 @@ enum cfg_id {
 /* Values of the engine and fsync settings. */
 enum cfg_engine { CFG_ENGINE_MEMORY = 0, CFG_ENGINE_LSM = 1 };
 enum cfg_fsync { CFG_FSYNC_ALWAYS = 0, CFG_FSYNC_EVERYSEC = 1, CFG_FSYNC_NO = 2 };
+enum cfg_compression { CFG_COMPRESSION_NONE = 0, CFG_COMPRESSION_LZ4 = 1, CFG_COMPRESSION_ZSTD = 2 };
 enum cfg_conflicts { CFG_CONFLICTS_SIBLINGS = 0, CFG_CONFLICTS_LWW = 1 };
 enum cfg_debug_command {
 	CFG_DEBUG_COMMAND_NO = 0,

@@ -80,6 +80,24 @@ static void test_memtable_rotates_at_64_mib_or_128_ki_entries_by_default(void **
 	config_deinit(&c);
 }
 
+/* Table blocks are lz4-compressed by default; none, lz4 and zstd are the
+ * choices, fixed at startup. */
+static void test_compression_is_lz4_by_default(void **state)
+{
+	(void)state;
+	struct config c;
+	assert_int_equal(config_init(&c, 2), 0);
+	assert_int_equal(config_get(&c, CFG_COMPRESSION), CFG_COMPRESSION_LZ4);
+	assert_int_equal(set(&c, "compression", "zstd", true), 0);
+	assert_int_equal(config_get(&c, CFG_COMPRESSION), CFG_COMPRESSION_ZSTD);
+	assert_int_equal(set(&c, "compression", "none", true), 0);
+	assert_int_equal(config_get(&c, CFG_COMPRESSION), CFG_COMPRESSION_NONE);
+	assert_int_equal(set(&c, "compression", "snappy", true), ERR_INVALID);
+	assert_int_equal(set(&c, "compression", "lz4", false), ERR_INVALID); /* startup only */
+	assert_int_equal(config_get(&c, CFG_COMPRESSION), CFG_COMPRESSION_NONE);
+	config_deinit(&c);
+}
+
 static void test_sizes_parse_like_redis(void **state)
 {
 	int64_t v;
@@ -171,6 +189,7 @@ int main(void)
 	    cmocka_unit_test(test_every_numeric_setting_accepts_its_bounds_and_refuses_one_past),
 	    cmocka_unit_test(test_value_limit_is_512_mib_by_default_and_1_gib_at_most),
 	    cmocka_unit_test(test_memtable_rotates_at_64_mib_or_128_ki_entries_by_default),
+	    cmocka_unit_test(test_compression_is_lz4_by_default),
 	    cmocka_unit_test(test_sizes_parse_like_redis),
 	    cmocka_unit_test(test_startup_only_settings_refuse_runtime_change),
 	    cmocka_unit_test(test_config_file_applies_lines_and_reports_the_bad_one),

@@ -291,6 +291,7 @@ void engine_info(struct node *n, struct buf *b)
 	infof(b, "block_cache_hit_ratio:%.4f", lookups ? (double)st.cache_hits / (double)lookups : 0.0);
 	infof(b, "write_stalls:%llu", (unsigned long long)st.stall_count);
 	infof(b, "write_stall_ms:%llu", (unsigned long long)st.stall_ms);
+	infof(b, "background_priority_changes:%llu", (unsigned long long)st.bg_priority_changes);
 }
 
 /* ---- ENGINE CHECK ------------------------------------------------------ */

@@ -51,6 +51,7 @@
 #include "base/bytes.h"
 #include "base/limits.h"
 #include "engine/ikey.h"
+#include "engine/sst.h"
 #include "env/fs.h"
 
 enum lsm_sync {
@@ -71,6 +72,11 @@ struct lsm_options {
 	 * and the tree's with its bytes (lsm_write.c, mem_full_locked). */
 	uint64_t memtable_entries;
 	uint64_t blob_threshold;    /* 0: BLOB_THRESHOLD; UINT64_MAX: no blobs */
+	/* Data blocks of the tables flushes and compactions write (sst.h):
+	 * SST_COMPRESSION_NONE (0), _LZ4 or _ZSTD. A block is kept
+	 * uncompressed where compression saves less than an eighth. Blob
+	 * files and the WAL are never compressed. */
+	enum sst_compression compression;
 	uint64_t blob_file_bytes;   /* blob file roll-over size; 0: BLOB_FILE_BYTES_DEFAULT */
 	uint64_t block_cache_bytes; /* 0: BLOCK_CACHE_BYTES_DEFAULT */
 	uint64_t write_stall_ms;    /* 0: LSM_WRITE_STALL_MS_DEFAULT */
@@ -86,6 +92,10 @@ struct lsm_options {
 	 * process crash may lose writes not yet handed over. The server calls
 	 * lsm_wal_flush once per event-loop turn, before its replies go out. */
 	bool wal_staged;
+	/* Nice value (1..19) of the flush/compaction thread while it keeps
+	 * up; at nice 0 while it falls behind (lsm_flush.c, top of
+	 * bg_priority_init). 0: always the opener's priority. */
+	int background_nice;
 };
 
 /* One change of a batch. value_record is a value record (ikey.h,
@@ -281,6 +291,9 @@ struct lsm_stats {
 	 * lsm_stats_wal_sync_hist gives the whole histogram. */
 	uint64_t wal_sync_p50_ns, wal_sync_p99_ns, wal_sync_max_ns;
 	uint64_t stall_count, stall_ms; /* writes that waited for a flush to make room */
+	/* The flush thread's priority changes (lsm_options.background_nice):
+	 * to nice 0 when it falls behind and back. */
+	uint64_t bg_priority_changes;
 	int failed;                     /* lsm_failed */
 	bool nospace;                   /* lsm_nospace */
 	uint64_t last_seq;              /* newest sequence visible to readers */

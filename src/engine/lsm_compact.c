@@ -361,7 +361,7 @@ static int start_output(struct run *r)
 	o->f.min_seq = IKEY_SEQ_MAX;
 	r->out_count++;
 	char path[FS_PATH_BYTES_MAX];
-	struct sst_options so = {.seed = o->f.number};
+	struct sst_options so = {.seed = o->f.number, .compression = r->db->opt.compression};
 	int err = lsm_path(path, sizeof(path), r->db->dir, o->f.number, "sst");
 	if (!err)
 		err = sst_builder_init(&r->b, r->db->fs, path, &so);
@@ -562,6 +562,7 @@ static int between_entries(struct run *r)
 {
 	struct lsm *db = r->db;
 	env_mutex_lock(&db->mu);
+	lsm_bg_priority_locked(db);
 	if (db->imm && !db->failed && !db->stop && env_mono_ns() >= db->bg_retry_ns &&
 	    version_file_count(manifest_current(db->man), 0) < LSM_L0_STOP_TRIGGER)
 		lsm_flush_imm_locked(db);

@@ -93,6 +93,7 @@ struct lsm_counters {
 	atomic_uint_fast64_t flushes, flush_bytes;
 	atomic_uint_fast64_t compactions, compaction_read_bytes, compaction_write_bytes;
 	atomic_uint_fast64_t stalls, stall_ms;
+	atomic_uint_fast64_t bg_priority_changes; /* lsm_flush.c */
 	struct hist wal_sync_ns;
 };
 
@@ -165,6 +166,10 @@ struct lsm {
 	atomic_uint_fast64_t l0_wasted;
 	struct env_thread flush_thread, sync_thread;
 	bool thread_started, sync_thread_started;
+	/* The flush thread's nice value now, and whether it may go back to
+	 * 0 (lsm_flush.c, bg_priority_locked). Flush thread only. */
+	int bg_nice;
+	bool bg_nice_ok;
 	/* Leader only. */
 	struct wal wal;
 	bool wal_is_open;
@@ -234,6 +239,12 @@ int lsm_flush_write_table(struct lsm *db, struct lsm_mem *m, uint64_t number,
                           struct version_edit *e, struct sst_reader **reader,
                           struct lsm_blob_tallies *links);
 void *lsm_flush_main(void *arg);
+/* Sets the flush thread's priority for what is due now (lsm_flush.c);
+ * flush thread only, mu held. */
+void lsm_bg_priority_locked(struct lsm *db);
+/* Whether the memtable is within 1/slack_div of a limit (0: at it); mu
+ * held (lsm_write.c). */
+bool lsm_mem_full_locked(const struct lsm *db, uint64_t slack_div);
 /* Flushes db->imm into L0 (the background thread, between compaction
  * steps too); called and returns with mu held, releases it for I/O. A
  * failure fails the store. */

@@ -85,6 +85,7 @@ static void fill_counters(struct lsm *db, struct lsm_stats *out)
 	out->wal_sync_count = load(&c->wal_syncs);
 	out->stall_count = load(&c->stalls);
 	out->stall_ms = load(&c->stall_ms);
+	out->bg_priority_changes = load(&c->bg_priority_changes);
 	uint64_t disk = out->wal_bytes + out->flush_bytes + out->compaction_write_bytes +
 	    out->blob_bytes + out->blob_gc_write_bytes;
 	out->write_amp = out->user_bytes ? (double)disk / (double)out->user_bytes : 0.0;

@@ -16,6 +16,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <glob.h>
+#include <unistd.h>
 
 #include "base/err.h"
 #include "base/limits.h"
@@ -275,17 +277,24 @@ static void test_lsm_iter_matches_model_and_keeps_its_snapshot(void **state)
 	env_fs_mem_deinit(&fs);
 }
 
-static struct lsm *open_small(struct env_fs_mem *fs, uint64_t seed)
+static struct lsm *open_small_with(struct env_fs_mem *fs, uint64_t seed,
+                                   enum sst_compression compression)
 {
 	struct lsm_options o = {.sync = LSM_SYNC_NONE,
 	                        .memtable_bytes = 32 * KIB,
 	                        .l1_bytes = 8 * KIB,
 	                        .table_bytes = 4 * KIB,
 	                        .compaction_bytes_per_sec = 64 * MIB,
+	                        .compression = compression,
 	                        .seed = seed};
 	struct lsm *db = NULL;
 	assert_int_equal(lsm_open(DIR, &fs->base, &o, &db, NULL), 0);
 	return db;
+}
+
+static struct lsm *open_small(struct env_fs_mem *fs, uint64_t seed)
+{
+	return open_small_with(fs, seed, SST_COMPRESSION_NONE);
 }
 
 static uint64_t table_bytes(struct lsm *db)
@@ -298,11 +307,11 @@ static uint64_t table_bytes(struct lsm *db)
 
 /* Small memtables and levels: compaction runs many times, down to L2 and
  * beyond, with reopens between; the store equals the model throughout,
- * and overwrites and deletes do not make the tables grow without bound. */
-static void test_lsm_compaction_matches_model(void **state)
+ * and overwrites and deletes do not make the tables grow without bound.
+ * Each reopen switches to the next compression, so tables written with
+ * one are read and compacted under another. */
+static void compaction_model_run(uint64_t seed, enum sst_compression first)
 {
-	(void)state;
-	uint64_t seed = 0x5eed0077;
 	struct env_fs_mem fs;
 	env_fs_mem_init(&fs, seed);
 	struct env_rng r;
@@ -311,13 +320,15 @@ static void test_lsm_compaction_matches_model(void **state)
 	struct model m;
 	for (int i = 0; i < KEYS; i++)
 		m.len[i] = -1;
-	struct lsm *db = open_small(&fs, seed);
+	enum sst_compression c = first;
+	struct lsm *db = open_small_with(&fs, seed, c);
 	uint32_t deepest = 0;
 	for (int step = 0; step < 4000; step++) {
 		uint64_t x = env_rng_next(&r) % 200;
 		if (x == 0) {
 			lsm_close(db);
-			db = open_small(&fs, seed + (uint64_t)step);
+			c = (c + 1) % (SST_COMPRESSION_ZSTD + 1);
+			db = open_small_with(&fs, seed + (uint64_t)step, c);
 		} else if (x <= 3) {
 			assert_int_equal(lsm_flush(db), 0);
 		} else {
@@ -349,6 +360,141 @@ static void test_lsm_compaction_matches_model(void **state)
 	check_all(db, &m, scratch, seed);
 	lsm_close(db);
 	free(scratch);
+	env_fs_mem_deinit(&fs);
+}
+
+static void test_lsm_compaction_matches_model(void **state)
+{
+	(void)state;
+	compaction_model_run(0x5eed0077, SST_COMPRESSION_NONE);
+}
+
+static void test_lsm_compaction_matches_model_compressed(void **state)
+{
+	(void)state;
+	compaction_model_run(0x5eed0078, SST_COMPRESSION_LZ4);
+	compaction_model_run(0x5eed0079, SST_COMPRESSION_ZSTD);
+}
+
+/* The nice value of this process's thread named name, or -100. */
+static int thread_nice(const char *name)
+{
+	char line[512];
+	glob_t g;
+	assert_int_equal(glob("/proc/self/task/*/stat", 0, NULL, &g), 0);
+	for (size_t i = 0; i < g.gl_pathc; i++) {
+		FILE *f = fopen(g.gl_pathv[i], "r");
+		if (!f)
+			continue;
+		size_t n = fread(line, 1, sizeof(line) - 1, f);
+		fclose(f);
+		line[n] = 0;
+		char *open = strchr(line, '('), *close = strrchr(line, ')');
+		if (!open || !close || (size_t)(close - open - 1) != strlen(name) ||
+		    strncmp(open + 1, name, strlen(name)) != 0)
+			continue;
+		/* After "(comm) ": state is field 3; nice is field 19. */
+		int field = 3, nice = -100;
+		for (char *p = strtok(close + 2, " "); p; p = strtok(NULL, " "), field++)
+			if (field == 19)
+				nice = atoi(p);
+		globfree(&g);
+		return nice;
+	}
+	globfree(&g);
+	return -100;
+}
+
+/* The flush thread runs at background_nice while it keeps up (where the
+ * process may go back to 0 afterwards: as root here), at the opener's
+ * priority with 0; a value outside 0..19 is refused. */
+static void test_lsm_background_thread_runs_at_its_nice(void **state)
+{
+	(void)state;
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 13);
+	struct lsm_options o = {.sync = LSM_SYNC_NONE, .background_nice = 20};
+	struct lsm *db = NULL;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), ERR_INVALID);
+	o.background_nice = -1;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), ERR_INVALID);
+	if (geteuid() != 0) {
+		env_fs_mem_deinit(&fs);
+		skip(); /* going back to 0 needs CAP_SYS_NICE or RLIMIT_NICE */
+	}
+	o.background_nice = 0;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
+	assert_int_equal(thread_nice("lsm-flush"), 0);
+	lsm_close(db);
+	o.background_nice = 19;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
+	struct lsm_stats st;
+	for (int i = 0; i < 2000; i++) { /* the thread sets it when it starts */
+		lsm_stats(db, &st);
+		if (st.bg_priority_changes > 0)
+			break;
+		usleep(1000);
+	}
+	assert_int_equal(st.bg_priority_changes, 1);
+	assert_int_equal(thread_nice("lsm-flush"), 19);
+	lsm_close(db);
+	env_fs_mem_deinit(&fs);
+}
+
+/* Table bytes after writing n compressible values of len bytes, a flush
+ * and a full compaction, reading every value back. */
+static uint64_t compressed_table_bytes(enum sst_compression c, int n, size_t len)
+{
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 11);
+	struct lsm *db = open_small_with(&fs, 11, c);
+	uint8_t *v = malloc(len), rec[700];
+	assert_true(len + 16 <= sizeof(rec));
+	memset(v, 'v', len);
+	char k[16];
+	for (int i = 0; i < n; i++) {
+		key_of(k, i);
+		v[i % len] = (uint8_t)i; /* not all alike */
+		struct lsm_op op = {.kind = IKEY_KIND_PUT,
+		                    .key = bytes_cstr(k),
+		                    .value_record = bytes_make(rec, vrec_encode(rec, 0, bytes_make(v, len)))};
+		struct lsm_batch b = {.ops = &op, .count = 1};
+		assert_int_equal(lsm_write(db, &b), 0);
+	}
+	assert_int_equal(lsm_flush(db), 0);
+	assert_int_equal(lsm_compact_wait(db), 0);
+	uint64_t bytes = table_bytes(db);
+	struct buf got;
+	buf_init(&got);
+	for (int i = 0; i < n; i++) {
+		key_of(k, i);
+		assert_int_equal(lsm_get(db, bytes_cstr(k), &got), 0);
+		assert_int_equal(got.len, len + 1);
+	}
+	buf_deinit(&got);
+	lsm_close(db);
+	free(v);
+	env_fs_mem_deinit(&fs);
+	return bytes;
+}
+
+/* lz4 and zstd shrink compressible tables; an unknown compression is
+ * refused at open. */
+static void test_lsm_compression_shrinks_tables(void **state)
+{
+	(void)state;
+	uint64_t none = compressed_table_bytes(SST_COMPRESSION_NONE, 400, 600);
+	uint64_t lz4 = compressed_table_bytes(SST_COMPRESSION_LZ4, 400, 600);
+	uint64_t zstd = compressed_table_bytes(SST_COMPRESSION_ZSTD, 400, 600);
+	assert_true(none > 400 * 600);
+	assert_true(lz4 < none / 4);
+	assert_true(zstd < none / 4);
+	struct env_fs_mem fs;
+	env_fs_mem_init(&fs, 12);
+	struct lsm_options o = {.compression = (enum sst_compression)(SST_COMPRESSION_ZSTD + 1)};
+	struct lsm *db = NULL;
+	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), ERR_INVALID);
+	assert_null(db);
 	env_fs_mem_deinit(&fs);
 }
 
@@ -1104,6 +1250,9 @@ int main(void)
 	    cmocka_unit_test(test_lsm_matches_model_across_reopen_and_flush),
 	    cmocka_unit_test(test_lsm_iter_matches_model_and_keeps_its_snapshot),
 	    cmocka_unit_test(test_lsm_compaction_matches_model),
+	    cmocka_unit_test(test_lsm_compaction_matches_model_compressed),
+	    cmocka_unit_test(test_lsm_compression_shrinks_tables),
+	    cmocka_unit_test(test_lsm_background_thread_runs_at_its_nice),
 	    cmocka_unit_test(test_lsm_compaction_drops_tombstones_and_expired),
 	    cmocka_unit_test(test_lsm_power_cut_keeps_acknowledged_writes),
 	    cmocka_unit_test(test_lsm_sync_none_keeps_a_prefix),

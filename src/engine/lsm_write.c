@@ -82,7 +82,7 @@
  * below pay for: with both, small values rotate before inserts slow down
  * and large ones fill big tables, so L0 takes fewer, larger flushes and
  * compaction rewrites L1 less often. mu held. */
-static bool mem_full_locked(const struct lsm *db, uint64_t slack_div)
+bool lsm_mem_full_locked(const struct lsm *db, uint64_t slack_div)
 {
 	uint64_t bytes = db->opt.memtable_bytes, entries = db->opt.memtable_entries;
 	if (slack_div) { /* nearly full: within 1/slack_div of a limit */
@@ -100,7 +100,7 @@ static bool mem_full_locked(const struct lsm *db, uint64_t slack_div)
  * a second of writes. mu held. */
 static void ask_presync_locked(struct lsm *db)
 {
-	if (db->opt.sync != LSM_SYNC_EVERYSEC || db->presync_asked || !mem_full_locked(db, 8))
+	if (db->opt.sync != LSM_SYNC_EVERYSEC || db->presync_asked || !lsm_mem_full_locked(db, 8))
 		return;
 	db->presync_asked = true;
 	db->sync_soon = true;
@@ -477,7 +477,7 @@ static int make_room_locked(struct lsm *db, bool force, bool keep_store)
 			break;
 		}
 		bool empty = memtable_entry_count(&db->mem->mt) == 0;
-		bool full = force || mem_full_locked(db, 0);
+		bool full = force || lsm_mem_full_locked(db, 0);
 		if (!db->imm_unlogged) {
 			if (db->wal_lost && empty) {
 				if ((err = swap_wal_locked(db)))

@@ -107,12 +107,21 @@ static int check_value(const void *val, size_t vlen)
 
 static int to_lsm_options(const struct rkv_options *in, struct lsm_options *out)
 {
+	static const enum sst_compression compression_of[] = {
+	    [RKV_COMPRESSION_DEFAULT] = SST_COMPRESSION_LZ4,
+	    [RKV_COMPRESSION_NONE] = SST_COMPRESSION_NONE,
+	    [RKV_COMPRESSION_LZ4] = SST_COMPRESSION_LZ4,
+	    [RKV_COMPRESSION_ZSTD] = SST_COMPRESSION_ZSTD,
+	};
 	memset(out, 0, sizeof(*out));
+	out->compression = SST_COMPRESSION_LZ4;
 	if (!in)
 		return 0;
 	if ((unsigned)in->sync > (unsigned)RKV_SYNC_EVERYSEC ||
-	    in->memtable_bytes > MEMTABLE_BYTES_MAX)
+	    in->memtable_bytes > MEMTABLE_BYTES_MAX ||
+	    (unsigned)in->compression > (unsigned)RKV_COMPRESSION_ZSTD)
 		return RKV_ERR_INVALID;
+	out->compression = compression_of[in->compression];
 	out->sync = (enum lsm_sync)in->sync;
 	out->memtable_bytes = in->memtable_bytes;
 	out->block_cache_bytes = in->block_cache_bytes;

@@ -83,6 +83,9 @@ static void test_rkv_rejects_bad_arguments(void **state)
 	struct rkv_options bad = {.sync = (enum rkv_sync)7};
 	assert_int_equal(rkv_open(t.db, &bad, &db, errbuf, sizeof(errbuf)), RKV_ERR_INVALID);
 	assert_null(db);
+	struct rkv_options bad_compression = {.compression = (enum rkv_compression)4};
+	assert_int_equal(rkv_open(t.db, &bad_compression, &db, NULL, 0), RKV_ERR_INVALID);
+	assert_null(db);
 	assert_non_null(strstr(errbuf, "invalid argument"));
 	db = open_db(t.db, RKV_SYNC_NONE, 0);
 

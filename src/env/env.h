@@ -127,6 +127,9 @@ typedef void *env_thread_fn(void *arg);
  * Returns 0 or ERR_NOMEM/ERR_IO; on failure no thread runs. */
 int env_thread_start(struct env_thread *t, const char *name, env_thread_fn *fn, void *arg);
 void env_thread_join(struct env_thread *t);
+/* Sets the calling thread's nice value (0..19: higher yields the CPU to
+ * normal threads sooner). Returns 0 or ERR_IO (then nothing changed). */
+int env_thread_set_nice(int nice);
 
 /* A small, fast PRNG (xoshiro256**-style generator of our own seeding):
  * one per thread or per object, never shared, seeded by the caller. */

@@ -153,6 +153,12 @@ void env_thread_join(struct env_thread *t)
 	pthread_join(t->t, NULL);
 }
 
+int env_thread_set_nice(int nice)
+{
+	/* On Linux a nice value belongs to a thread, named by its id. */
+	return setpriority(PRIO_PROCESS, (id_t)gettid(), nice) == 0 ? 0 : ERR_IO;
+}
+
 static uint64_t splitmix64(uint64_t *x)
 {
 	uint64_t z = (*x += 0x9e3779b97f4a7c15ull);

@@ -100,17 +100,24 @@ static int open_lsm(struct config *cfg, struct log *log, struct engine **out)
 	    [CFG_FSYNC_EVERYSEC] = LSM_SYNC_EVERYSEC,
 	    [CFG_FSYNC_NO] = LSM_SYNC_NONE,
 	};
+	static const enum sst_compression compression_of[] = {
+	    [CFG_COMPRESSION_NONE] = SST_COMPRESSION_NONE,
+	    [CFG_COMPRESSION_LZ4] = SST_COMPRESSION_LZ4,
+	    [CFG_COMPRESSION_ZSTD] = SST_COMPRESSION_ZSTD,
+	};
 	struct lsm_options opt = {
 	    .sync = sync_of[config_get(cfg, CFG_FSYNC)],
 	    .memtable_bytes = (uint64_t)config_get(cfg, CFG_MEMTABLE_BYTES),
 	    .memtable_entries = (uint64_t)config_get(cfg, CFG_MEMTABLE_ENTRIES),
 	    .blob_threshold = (uint64_t)config_get(cfg, CFG_BLOB_THRESHOLD),
+	    .compression = compression_of[config_get(cfg, CFG_COMPRESSION)],
 	    .block_cache_bytes = (uint64_t)config_get(cfg, CFG_BLOCK_CACHE_BYTES),
 	    .compaction_bytes_per_sec = (uint64_t)config_get(cfg, CFG_COMPACTION_RATE),
 	    .salvage = config_get(cfg, CFG_SALVAGE) != 0,
 	    /* One WAL write per event-loop turn; net.c hands it over before
 	     * the turn's replies go out (ks_flush_log). */
 	    .wal_staged = true,
+	    .background_nice = (int)config_get(cfg, CFG_BACKGROUND_NICE),
 	};
 	/* maxmemory bounds the engine's memory too, with a quarter left for
 	 * everything else (clients, the TTL index): each of the two memtables

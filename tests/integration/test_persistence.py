@@ -194,6 +194,36 @@ def test_engine_check_reports_ok_then_damage_and_reads_fail_cleanly(start_server
     assert offline.returncode != 0 and os.path.basename(tables[-1]) in offline.stdout + offline.stderr
 
 
+def sst_bytes(srv):
+    return sum(os.path.getsize(p) for p in glob.glob(os.path.join(srv.dir, "*.sst")))
+
+
+def test_tables_are_compressed_and_readable_under_any_compression(start_server):
+    value = b"compressible " * 40  # 520 bytes, below the blob threshold
+    sizes = {}
+    for compression in ("none", "lz4"):
+        srv = start_server(compression=compression)
+        c = srv.raw()
+        for i in range(0, 4000, 500):
+            c.call("MSET", *[x for j in range(i, i + 500) for x in ("k%d" % j, value)])
+        assert c.call("SAVE") == "OK"  # flushes the memtable to a table
+        assert c.call("CONFIG", "GET", "compression") == [b"compression", compression.encode()]
+        sizes[compression] = sst_bytes(srv)
+        c.close()
+    assert sizes["lz4"] * 4 < sizes["none"], sizes
+    # The lz4 tables read back under every setting, and new tables mix in.
+    for compression in ("zstd", "none", "lz4"):
+        srv.config["compression"] = compression
+        srv.restart(signum=15)
+        c = srv.raw()
+        c.call("SET", "new-" + compression, value)
+        assert c.call("SAVE") == "OK"
+        assert c.call("MGET", "k0", "k3999", "new-" + compression) == [value] * 3
+        assert c.call("DBSIZE") == 4000 + ["zstd", "none", "lz4"].index(compression) + 1
+        assert c.call("ENGINE", "CHECK")[0] == b"status:ok"
+        c.close()
+
+
 def test_memory_engine_has_nothing_to_save(start_server):
     srv = start_server(engine="memory")
     c = srv.raw()

@@ -31,3 +31,6 @@ def test_unknown_option_and_bad_value_fail_start_with_the_reason(tmp_path):
     out = subprocess.run([RINGKV_SERVER, "--maxclients", "0", "--dir", str(tmp_path)],
                          capture_output=True, text=True, timeout=30)
     assert out.returncode == 1 and "--maxclients 0" in out.stderr
+    out = subprocess.run([RINGKV_SERVER, "--compression", "snappy", "--dir", str(tmp_path)],
+                         capture_output=True, text=True, timeout=30)
+    assert out.returncode == 1 and "--compression snappy" in out.stderr
