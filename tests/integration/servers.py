@@ -50,7 +50,7 @@ ENGINE = os.environ.get("RINGKV_TEST_ENGINE", "")
 
 # Settings Redis does not have: dropped when the target is Redis.
 RINGKV_ONLY_OPTIONS = {"engine", "fsync", "memtable-bytes", "block-cache-bytes", "blob-threshold",
-                       "compaction-rate", "salvage", "http-port"}
+                       "compaction-rate", "salvage", "http-port", "compression"}
 
 
 class Server:
