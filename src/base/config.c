@@ -143,7 +143,7 @@ const struct cfg_def cfg_defs[CFG_COUNT] = {
     /* 19: request threads preempt flushes and compactions at once on a
      * shared CPU; the engine goes back to 0 while they fall behind
      * (lsm_flush.c says why, docs/benchmarks.md has the figures). */
-    [CFG_BACKGROUND_NICE] = INT("background-nice", 0, 19, 0, 19,
+    [CFG_BACKGROUND_NICE] = INT("background-nice", 0, LSM_BACKGROUND_NICE_MAX, 0, LSM_BACKGROUND_NICE_MAX,
                                 "nice value of flushes and compactions while they keep up (0: none)"),
     [CFG_COMPACTION_RATE] = BYTES("compaction-rate", 0, 0, 0, MAXMEMORY_BYTES_MAX,
                                   "compaction write limit in bytes per second (0: none)"),

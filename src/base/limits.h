@@ -303,6 +303,10 @@
  * stops writes at 12 L0 tables, RocksDB at 36). */
 #define LSM_L0_STOP_TRIGGER 12
 
+/* Highest nice value the flush/compaction thread may be given
+ * (lsm_options.background_nice, the background-nice setting): Linux's. */
+#define LSM_BACKGROUND_NICE_MAX 19
+
 /* Merged entries between two looks, by a running compaction, at a pending
  * flush and at lsm_close: a mutex round trip per ~100 KiB of small entries
  * costs nothing, and a close waits at most a few milliseconds. */

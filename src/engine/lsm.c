@@ -530,7 +530,7 @@ int lsm_open(const char *dir, struct env_fs *fs, const struct lsm_options *opt, 
 	struct lsm_open_stats *st = stats ? stats : &st_local;
 	memset(st, 0, sizeof(*st));
 	if ((unsigned)opt->compression > SST_COMPRESSION_ZSTD || opt->background_nice < 0 ||
-	    opt->background_nice > 19)
+	    opt->background_nice > LSM_BACKGROUND_NICE_MAX)
 		return ERR_INVALID;
 	struct lsm *db = calloc(1, sizeof(*db));
 	if (!db)

@@ -92,9 +92,10 @@ struct lsm_options {
 	 * process crash may lose writes not yet handed over. The server calls
 	 * lsm_wal_flush once per event-loop turn, before its replies go out. */
 	bool wal_staged;
-	/* Nice value (1..19) of the flush/compaction thread while it keeps
-	 * up; at nice 0 while it falls behind (lsm_flush.c, top of
-	 * bg_priority_init). 0: always the opener's priority. */
+	/* Nice value (1..LSM_BACKGROUND_NICE_MAX) of the flush/compaction
+	 * thread while it keeps up; at nice 0 while it falls behind
+	 * (lsm_flush.c, above bg_priority_init). 0: always the opener's
+	 * priority. */
 	int background_nice;
 };
 

@@ -413,7 +413,8 @@ static void test_lsm_background_thread_runs_at_its_nice(void **state)
 	(void)state;
 	struct env_fs_mem fs;
 	env_fs_mem_init(&fs, 13);
-	struct lsm_options o = {.sync = LSM_SYNC_NONE, .background_nice = 20};
+	struct lsm_options o = {.sync = LSM_SYNC_NONE,
+	                        .background_nice = LSM_BACKGROUND_NICE_MAX + 1};
 	struct lsm *db = NULL;
 	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), ERR_INVALID);
 	o.background_nice = -1;
@@ -426,7 +427,7 @@ static void test_lsm_background_thread_runs_at_its_nice(void **state)
 	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
 	assert_int_equal(thread_nice("lsm-flush"), 0);
 	lsm_close(db);
-	o.background_nice = 19;
+	o.background_nice = LSM_BACKGROUND_NICE_MAX;
 	assert_int_equal(lsm_open(DIR, &fs.base, &o, &db, NULL), 0);
 	struct lsm_stats st;
 	for (int i = 0; i < 2000; i++) { /* the thread sets it when it starts */
@@ -436,7 +437,7 @@ static void test_lsm_background_thread_runs_at_its_nice(void **state)
 		usleep(1000);
 	}
 	assert_int_equal(st.bg_priority_changes, 1);
-	assert_int_equal(thread_nice("lsm-flush"), 19);
+	assert_int_equal(thread_nice("lsm-flush"), LSM_BACKGROUND_NICE_MAX);
 	lsm_close(db);
 	env_fs_mem_deinit(&fs);
 }
